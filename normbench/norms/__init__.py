@@ -1,0 +1,28 @@
+"""normbench.norms: every normalization layer and the registry that builds one by name.
+
+    from normbench.norms import build_norm, norm_factory
+    build_norm("dyt", 384, alpha0=0.8)                    # (B, T, C) tokens
+    build_norm("layernorm", 96, layout="channels_first")  # (B, C, H, W) maps
+    timm.create_model(..., norm_layer=norm_factory("dyt", alpha0=0.5))
+"""
+
+from .base import LAYOUTS, NormLayer, is_norm_layer
+from .batchnorm import BatchNorm
+from .dyt import DyT
+from .errors import NormConfigError
+from .factory import build_norm_from_config, norm_factory, norm_factory_from_config
+from .groupnorm import GroupNorm
+from .identity import Identity
+from .instancenorm import InstanceNorm
+from .layernorm import LayerNorm
+from .options import SQUASHES
+from .registry import NORM_NAMES, build_norm, norm_class, supported_layouts
+from .rmsnorm import RMSNorm
+
+__all__ = [
+    "LAYOUTS", "NORM_NAMES", "SQUASHES",
+    "NormConfigError", "NormLayer", "is_norm_layer",
+    "build_norm", "build_norm_from_config", "norm_class", "norm_factory", "norm_factory_from_config",
+    "supported_layouts",
+    "BatchNorm", "DyT", "GroupNorm", "Identity", "InstanceNorm", "LayerNorm", "RMSNorm",
+]

@@ -1,0 +1,123 @@
+"""Validation of the keys of the Hydra ``norm`` group (configs/norm/_common.yaml).
+
+Every key is checked whatever the norm: in a sweep the same key crosses all
+norms, so ``norm.alpha0=-1`` is an error for layernorm too. Each norm then takes
+only the keys that apply to it (its ``from_options``).
+"""
+
+import math
+import numbers
+from collections.abc import Mapping
+
+import torch
+
+from .errors import NormConfigError
+
+SQUASHES = ("tanh", "hardtanh", "sigmoid", "identity")
+IMPLS = ("torch",)  # a fused DyT kernel joins later behind the same key
+
+DEFAULTS = {
+    "alpha0": 0.5,
+    "squash": "tanh",
+    "learnable_alpha": True,
+    "affine": True,
+    "bias": True,
+    "eps": None,
+    "num_groups": 32,
+    "momentum": 0.1,
+    "impl": "torch",
+    "device": None,
+    "dtype": None,
+}
+
+
+def _fail(key: str, value: object, why: str):
+    raise NormConfigError(f"norm.{key} = {value!r} {why}")
+
+
+def _is_real(value: object) -> bool:
+    # bool is an int in Python, but `alpha0: true` is a config mistake
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_positive(key: str, value: object) -> float:
+    if not _is_real(value) or not math.isfinite(value) or value <= 0:
+        _fail(key, value, "is not allowed: must be a number > 0")
+    return float(value)
+
+
+def check_bool(key: str, value: object) -> bool:
+    # the string "false" is truthy: accept only real booleans
+    if not isinstance(value, bool):
+        _fail(key, value, "is not allowed: must be a bool (true or false)")
+    return value
+
+
+def check_choice(key: str, value: object, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        _fail(key, value, f"is unknown; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _check_eps(value: object) -> float | None:
+    return None if value is None else check_positive("eps", value)
+
+
+def _check_num_groups(value: object) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        _fail("num_groups", value, "is not allowed: must be an int >= 1")
+    return int(value)
+
+
+def _check_momentum(value: object) -> float:
+    if not _is_real(value) or not 0 < value <= 1:
+        _fail("momentum", value, "is not allowed: must be a number in (0, 1]")
+    return float(value)
+
+
+def _check_device(value: object) -> object:
+    if value is None:
+        return None
+    try:
+        torch.device(value)
+    except (TypeError, RuntimeError, ValueError):
+        _fail("device", value, "is not allowed: must be None or a torch device ('cpu', 'cuda:0', ...)")
+    return value
+
+
+def _check_dtype(value: object) -> torch.dtype | None:
+    if value is not None and not (isinstance(value, torch.dtype) and value.is_floating_point):
+        _fail("dtype", value, "is not allowed: must be None or a floating torch.dtype")
+    return value
+
+
+_CHECKS = {
+    "alpha0": lambda v: check_positive("alpha0", v),
+    "squash": lambda v: check_choice("squash", v, SQUASHES),
+    "learnable_alpha": lambda v: check_bool("learnable_alpha", v),
+    "affine": lambda v: check_bool("affine", v),
+    "bias": lambda v: check_bool("bias", v),
+    "eps": _check_eps,
+    "num_groups": _check_num_groups,
+    "momentum": _check_momentum,
+    "impl": lambda v: check_choice("impl", v, IMPLS),
+    "device": _check_device,
+    "dtype": _check_dtype,
+}
+
+
+def resolve_options(options: Mapping[str, object]) -> dict:
+    """Check every given option and fill the rest with DEFAULTS."""
+    for key, value in options.items():
+        if key not in DEFAULTS:
+            _fail(key, value, f"is not a known option; allowed: {', '.join(DEFAULTS)}")
+    return {key: _CHECKS[key](options.get(key, default)) for key, default in DEFAULTS.items()}
+
+
+def eps_or(opts: dict, default: float) -> float:
+    """The configured eps, or the norm's own default when it is None."""
+    return default if opts["eps"] is None else opts["eps"]
+
+
+def factory_kwargs(opts: dict) -> dict:
+    return {"device": opts["device"], "dtype": opts["dtype"]}

@@ -1,0 +1,25 @@
+"""Vision models (ViT, ConvNeXt, ResNet from timm, sized for 28-32 px images) whose norm
+layers are all the configured normbench norm.
+
+    from normbench.models import build_model
+    model = build_model({"name": "vit"}, {"name": "dyt", "alpha0": 0.5},
+                        num_classes=10, in_chans=1, img_size=28)
+"""
+
+from .build import MODEL_NAMES, build_model, build_stock_model, resolve_model_config
+from .errors import ModelConfigError
+from .inspect import norm_layers, stock_norm_layers
+from .replace import BATCHNORM_TARGETS, LAYERNORM_TARGETS, replace_norms
+
+__all__ = [
+    "BATCHNORM_TARGETS",
+    "LAYERNORM_TARGETS",
+    "MODEL_NAMES",
+    "ModelConfigError",
+    "build_model",
+    "build_stock_model",
+    "norm_layers",
+    "replace_norms",
+    "resolve_model_config",
+    "stock_norm_layers",
+]

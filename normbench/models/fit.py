@@ -1,0 +1,50 @@
+"""Does a norm fit a model? Checked before anything is built.
+
+Why: a norm that cannot run at some norm place of a model (GroupNorm on ViT tokens)
+must be a clear config error naming the norm, the model and the norms that do fit,
+not a shape error deep in a forward pass and never a silent fallback to another norm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from .errors import ModelConfigError
+
+# What a norm place sees, in words, for the error message.
+_LAYOUT_WORDS = {
+    "channels_last": "channels_last tokens (B, N, C)",
+    "channels_first": "channels_first feature maps (B, C, H, W)",
+}
+
+
+def check_norm_fits(
+    norm_name: str,
+    model_name: str,
+    needed: Iterable[str],
+    hint: str = "",
+    misfits: Mapping[str, str] | None = None,
+) -> None:
+    """Raise ModelConfigError unless `norm_name` supports every layout in `needed` and is
+    not one of the model's `misfits` (norm name -> why it breaks there).
+
+    An unknown norm name raises the norm library's NormConfigError, unchanged.
+    """
+    from normbench.norms import NORM_NAMES, supported_layouts
+
+    needed, misfits = tuple(needed), dict(misfits or {})
+    have = set(supported_layouts(norm_name))
+    fitting = sorted(n for n in NORM_NAMES if set(needed) <= set(supported_layouts(n)) and n not in misfits)
+    if norm_name in misfits:
+        raise ModelConfigError(
+            f"norm={norm_name} does not fit model={model_name}: {misfits[norm_name]}; "
+            f"norms that fit {model_name}: {', '.join(fitting)}"
+        )
+    if all(layout in have for layout in needed):
+        return
+    sees = " and ".join(_LAYOUT_WORDS.get(layout, layout) for layout in needed)
+    raise ModelConfigError(
+        f"norm={norm_name} does not fit model={model_name}: {model_name}'s norm places see {sees} "
+        f"and {norm_name} supports only {' and '.join(sorted(have))}; "
+        f"norms that fit {model_name}: {', '.join(fitting)}{hint}"
+    )

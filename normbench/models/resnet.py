@@ -1,0 +1,104 @@
+"""A small timm ResNet for 28-32 px images (the CIFAR-style stem).
+
+Why: ImageNet's stem (7x7 stride-2 conv + max-pool) would shrink 28 px to 7 px before
+the first block. Here the stem is one 3x3 stride-1 conv and no max-pool, so stages see
+28 -> 14 -> 7 -> 4 px. Its norm (bn1) stays a norm place. BatchNorm is the norm that is
+replaced: the paper's claim C8 is about DyT in BatchNorm's place in classic ConvNets.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from timm.models.resnet import BasicBlock, Bottleneck, ResNet
+from torch import nn
+
+from .config import require_choice, require_positive_ints, require_same_length
+from .errors import ModelConfigError
+from .replace import BATCHNORM_TARGETS
+from .spec import NORM_ROUTES, ModelSpec
+
+TIMM_STAGES = 4
+BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
+
+DEFAULTS: dict[str, Any] = {
+    "block": "basic",
+    "layers": [2, 2, 2, 2],
+    "channels": [32, 64, 128, 256],
+    "stem_width": 32,
+    "zero_init_last": True,
+    "drop_path_rate": 0.0,
+    "norm_route": "replace",
+}
+
+
+def check(cfg: Mapping[str, Any], img_size: int) -> None:
+    require_choice(cfg, "norm_route", NORM_ROUTES)
+    require_choice(cfg, "block", BLOCKS)
+    require_positive_ints(cfg, "layers", "channels", "stem_width")
+    require_same_length(cfg, "layers", "channels")
+    if len(cfg["layers"]) != TIMM_STAGES:  # timm's ResNet.forward calls layer1..layer4
+        raise ModelConfigError(
+            f"model.layers = {cfg['layers']} must have {TIMM_STAGES} entries (timm's ResNet has four stages)"
+        )
+    if cfg["stem_width"] % 2:
+        raise ModelConfigError(f"model.stem_width = {cfg['stem_width']} must be even (see resnet.build)")
+
+
+DEEP_STEM_NORMS = 2  # timm's deep stem: conv, norm, act, conv, norm, act, conv
+
+
+def _skip_deep_stem_norms(norm_layer):
+    """norm_layer, except that its first calls (the deep stem's norms, thrown away with the
+    deep stem) give nn.Identity: they are half as wide and need not fit the norm's options
+    (e.g. num_groups=32 on 16 channels)."""
+    calls = itertools.count()
+
+    def make(num_features: int, **kwargs: Any) -> nn.Module:
+        return nn.Identity() if next(calls) < DEEP_STEM_NORMS else norm_layer(num_features, **kwargs)
+
+    return make
+
+
+def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: int, norm_layer=None) -> nn.Module:
+    # timm's plain stem always has 64 channels; its 'deep' stem has 2 * stem_width, which is
+    # the only way to size bn1 and layer1's input. The deep stem's convs (and their norms)
+    # are then swapped for the small-image stem below.
+    if norm_layer is not None:
+        norm_layer = _skip_deep_stem_norms(norm_layer)
+    model = ResNet(
+        block=BLOCKS[cfg["block"]],
+        layers=tuple(cfg["layers"]),
+        channels=tuple(cfg["channels"]),
+        in_chans=in_chans,
+        num_classes=num_classes,
+        stem_type="deep",
+        stem_width=cfg["stem_width"] // 2,
+        zero_init_last=bool(cfg["zero_init_last"]),
+        drop_path_rate=float(cfg["drop_path_rate"]),
+        **({"norm_layer": norm_layer} if norm_layer is not None else {}),  # default: BatchNorm2d
+    )
+    thrown_away = [m for m in model.conv1 if isinstance(m, (nn.Identity, nn.BatchNorm2d))]
+    if len(thrown_away) != DEEP_STEM_NORMS:  # guards the call counting above against a timm change
+        raise RuntimeError(f"timm's deep ResNet stem changed: {model.conv1}")
+    model.conv1 = nn.Conv2d(in_chans, cfg["stem_width"], kernel_size=3, stride=1, padding=1, bias=False)
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")  # as timm inits convs
+    model.maxpool = nn.Identity()
+    # stage i now works at 1 / 2**i of the input (timm's feature_info assumed the ImageNet stem)
+    model.feature_info[0]["reduction"] = 1
+    for i, info in enumerate(model.feature_info[1:]):
+        info["reduction"] = 2**i
+    return model
+
+
+SPEC = ModelSpec(
+    name="resnet",
+    defaults=DEFAULTS,
+    build=build,
+    check=check,
+    layouts={"replace": ("channels_first",), "norm_layer": ("channels_first",)},
+    replace_targets=BATCHNORM_TARGETS,
+    norm_layer_layout="channels_first",
+)

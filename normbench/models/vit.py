@@ -1,0 +1,83 @@
+"""A small timm VisionTransformer for 28-32 px images, with the paper's ViT head.
+
+Why this shape: average pooling without a class token puts timm's final norm AFTER
+pooling (fc_norm), as in the paper's ViT, and that norm is a norm place like any other.
+Defaults are the 2-CPU-core default run of DESIGN.md (patch 7 on 28 px -> 16 tokens).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+from .config import require_choice, require_positive_ints
+from .errors import ModelConfigError
+from .replace import LAYERNORM_TARGETS
+from .spec import NORM_ROUTES, ModelSpec
+
+DEFAULTS: dict[str, Any] = {
+    "patch_size": 7,
+    "embed_dim": 128,
+    "depth": 4,
+    "num_heads": 4,
+    "mlp_ratio": 2.0,
+    "global_pool": "avg",
+    "class_token": False,
+    "qkv_bias": True,
+    "drop_path_rate": 0.0,
+    "norm_route": "replace",
+}
+GLOBAL_POOLS = ("avg", "token", "max", "avgmax")
+
+
+def check(cfg: Mapping[str, Any], img_size: int) -> None:
+    require_choice(cfg, "norm_route", NORM_ROUTES)
+    require_choice(cfg, "global_pool", GLOBAL_POOLS)
+    require_positive_ints(cfg, "patch_size", "embed_dim", "depth", "num_heads")
+    if cfg["global_pool"] == "token" and not cfg["class_token"]:
+        raise ModelConfigError("model.global_pool = 'token' needs model.class_token = true")
+    if cfg["embed_dim"] % cfg["num_heads"]:
+        raise ModelConfigError(
+            f"model.num_heads = {cfg['num_heads']} must divide model.embed_dim = {cfg['embed_dim']}"
+        )
+    # timm would silently drop the border pixels that do not fill a whole patch.
+    if img_size % cfg["patch_size"]:
+        fits = [p for p in range(1, img_size + 1) if img_size % p == 0]
+        raise ModelConfigError(
+            f"model.patch_size = {cfg['patch_size']} does not divide img_size = {img_size}; "
+            f"allowed: {', '.join(map(str, fits))}"
+        )
+
+
+def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: int, norm_layer=None) -> nn.Module:
+    return VisionTransformer(
+        img_size=img_size,
+        patch_size=cfg["patch_size"],
+        in_chans=in_chans,
+        num_classes=num_classes,
+        global_pool=cfg["global_pool"],
+        embed_dim=cfg["embed_dim"],
+        depth=cfg["depth"],
+        num_heads=cfg["num_heads"],
+        mlp_ratio=float(cfg["mlp_ratio"]),
+        qkv_bias=bool(cfg["qkv_bias"]),
+        class_token=bool(cfg["class_token"]),
+        fc_norm=None,  # None: timm moves the final norm after pooling for avg/max pools
+        drop_path_rate=float(cfg["drop_path_rate"]),
+        norm_layer=norm_layer,  # None: timm's LayerNorm
+    )
+
+
+SPEC = ModelSpec(
+    name="vit",
+    defaults=DEFAULTS,
+    build=build,
+    check=check,
+    # every norm place (block norms, fc_norm after pooling) sees (B, N, C) or (B, C)
+    layouts={"replace": ("channels_last",), "norm_layer": ("channels_last",)},
+    replace_targets=LAYERNORM_TARGETS,
+    norm_layer_layout="channels_last",
+)

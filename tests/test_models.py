@@ -1,0 +1,273 @@
+"""normbench.models: every model x every norm that fits it, on both norm routes.
+
+Sizes are tiny so the file runs in seconds on 2 CPU cores; what is checked is the
+wiring (every norm place holds the configured norm, in the right layout, with timm's
+init kept), not accuracy.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from timm.layers import LayerNorm2d
+from torch import nn
+
+from normbench.models import (
+    BATCHNORM_TARGETS,
+    LAYERNORM_TARGETS,
+    MODEL_NAMES,
+    ModelConfigError,
+    build_model,
+    build_stock_model,
+    norm_layers,
+    replace_norms,
+)
+from normbench.models import convnext as convnext_module
+from normbench.models import resnet as resnet_module
+from normbench.models import vit as vit_module
+from normbench.norms import NormConfigError, is_norm_layer
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+STOCK_NORMS = (nn.LayerNorm, nn.BatchNorm2d)  # timm's LayerNorm and LayerNorm2d subclass nn.LayerNorm
+
+TINY = {
+    "vit": {"name": "vit", "patch_size": 7, "embed_dim": 16, "depth": 2, "num_heads": 2},
+    "convnext": {"name": "convnext", "depths": [1, 1], "dims": [8, 16]},
+    "resnet": {"name": "resnet", "layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8},
+}
+ALL_NORMS = ("layernorm", "rmsnorm", "batchnorm", "groupnorm", "instancenorm", "identity", "dyt")
+# Written out by hand (not taken from the code under test): which norms fit where.
+FITS = {
+    ("vit", "replace"): ("layernorm", "rmsnorm", "batchnorm", "identity", "dyt"),
+    ("vit", "norm_layer"): ("layernorm", "rmsnorm", "batchnorm", "identity", "dyt"),
+    # replace keeps channels_last block norms: no groupnorm; instancenorm breaks the pooled head norm
+    ("convnext", "replace"): ("layernorm", "rmsnorm", "batchnorm", "identity", "dyt"),
+    ("convnext", "norm_layer"): ("layernorm", "rmsnorm", "batchnorm", "groupnorm", "identity", "dyt"),
+    ("resnet", "replace"): ALL_NORMS,
+    ("resnet", "norm_layer"): ALL_NORMS,
+}
+CASES = [(model, route, norm) for (model, route), norms in FITS.items() for norm in norms]
+MISFITS = [(model, route, norm) for (model, route), norms in FITS.items() for norm in ALL_NORMS if norm not in norms]
+
+
+def norm_cfg(name, **overrides):
+    # num_groups=4 divides the tiny widths (8, 16); alpha0 != 0.5 so a default cannot pass for it
+    return {"name": name, "alpha0": 0.7, "num_groups": 4, **overrides}
+
+
+def tiny(model, **overrides):
+    return {**TINY[model], **overrides}
+
+
+def build(model, norm, route="replace", num_classes=5, in_chans=3, img_size=28, **overrides):
+    return build_model(
+        tiny(model, **{"norm_route": route, **overrides}),
+        norm_cfg(norm),
+        num_classes=num_classes,
+        in_chans=in_chans,
+        img_size=img_size,
+    )
+
+
+def count_stock_norms(model):
+    return sum(isinstance(m, STOCK_NORMS) and not is_norm_layer(m) for m in model.modules())
+
+
+@pytest.mark.parametrize("model_name,route,norm", CASES)
+def test_forward_backward_every_norm_place_replaced(model_name, route, norm):
+    torch.manual_seed(0)
+    model = build(model_name, norm, route)
+    out = model(torch.randn(2, 3, 28, 28))
+    assert out.shape == (2, 5)
+    out.square().mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+
+    assert count_stock_norms(model) == 0
+    stock = build_stock_model(tiny(model_name, norm_route=route), num_classes=5, in_chans=3, img_size=28)
+    places = norm_layers(model)
+    assert len(places) == count_stock_norms(stock) > 0
+    assert all(m.norm_name == norm for _, m in places)
+
+
+@pytest.mark.parametrize("model_name,route,norm", MISFITS)
+def test_misfit_norm_is_a_config_error(model_name, route, norm):
+    with pytest.raises(ModelConfigError, match=f"norm={norm} does not fit model={model_name}"):
+        build(model_name, norm, route)
+
+
+def test_misfit_message_names_norm_model_and_fitting_norms(monkeypatch):
+    def must_not_build(*args, **kwargs):
+        raise AssertionError("the misfit must be caught before building")
+
+    monkeypatch.setattr(vit_module, "VisionTransformer", must_not_build)
+    with pytest.raises(ModelConfigError) as err:
+        build("vit", "groupnorm")
+    message = str(err.value)
+    assert "norm=groupnorm does not fit model=vit" in message
+    assert "channels_last" in message and "supports only channels_first" in message
+    assert "norms that fit vit: batchnorm, dyt, identity, layernorm, rmsnorm" in message
+
+
+def test_convnext_groupnorm_on_replace_route_points_to_norm_layer_route():
+    with pytest.raises(ModelConfigError, match="norm_route=norm_layer"):
+        build("convnext", "groupnorm", "replace")
+
+
+@pytest.mark.parametrize("route", ["replace", "norm_layer"])
+def test_vit_final_norm_after_pooling_is_dyt_with_alpha0(route):
+    model = build("vit", "dyt", route)
+    assert type(model.fc_norm).__name__ == "DyT"  # the norm after average pooling
+    assert isinstance(model.norm, nn.Identity) and not is_norm_layer(model.norm)  # no norm before pooling
+    assert not is_norm_layer(model.patch_embed.norm)  # an Identity that timm never made a norm
+    places = norm_layers(model)
+    assert {name for name, _ in places} == {"fc_norm"} | {f"blocks.{i}.norm{j}" for i in range(2) for j in (1, 2)}
+    for name, m in places:
+        assert m.layout == "channels_last", name
+        assert torch.allclose(m.alpha, torch.tensor(0.7)), name
+
+
+def test_convnext_replace_route_layouts_follow_the_stock_norms():
+    stock = build_stock_model(TINY["convnext"], num_classes=5, in_chans=3, img_size=28)
+    expected = {
+        name: "channels_first" if isinstance(m, LayerNorm2d) else "channels_last"
+        for name, m in stock.named_modules()
+        if isinstance(m, nn.LayerNorm)
+    }
+    assert "head.norm" in expected and expected["head.norm"] == "channels_first"
+    assert expected["stages.0.blocks.0.norm"] == "channels_last"
+    model = build("convnext", "dyt", "replace")
+    assert {name: m.layout for name, m in norm_layers(model)} == expected
+
+
+def test_convnext_norm_layer_route_is_channels_first_everywhere():
+    model = build("convnext", "groupnorm", "norm_layer")
+    assert {m.layout for _, m in norm_layers(model)} == {"channels_first"}
+    assert all(block.use_conv_mlp for stage in model.stages for block in stage.blocks)
+
+
+def test_convnext_stage_resolutions_at_28_px():
+    model = build_stock_model({"name": "convnext"}, num_classes=10, in_chans=1, img_size=28)
+    x = model.stem(torch.randn(2, 1, 28, 28))
+    sizes = [x.shape[-1]]
+    for stage in model.stages:
+        x = stage(x)
+        sizes.append(x.shape[-1])
+    assert sizes == [14, 14, 7, 3]  # stem, then stage 0 at stem resolution, then halving
+
+
+@pytest.mark.parametrize("route", ["replace", "norm_layer"])
+@pytest.mark.parametrize("norm", ["dyt", "layernorm", "groupnorm", "batchnorm"])
+@pytest.mark.parametrize("block,last", [("basic", "bn2"), ("bottleneck", "bn3")])
+def test_resnet_zero_init_of_last_norm_is_kept(route, norm, block, last):
+    model = build("resnet", norm, route, block=block)
+    blocks = [b for layer in (model.layer1, model.layer2) for b in layer]
+    for b in blocks:
+        assert is_norm_layer(getattr(b, last))
+        assert torch.count_nonzero(getattr(b, last).weight) == 0
+        assert torch.count_nonzero(b.bn1.weight) > 0
+
+
+def test_replace_norms_copies_affine_and_counts():
+    model = build_stock_model(TINY["vit"], num_classes=5, in_chans=3, img_size=28)
+    with torch.no_grad():
+        model.blocks[0].norm1.weight.uniform_(0.5, 1.5)
+        model.blocks[0].norm1.bias.uniform_(-1, 1)
+    weight, bias = model.blocks[0].norm1.weight.clone(), model.blocks[0].norm1.bias.clone()
+    model.eval()
+    model, replaced = replace_norms(model, norm_cfg("dyt"))
+    assert replaced == 5  # 2 blocks x 2 + fc_norm
+    assert torch.equal(model.blocks[0].norm1.weight, weight)
+    assert torch.equal(model.blocks[0].norm1.bias, bias)
+    assert not model.blocks[0].norm1.training  # train/eval mode is kept
+    assert replace_norms(model, norm_cfg("layernorm"))[1] == 0  # normbench norms are not stock norms
+
+
+@pytest.mark.parametrize(
+    "model_name,same_norm", [("vit", "layernorm"), ("convnext", "layernorm"), ("resnet", "batchnorm")]
+)
+def test_replacing_the_stock_norm_with_itself_changes_nothing(model_name, same_norm):
+    # the strongest check of the replace route: places, layouts, affine copy and eps all match
+    torch.manual_seed(0)
+    stock = build_stock_model(TINY[model_name], num_classes=5, in_chans=3, img_size=28)
+    with torch.no_grad():  # non-trivial affine parameters, so a lost copy would show
+        for m in stock.modules():
+            if isinstance(m, STOCK_NORMS):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 3, 28, 28)
+    expected = stock(x)
+    replaced, count = replace_norms(
+        stock, norm_cfg(same_norm, eps=None), targets=BATCHNORM_TARGETS if model_name == "resnet" else LAYERNORM_TARGETS
+    )
+    assert count_stock_norms(replaced) == 0 and count == len(norm_layers(replaced))
+    torch.testing.assert_close(replaced(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_name", MODEL_NAMES)
+@pytest.mark.parametrize("in_chans", [1, 3])
+@pytest.mark.parametrize("img_size", [28, 32])
+def test_input_channels_and_sizes(model_name, in_chans, img_size):
+    overrides = {"patch_size": 4} if model_name == "vit" else {}  # 4 divides 28 and 32
+    model = build(model_name, "dyt", in_chans=in_chans, img_size=img_size, num_classes=7, **overrides)
+    assert model(torch.randn(2, in_chans, img_size, img_size)).shape == (2, 7)
+
+
+def test_vit_patch_must_divide_image():
+    with pytest.raises(ModelConfigError, match=r"model.patch_size = 7 does not divide img_size = 32; allowed: .*\b4\b"):
+        build("vit", "dyt", img_size=32)
+
+
+def test_unknown_model_name():
+    with pytest.raises(ModelConfigError, match=r"^model.name = 'x' is unknown; allowed: convnext, resnet, vit$"):
+        build_model({"name": "x"}, norm_cfg("dyt"), num_classes=5, in_chans=3, img_size=28)
+
+
+def test_unknown_model_key_names_the_key_and_allowed_keys():
+    with pytest.raises(ModelConfigError) as err:
+        build("vit", "dyt", emb_dim=64)
+    assert "model.emb_dim" in str(err.value) and "embed_dim" in str(err.value) and "norm_route" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("norm_route", "inject"),
+        ("block", "wide"),
+        ("layers", [1, 1]),
+        ("global_pool", "token"),
+        ("depths", [1, 1, 1]),
+        ("dims", [8, 16, 32, 64, 128]),
+    ],
+)
+def test_bad_model_values(key, value):
+    model_name = {"block": "resnet", "layers": "resnet", "depths": "convnext", "dims": "convnext"}.get(key, "vit")
+    with pytest.raises(ModelConfigError, match=f"model.{key}"):
+        build(model_name, "dyt", **{key: value})
+
+
+def test_norm_config_errors_pass_through_unchanged():
+    with pytest.raises(NormConfigError):
+        build_model(TINY["vit"], {"name": "nosuchnorm"}, num_classes=5, in_chans=3, img_size=28)
+    for route in ("replace", "norm_layer"):
+        with pytest.raises(NormConfigError):
+            build_model(
+                {**TINY["vit"], "norm_route": route},
+                {"name": "dyt", "alpha0": -1.0},
+                num_classes=5,
+                in_chans=3,
+                img_size=28,
+            )
+
+
+@pytest.mark.parametrize("module", [vit_module, convnext_module, resnet_module])
+def test_yaml_configs_match_python_defaults_and_build(module):
+    model_cfg = OmegaConf.load(CONFIGS / "model" / f"{module.SPEC.name}.yaml")
+    plain = OmegaConf.to_container(model_cfg)
+    assert plain.pop("name") == module.SPEC.name
+    assert plain == dict(module.DEFAULTS)
+    norm = OmegaConf.merge(OmegaConf.load(CONFIGS / "norm" / "_common.yaml"), {"name": "dyt"})
+    model = build_model(model_cfg, norm, num_classes=10, in_chans=1, img_size=28)
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)

@@ -1,0 +1,68 @@
+"""One wandb run per training job: offline by default, online when asked, or off.
+
+wandb is imported only when it is used (it is slow to import), the config goes in as a
+plain dict, and the run is finished inside the job so Hydra multirun jobs never share one.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+MODES = ("offline", "online", "disabled")
+
+
+class WandbRun:
+    def __init__(
+        self,
+        mode: str,
+        run_dir: str | Path,
+        config: Mapping[str, Any],
+        project: str,
+        name: str,
+        group: str | None = None,
+        entity: str | None = None,
+        tags: list[str] | None = None,
+        resume_id: str | None = None,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"logger.wandb.mode = {mode!r} is unknown; allowed: {', '.join(MODES)}")
+        self.mode = mode
+        self.run = None
+        if mode == "disabled":
+            return
+        import wandb
+
+        self.run = wandb.init(
+            mode=mode,
+            dir=str(run_dir),
+            project=project,
+            entity=entity,
+            group=group,
+            name=name,
+            tags=list(tags or []),
+            config=dict(config),
+            id=resume_id,
+            resume="allow" if resume_id else None,
+            settings=wandb.Settings(silent=True, console="off"),
+        )
+
+    @property
+    def id(self) -> str | None:
+        return self.run.id if self.run is not None else None
+
+    def log(self, metrics: Mapping[str, Any], step: int) -> None:
+        if self.run is not None:
+            self.run.log(dict(metrics), step=step)
+
+    def summary(self, values: Mapping[str, Any]) -> None:
+        if self.run is not None:
+            self.run.summary.update(dict(values))
+
+    def finish(self, exit_code: int = 0) -> None:
+        if self.run is not None:
+            self.run.finish(exit_code=exit_code)
+            self.run = None

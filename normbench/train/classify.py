@@ -1,0 +1,67 @@
+"""The image-classification task: batches, loss and evaluation for the shared loop.
+
+A task owns its data and its randomness (batch order and augmentation), so the loop
+stays task-agnostic and a checkpoint of the task's state resumes data exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from normbench.data import Augment, BatchStream, eval_batches, load_image_data_from_config
+
+
+class ClassifyTask:
+    name = "classify"
+    best_metric = "acc1"  # higher is better; the summary keeps its best value
+
+    def __init__(self, data_cfg: Mapping[str, Any], device: torch.device, seed: int, label_smoothing: float = 0.0):
+        self.data = load_image_data_from_config(data_cfg)
+        self.device = device
+        self.label_smoothing = label_smoothing
+        self.eval_batch_size = int(data_cfg["eval_batch_size"])
+        self.batch_size = int(data_cfg["batch_size"])
+        self.stream = BatchStream(self.data.train_x, self.data.train_y, batch_size=self.batch_size, seed=seed)
+        aug = data_cfg["augment"]
+        self.augment = Augment(self.data.mean, self.data.std, crop_padding=aug["crop_padding"], hflip=aug["hflip"])
+        # Augmentation draws from its own generator so its state can be saved and resumed.
+        self.generator = torch.Generator(device=device).manual_seed(seed + 1)
+        self.test_x = self.data.test_x.to(device)
+        self.test_y = self.data.test_y.to(device)
+
+    def model_kwargs(self) -> dict[str, int]:
+        return {"num_classes": self.data.num_classes, "in_chans": self.data.in_chans, "img_size": self.data.img_size}
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = next(self.stream)
+        x = x.to(self.device, non_blocking=True)
+        return self.augment(x, self.generator), y.to(self.device, non_blocking=True)
+
+    def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(model(x), y, label_smoothing=self.label_smoothing)
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        for x, y in eval_batches(self.test_x, self.test_y, self.eval_batch_size):
+            with autocast():
+                logits = model(self.augment.normalize(x))
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+            correct += (logits.argmax(dim=-1) == y).sum()
+        model.train(was_training)
+        n = len(self.test_y)
+        return {"loss": loss_sum.item() / n, "acc1": 100.0 * correct.item() / n}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stream": self.stream.state_dict(), "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.stream.load_state_dict(state["stream"])
+        self.generator.set_state(state["generator"])

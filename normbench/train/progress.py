@@ -1,0 +1,28 @@
+"""The console progress bar: steps, train loss, last val accuracy and samples/s."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+class Progress:
+    def __init__(self, total: int, initial: int = 0, enabled: bool = True):
+        self.postfix: dict[str, str] = {}
+        # Off when asked, and when stderr is not a terminal (SLURM logs, CI) to keep logs readable.
+        self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0,
+                        disable=not enabled or not sys.stderr.isatty(), file=sys.stderr)
+
+    def update(self, step: int, loss: float | None = None, acc: float | None = None, speed: float | None = None):
+        if loss is not None:
+            self.postfix["loss"] = f"{loss:.4f}"
+        if acc is not None:
+            self.postfix["acc"] = f"{acc:.2f}"
+        if speed is not None:
+            self.postfix["img/s"] = f"{speed:.0f}"
+        self.bar.set_postfix(self.postfix, refresh=False)
+        self.bar.update(step - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,62 @@
+"""Where and how a run computes: device, precision, threads, seed, compile."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainerConfigError(ValueError):
+    pass
+
+
+def resolve_device(name: str) -> torch.device:
+    """trainer.device: auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise TrainerConfigError(f"trainer.device = {name!r} is unknown; allowed: auto, cpu, cuda, cuda:N, mps") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainerConfigError(f"trainer.device = {name!r} but no CUDA device is available; allowed here: auto, cpu")
+    return device
+
+
+def check_trainer_config(cfg: Mapping[str, Any]) -> None:
+    for key in ("max_steps", "eval_every", "log_every", "ckpt_every"):
+        value = cfg[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise TrainerConfigError(f"trainer.{key} = {value!r} is not allowed: must be an integer >= 1")
+    if cfg["precision"] not in PRECISIONS:
+        raise TrainerConfigError(f"trainer.precision = {cfg['precision']!r} is unknown; allowed: {', '.join(PRECISIONS)}")
+    if not 0.0 <= cfg["label_smoothing"] < 1.0:
+        raise TrainerConfigError(f"trainer.label_smoothing = {cfg['label_smoothing']!r} is not allowed: must be in [0, 1)")
+    if not cfg["max_loss"] > 0:
+        raise TrainerConfigError(f"trainer.max_loss = {cfg['max_loss']!r} is not allowed: must be a number > 0")
+    resume = cfg["resume"]
+    if not (isinstance(resume, bool) or resume is None or isinstance(resume, str)):
+        raise TrainerConfigError(f"trainer.resume = {resume!r} is not allowed: false, true, or a path")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def autocast(device: torch.device, precision: str):
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,50 @@
+"""train.py as a researcher runs it: a subprocess, a real run folder, a -m sweep, a bad value."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, TINY
+
+from normbench.track import read_metrics, read_summary
+
+
+def run_train(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=240)
+
+
+def test_single_run_writes_every_run_folder_file(tmp_path):
+    run_dir = tmp_path / "run"
+    tiny = [o for o in TINY if not o.startswith("logger.wandb.mode")]
+    proc = run_train(*tiny, "logger.wandb.mode=offline", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "config.yaml", "metrics.jsonl", "summary.json",
+                 "checkpoint.pt", "train.log"):
+        assert (run_dir / name).is_file(), name
+    summary = read_summary(run_dir / "summary.json")
+    assert summary["status"] == "ok" and summary["step"] == 6
+    assert summary["wandb"]["mode"] == "offline" and summary["wandb"]["id"]
+    offline = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1 and summary["wandb"]["id"] in offline[0].name
+    assert read_metrics(run_dir / "metrics.jsonl", split="val")
+
+
+def test_multirun_grid_runs_each_job_in_its_own_folder(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_train("-m", *TINY, "norm=layernorm,dyt", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    norms = sorted(read_summary(sweep / str(i) / "summary.json")["run"]["norm"] for i in (0, 1))
+    assert norms == ["dyt", "layernorm"]
+    assert all(read_summary(sweep / str(i) / "summary.json")["status"] == "ok" for i in (0, 1))
+
+
+def test_bad_value_fails_before_training_with_a_clear_message(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_train(*TINY, "norm.alpha0=-1", f"hydra.run.dir={run_dir}")
+    assert proc.returncode != 0
+    assert "norm.alpha0 = -1" in proc.stderr and "> 0" in proc.stderr
+    assert not (run_dir / "metrics.jsonl").exists()

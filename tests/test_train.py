@@ -1,0 +1,134 @@
+"""The shared loop: optimizer groups, schedule, run-folder files, divergence guard, exact resume, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from normbench.norms import build_norm
+from normbench.track import read_metrics, read_summary
+from normbench.train import CheckpointError, OptimConfigError, TrainerConfigError, train
+from normbench.train.checkpoint import load_checkpoint, resolve_checkpoint
+from normbench.train.classify import ClassifyTask
+from normbench.train.optim import build_optimizer, lr_factor
+
+
+def test_no_weight_decay_on_1d_parameters():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), build_norm("dyt", 8), torch.nn.Linear(8, 2))
+    opt = build_optimizer(model, {"name": "adamw", "lr": 1e-3, "weight_decay": 0.05, "betas": [0.9, 0.999],
+                                  "warmup_steps": 0, "min_lr_ratio": 0.0, "schedule": "cosine", "grad_clip": None})
+    decay = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    for name, p in model.named_parameters():
+        assert (id(p) in decay) == (p.ndim >= 2), name  # alpha, norm weight/bias and biases: no decay
+
+
+def test_lr_schedule_warmup_then_cosine():
+    f = [lr_factor(s, max_steps=110, warmup_steps=10, min_lr_ratio=0.1, schedule="cosine") for s in range(110)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)  # linear warmup to the peak
+    assert f[10] == pytest.approx(1.0)
+    assert f[60] == pytest.approx(0.1 + 0.9 * 0.5)  # half way through the cosine
+    assert lr_factor(110, 110, 10, 0.1, "cosine") == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+
+
+def test_run_writes_the_run_folder(tiny_cfg, tmp_path):
+    summary = train(tiny_cfg(), tmp_path)
+    assert summary["status"] == "ok" and summary["step"] == 6
+    for name in ("config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt"):
+        assert (tmp_path / name).is_file(), name
+    assert read_summary(tmp_path / "summary.json") == json.loads(json.dumps(summary))
+    val = read_metrics(tmp_path / "metrics.jsonl", split="val")
+    assert [e["step"] for e in val] == [3, 6]
+    assert summary["best"]["val_acc1"] == max(e["acc1"] for e in val)
+    assert summary["final"]["val_acc1"] == val[-1]["acc1"]
+    train_events = read_metrics(tmp_path / "metrics.jsonl", split="train")
+    assert [e["step"] for e in train_events] == [2, 4, 6]
+    assert all({"loss", "lr", "samples_per_s"} <= set(e) for e in train_events)
+    assert summary["throughput_samples_per_s"] > 0 and summary["wall_time_s"] > 0
+
+
+def test_learns_the_synthetic_task(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("norm=layernorm", "data.augment.crop_padding=0", "model.embed_dim=32", "trainer.max_steps=80",
+                   "trainer.eval_every=80", "optim.warmup_steps=5")
+    summary = train(cfg, tmp_path)
+    assert summary["best"]["val_acc1"] > 40.0  # chance is 10 %; this setting reached 72 %
+
+
+def test_divergence_guard_keeps_best_and_files(tiny_cfg, tmp_path):
+    # A loss bound below any real loss: the first guarded step ends the run as diverged.
+    cfg = tiny_cfg("trainer.max_loss=1e-3", "trainer.log_every=4", "trainer.eval_every=2")
+    summary = train(cfg, tmp_path)
+    assert summary["status"] == "diverged"
+    assert summary["diverged"]["step"] == 4 and summary["step"] == 4
+    assert summary["best"]["val_acc1"] is not None and summary["best"]["step"] in (2, 4)
+    assert read_summary(tmp_path / "summary.json")["status"] == "diverged"
+
+
+def test_nan_loss_is_diverged(tiny_cfg, tmp_path):
+    summary = train(tiny_cfg("optim.lr=1e30", "optim.warmup_steps=0", "trainer.max_steps=20", "trainer.eval_every=20"),
+                    tmp_path)
+    assert summary["status"] == "diverged"
+    assert summary["diverged"]["loss"] in ("nan", "inf") or not math.isfinite(float(summary["diverged"]["loss"])) \
+        or float(summary["diverged"]["loss"]) > 100
+
+
+def test_resume_after_a_kill_is_exact(tiny_cfg, tmp_path, monkeypatch):
+    # log_every=1: a loss window never spans the kill (a resumed window restarts empty).
+    straight = tmp_path / "straight"
+    train(tiny_cfg("trainer.log_every=1"), straight)
+
+    # Kill a second run in the middle of step 4 (after the step-3 checkpoint)...
+    killed = tmp_path / "killed"
+    real_next_batch = ClassifyTask.next_batch
+    calls = {"n": 0}
+
+    def next_batch(self):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("simulated kill")
+        return real_next_batch(self)
+
+    monkeypatch.setattr(ClassifyTask, "next_batch", next_batch)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train(tiny_cfg("trainer.log_every=1"), killed)
+    assert read_summary(killed / "summary.json")["status"] == "failed"
+    assert load_checkpoint(killed / "checkpoint.pt")["step"] == 3
+    monkeypatch.setattr(ClassifyTask, "next_batch", real_next_batch)
+
+    # ...and resume it in its own folder: the same weights and metrics as the run never killed.
+    summary = train(tiny_cfg("trainer.log_every=1", "trainer.resume=true"), killed)
+    assert summary["status"] == "ok" and summary["step"] == 6
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(killed / "checkpoint.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    strip = lambda events: [{k: v for k, v in e.items() if k != "samples_per_s"} for e in events]  # noqa: E731
+    assert strip(read_metrics(straight / "metrics.jsonl")) == strip(read_metrics(killed / "metrics.jsonl"))
+
+
+def test_bad_resume_path_and_corrupt_checkpoint(tiny_cfg, tmp_path):
+    with pytest.raises(CheckpointError, match="trainer.resume"):
+        resolve_checkpoint(str(tmp_path / "nowhere"), tmp_path)
+    assert resolve_checkpoint(True, tmp_path) is None  # nothing to resume yet: start fresh
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        train(tiny_cfg("trainer.resume=true"), tmp_path)
+    assert bad.read_bytes() == b"not a checkpoint"  # nothing written is lost
+
+
+@pytest.mark.parametrize("override, error, key", [
+    ("optim.lr=-1", OptimConfigError, "optim.lr"),
+    ("optim.name=adagrad9", OptimConfigError, "optim.name"),
+    ("trainer.precision=fp8", TrainerConfigError, "trainer.precision"),
+    ("trainer.max_steps=0", TrainerConfigError, "trainer.max_steps"),
+    ("task=segment", TrainerConfigError, "task"),
+])
+def test_bad_values_name_key_value_and_allowed(tiny_cfg, tmp_path, override, error, key):
+    with pytest.raises(error, match=key) as info:
+        train(tiny_cfg(override), tmp_path)
+    assert override.split("=")[1] in str(info.value)
+    assert "allowed" in str(info.value) or "must be" in str(info.value)
+    assert not (tmp_path / "metrics.jsonl").exists()  # failed before any training

@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> float | None:
     with logging_redirect_tqdm():
         summary = train(cfg, HydraConfig.get().runtime.output_dir)
     # The best metric is the job's return value, for sweepers that optimise it (optuna).
-    return next(iter(summary["best"].values()))
+    return summary["best"]["value"]
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import math
 import pytest
 import torch
 
+from normbench.data import DataError
+from normbench.models import ModelConfigError
 from normbench.norms import build_norm
 from normbench.track import read_metrics, read_summary
 from normbench.train import CheckpointError, OptimConfigError, TrainerConfigError, train
@@ -42,7 +44,8 @@ def test_run_writes_the_run_folder(tiny_cfg, tmp_path):
     assert read_summary(tmp_path / "summary.json") == json.loads(json.dumps(summary))
     val = read_metrics(tmp_path / "metrics.jsonl", split="val")
     assert [e["step"] for e in val] == [3, 6]
-    assert summary["best"]["val_acc1"] == max(e["acc1"] for e in val)
+    assert summary["best"] == {"metric": "val_acc1", "value": max(e["acc1"] for e in val),
+                               "step": max(val, key=lambda e: e["acc1"])["step"]}
     assert summary["final"]["val_acc1"] == val[-1]["acc1"]
     train_events = read_metrics(tmp_path / "metrics.jsonl", split="train")
     assert [e["step"] for e in train_events] == [2, 4, 6]
@@ -54,7 +57,7 @@ def test_learns_the_synthetic_task(tiny_cfg, tmp_path):
     cfg = tiny_cfg("norm=layernorm", "data.augment.crop_padding=0", "model.embed_dim=32", "trainer.max_steps=80",
                    "trainer.eval_every=80", "optim.warmup_steps=5")
     summary = train(cfg, tmp_path)
-    assert summary["best"]["val_acc1"] > 40.0  # chance is 10 %; this setting reached 72 %
+    assert summary["best"]["value"] > 40.0  # chance is 10 %; this setting reached 72 %
 
 
 def test_divergence_guard_keeps_best_and_files(tiny_cfg, tmp_path):
@@ -63,7 +66,7 @@ def test_divergence_guard_keeps_best_and_files(tiny_cfg, tmp_path):
     summary = train(cfg, tmp_path)
     assert summary["status"] == "diverged"
     assert summary["diverged"]["step"] == 4 and summary["step"] == 4
-    assert summary["best"]["val_acc1"] is not None and summary["best"]["step"] in (2, 4)
+    assert summary["best"]["value"] is not None and summary["best"]["step"] in (2, 4)
     assert read_summary(tmp_path / "summary.json")["status"] == "diverged"
 
 
@@ -132,3 +135,21 @@ def test_bad_values_name_key_value_and_allowed(tiny_cfg, tmp_path, override, err
     assert override.split("=")[1] in str(info.value)
     assert "allowed" in str(info.value) or "must be" in str(info.value)
     assert not (tmp_path / "metrics.jsonl").exists()  # failed before any training
+
+
+def test_norm_that_does_not_fit_the_model_fails_before_training(tiny_cfg, tmp_path):
+    with pytest.raises(ModelConfigError, match="norm=groupnorm does not fit model=vit") as info:
+        train(tiny_cfg("norm=groupnorm"), tmp_path)
+    assert "layernorm" in str(info.value)  # it says which norms fit
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_missing_data_fails_before_training_naming_the_places(tiny_cfg, tmp_path, monkeypatch):
+    from normbench.data import paths
+
+    monkeypatch.setattr(paths, "DEBIAN_FASHION_MNIST", tmp_path / "no_debian")
+    monkeypatch.setattr(paths, "DEFAULT_ROOT", tmp_path / "no_cache")
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist") as info:
+        train(tiny_cfg("data=fashion_mnist", f"data.root={tmp_path / 'empty'}"), tmp_path / "run")
+    assert str(tmp_path / "empty") in str(info.value)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()

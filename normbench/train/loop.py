@@ -140,7 +140,7 @@ class Run:
             "step": self.step,
             "max_steps": cfg.trainer.max_steps,
             "final": final,
-            "best": {f"val_{metric}": self.best["value"], "step": self.best["step"]},
+            "best": {"metric": f"val_{metric}", "value": self.best["value"], "step": self.best["step"]},
             "wall_time_s": round(elapsed, 3),
             "train_time_s": round(self.train_time, 3),
             "throughput_samples_per_s": round(self.samples_seen / self.train_time, 2) if self.train_time else None,

@@ -181,6 +181,20 @@ class Run:
             self.best = {"value": value, "step": self.step}
         return self.last_val
 
+    def train_step(self, batch, grad_clip: float | None) -> torch.Tensor:
+        """One optimizer step; returns the detached loss (no host sync)."""
+        with autocast(self.device, self.cfg.trainer.precision):
+            loss = self.task.loss(self.forward_model, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.schedule.step()
+        return loss.detach().float()
+
     def fit(self) -> dict[str, Any]:
         cfg, t = self.cfg, self.cfg.trainer
         self.t_start = time.perf_counter()
@@ -194,34 +208,20 @@ class Run:
         self.model.train()
         try:
             window_loss = torch.zeros((), device=self.device)
-            window_steps, window_time = 0, 0.0
+            window_steps, window_start, paused = 0, time.perf_counter(), 0.0
             while self.step < t.max_steps:
-                tic = time.perf_counter()
                 batch = self.task.next_batch()
-                with autocast(self.device, t.precision):
-                    loss = self.task.loss(self.forward_model, batch)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                if grad_clip is not None:
-                    self.scaler.unscale_(self.optimizer)
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.schedule.step()
-                self.step += 1
-                window_loss += loss.detach().float()
+                window_loss += self.train_step(batch, grad_clip)
                 window_steps += 1
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize()  # honest step times
-                dt = time.perf_counter() - tic
-                window_time += dt
-                self.train_time += dt
+                self.step += 1
                 self.samples_seen += len(batch[1])
                 last = self.step == t.max_steps
 
                 if self.step % t.log_every == 0 or last:
-                    # The guard reads the loss only at log steps: one host sync per window, not per step.
+                    # One host sync per window (.item()), not per step; it also makes the window's time honest.
                     train_loss = (window_loss / window_steps).item()
+                    window_time = time.perf_counter() - window_start - paused
+                    self.train_time += window_time
                     self.last_train_loss = train_loss
                     speed = window_steps * self.task.batch_size / window_time
                     lr = self.optimizer.param_groups[0]["lr"]
@@ -229,13 +229,15 @@ class Run:
                     wandb.log({"train/loss": train_loss, "train/lr": lr, "train/samples_per_s": speed}, step=self.step)
                     progress.update(self.step, loss=train_loss, speed=speed)
                     window_loss.zero_()
-                    window_steps, window_time = 0, 0.0
+                    window_steps, window_start, paused = 0, time.perf_counter(), 0.0
+                    # The divergence guard reads the loss at log steps only, for the same reason.
                     if not math.isfinite(train_loss) or train_loss > t.max_loss:
-                        diverged = {"step": self.step, "loss": str(train_loss) if not math.isfinite(train_loss) else train_loss}
+                        diverged = {"step": self.step, "loss": train_loss if math.isfinite(train_loss) else str(train_loss)}
                         log.warning("diverged at step %d: train loss %s (bound trainer.max_loss=%s)",
                                     self.step, train_loss, t.max_loss)
                         status = "diverged"
                         break  # the last checkpoint (before divergence) is kept as it is
+                tic = time.perf_counter()  # evaluation and checkpoints do not count as training time
                 if self.step % t.eval_every == 0 or last:
                     val = self.evaluate(metrics, wandb)
                     progress.update(self.step, acc=val[self.task.best_metric])
@@ -244,6 +246,7 @@ class Run:
                     self.summary("running")
                 if self.step % t.ckpt_every == 0 or last:
                     self.save()
+                paused += time.perf_counter() - tic
         except BaseException as err:
             status, error = "failed", f"{type(err).__name__}: {err}"
             raise

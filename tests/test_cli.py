@@ -33,13 +33,18 @@ def test_single_run_writes_every_run_folder_file(tmp_path):
     assert read_metrics(run_dir / "metrics.jsonl", split="val")
 
 
-def test_multirun_grid_runs_each_job_in_its_own_folder(tmp_path):
+def test_multirun_grid_runs_each_job_in_its_own_folder_and_wandb_run(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_train("-m", *TINY, "norm=layernorm,dyt", f"hydra.sweep.dir={sweep}")
+    tiny = [o for o in TINY if not o.startswith("logger.wandb.mode")]
+    proc = run_train("-m", *tiny, "logger.wandb.mode=offline", "norm=layernorm,dyt", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    norms = sorted(read_summary(sweep / str(i) / "summary.json")["run"]["norm"] for i in (0, 1))
-    assert norms == ["dyt", "layernorm"]
-    assert all(read_summary(sweep / str(i) / "summary.json")["status"] == "ok" for i in (0, 1))
+    summaries = [read_summary(sweep / str(i) / "summary.json") for i in (0, 1)]
+    assert sorted(s["run"]["norm"] for s in summaries) == ["dyt", "layernorm"]
+    assert all(s["status"] == "ok" for s in summaries)
+    ids = [s["wandb"]["id"] for s in summaries]
+    assert len(set(ids)) == 2  # one wandb run per job, never shared
+    for i, run_id in enumerate(ids):
+        assert [p.name.endswith(run_id) for p in (sweep / str(i) / "wandb").glob("offline-run-*")] == [True]
 
 
 def test_bad_value_fails_before_training_with_a_clear_message(tmp_path):

@@ -49,7 +49,8 @@ def test_run_writes_the_run_folder(tiny_cfg, tmp_path):
     assert summary["final"]["val_acc1"] == val[-1]["acc1"]
     train_events = read_metrics(tmp_path / "metrics.jsonl", split="train")
     assert [e["step"] for e in train_events] == [2, 4, 6]
-    assert all({"loss", "lr", "samples_per_s"} <= set(e) for e in train_events)
+    assert all({"loss", "lr", "samples_per_s", "samples", "train_time_s"} <= set(e) for e in train_events)
+    assert [e["samples"] for e in train_events] == [2 * 64, 4 * 64, 6 * 64]
     assert summary["throughput_samples_per_s"] > 0 and summary["wall_time_s"] > 0
 
 
@@ -107,7 +108,8 @@ def test_resume_after_a_kill_is_exact(tiny_cfg, tmp_path, monkeypatch):
     a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(killed / "checkpoint.pt")
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    strip = lambda events: [{k: v for k, v in e.items() if k != "samples_per_s"} for e in events]  # noqa: E731
+    timing = {"samples_per_s", "train_time_s"}
+    strip = lambda events: [{k: v for k, v in e.items() if k not in timing} for e in events]  # noqa: E731
     assert strip(read_metrics(straight / "metrics.jsonl")) == strip(read_metrics(killed / "metrics.jsonl"))
 
 

@@ -225,7 +225,8 @@ class Run:
                     self.last_train_loss = train_loss
                     speed = window_steps * self.task.batch_size / window_time
                     lr = self.optimizer.param_groups[0]["lr"]
-                    metrics.write(self.step, "train", loss=train_loss, lr=lr, samples_per_s=speed)
+                    metrics.write(self.step, "train", loss=train_loss, lr=lr, samples_per_s=speed,
+                                  samples=self.samples_seen, train_time_s=round(self.train_time, 3))
                     wandb.log({"train/loss": train_loss, "train/lr": lr, "train/samples_per_s": speed}, step=self.step)
                     progress.update(self.step, loss=train_loss, speed=speed)
                     window_loss.zero_()

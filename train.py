@@ -5,6 +5,8 @@ Hydra composes configs/ and makes the run folder; normbench.train does the rest.
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -13,7 +15,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from normbench.errors import InputError
 from normbench.train import train
+
+log = logging.getLogger("train")
 
 
 def name_wandb_run(cfg: DictConfig) -> None:
@@ -32,8 +37,14 @@ def name_wandb_run(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     name_wandb_run(cfg)
-    with logging_redirect_tqdm():
-        summary = train(cfg, HydraConfig.get().runtime.output_dir)
+    try:
+        with logging_redirect_tqdm():
+            summary = train(cfg, HydraConfig.get().runtime.output_dir)
+    except InputError as err:
+        log.error("%s", err)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra runs the other jobs, then reports this one as failed
+        sys.exit(f"error: {err}")  # one clear line, no traceback: the input, not the code, is wrong
     # The best metric is the job's return value, for sweepers that optimise it (optuna).
     return summary["best"]["value"]
 

@@ -53,3 +53,11 @@ def test_bad_value_fails_before_training_with_a_clear_message(tmp_path):
     assert proc.returncode != 0
     assert "norm.alpha0 = -1" in proc.stderr and "> 0" in proc.stderr
     assert not (run_dir / "metrics.jsonl").exists()
+
+
+def test_a_bad_job_in_a_sweep_fails_alone(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_train("-m", *TINY, "norm.alpha0=-1,0.5", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode != 0 and "norm.alpha0 = -1" in proc.stderr + proc.stdout
+    assert not (sweep / "0" / "metrics.jsonl").exists()
+    assert read_summary(sweep / "1" / "summary.json")["status"] == "ok"  # the good job still ran

@@ -268,6 +268,6 @@ def test_yaml_configs_match_python_defaults_and_build(module):
     plain = OmegaConf.to_container(model_cfg)
     assert plain.pop("name") == module.SPEC.name
     assert plain == dict(module.DEFAULTS)
-    norm = OmegaConf.merge(OmegaConf.load(CONFIGS / "norm" / "_common.yaml"), {"name": "dyt"})
+    norm = OmegaConf.merge(OmegaConf.load(CONFIGS / "norm_common.yaml"), {"name": "dyt"})
     model = build_model(model_cfg, norm, num_classes=10, in_chans=1, img_size=28)
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)

@@ -329,7 +329,7 @@ def test_norm_factory_pickles():
 
 @pytest.mark.parametrize("path", sorted(p for p in CONFIG_DIR.glob("*.yaml") if not p.name.startswith("_")))
 def test_every_norm_config_builds(path):
-    cfg = OmegaConf.merge(OmegaConf.load(CONFIG_DIR / "_common.yaml"), OmegaConf.load(path))
+    cfg = OmegaConf.merge(OmegaConf.load(CONFIG_DIR.parent / "norm_common.yaml"), OmegaConf.load(path))
     del cfg["defaults"]
     layout = supported_layouts(cfg.name)[-1]
     m = build_norm_from_config(cfg, 32, layout=layout)

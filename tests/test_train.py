@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from normbench.data import DataError
+from normbench.errors import InputError
 from normbench.models import ModelConfigError
 from normbench.norms import build_norm
 from normbench.track import read_metrics, read_summary
@@ -134,6 +135,7 @@ def test_bad_resume_path_and_corrupt_checkpoint(tiny_cfg, tmp_path):
 def test_bad_values_name_key_value_and_allowed(tiny_cfg, tmp_path, override, error, key):
     with pytest.raises(error, match=key) as info:
         train(tiny_cfg(override), tmp_path)
+    assert isinstance(info.value, InputError)  # train.py prints it as one line, no traceback
     assert override.split("=")[1] in str(info.value)
     assert "allowed" in str(info.value) or "must be" in str(info.value)
     assert not (tmp_path / "metrics.jsonl").exists()  # failed before any training

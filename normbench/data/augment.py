@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
+from normbench.data.errors import DataError
+
 
 class Augment:
     """``aug(x_uint8, generator)`` -> normalised float32 batch; ``aug.normalize(x)`` for evaluation."""
@@ -22,7 +24,7 @@ class Augment:
         if len(mean) != len(std):
             raise ValueError(f"mean has {len(mean)} channels, std has {len(std)}")
         if crop_padding < 0:
-            raise ValueError(f"crop_padding must be >= 0, got {crop_padding}")
+            raise DataError(f"data.augment.crop_padding = {crop_padding} is not allowed: must be an integer >= 0")
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
         self.crop_padding, self.hflip = int(crop_padding), bool(hflip)
 

@@ -36,7 +36,7 @@ class BatchStream:
             raise DataError(f"{len(x)} inputs but {len(y)} labels")
         if not 1 <= batch_size <= len(x):
             # drop_last with batch_size > N would yield nothing, forever
-            raise DataError(f"batch_size {batch_size} must be between 1 and the data set size {len(x)}")
+            raise DataError(f"data.batch_size = {batch_size} is not allowed: must be between 1 and the data set size {len(x)}")
         self.x, self.y, self.batch_size = x, y, int(batch_size)
         self.seed, self.epoch, self.index = int(seed), 0, 0
         self._perm: torch.Tensor | None = None
@@ -76,6 +76,6 @@ class BatchStream:
 def eval_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Every sample exactly once, in order; the last batch may be smaller."""
     if batch_size < 1:
-        raise DataError(f"eval batch_size must be >= 1, got {batch_size}")
+        raise DataError(f"data.eval_batch_size = {batch_size} is not allowed: must be >= 1")
     for start in range(0, len(x), batch_size):
         yield x[start : start + batch_size], y[start : start + batch_size]

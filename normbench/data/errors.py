@@ -1,10 +1,13 @@
 """The one error type of the data package.
 
 A missing or broken data set is a configuration problem the user can fix, so it
-is a ``ValueError`` whose message says what was looked for and how to get it;
-callers (train.py) catch ``DataError`` and print the message without a traceback.
+is an ``InputError`` whose message says what was looked for and how to get it;
+train.py catches it and prints the message without a traceback.
 """
 
 
-class DataError(ValueError):
+from normbench.errors import InputError
+
+
+class DataError(InputError):
     """A data set is unknown, missing, corrupt, or its options are invalid."""

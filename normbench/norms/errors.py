@@ -6,5 +6,8 @@ that crosses norms with DyT's keys says at once which override is wrong.
 """
 
 
-class NormConfigError(ValueError):
+from normbench.errors import InputError
+
+
+class NormConfigError(InputError):
     """A norm name, layout or option that cannot be built."""

@@ -1,4 +1,4 @@
-"""Validation of the keys of the Hydra ``norm`` group (configs/norm/_common.yaml).
+"""Validation of the keys of the Hydra ``norm`` group (configs/norm_common.yaml).
 
 Every key is checked whatever the norm: in a sweep the same key crosses all
 norms, so ``norm.alpha0=-1`` is an error for layernorm too. Each norm then takes

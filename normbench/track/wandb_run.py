@@ -10,9 +10,16 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
+from normbench.errors import InputError
+
 log = logging.getLogger(__name__)
 
 MODES = ("offline", "online", "disabled")
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise InputError(f"logger.wandb.mode = {mode!r} is unknown; allowed: {', '.join(MODES)}")
 
 
 class WandbRun:
@@ -28,8 +35,7 @@ class WandbRun:
         tags: list[str] | None = None,
         resume_id: str | None = None,
     ):
-        if mode not in MODES:
-            raise ValueError(f"logger.wandb.mode = {mode!r} is unknown; allowed: {', '.join(MODES)}")
+        check_mode(mode)
         self.mode = mode
         self.run = None
         if mode == "disabled":

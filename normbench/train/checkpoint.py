@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from normbench.errors import InputError
+
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
-    pass
+class CheckpointError(InputError):
+    """A checkpoint that is missing where trainer.resume points, or cannot be read."""
 
 
 def rng_state() -> dict[str, Any]:

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from normbench.models import build_model
 from normbench.track import MetricsWriter, WandbRun, write_summary
+from normbench.track.wandb_run import check_mode as check_wandb_mode
 from normbench.train.checkpoint import (
     CHECKPOINT_NAME,
     load_checkpoint,
@@ -60,6 +61,7 @@ class Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         t = cfg.trainer
         check_trainer_config(t)
+        check_wandb_mode(cfg.logger.wandb.mode)
         ckpt_path = resolve_checkpoint(t.resume, self.run_dir)  # a bad path fails here, before any work
         self.device = resolve_device(t.device)
         if t.threads:

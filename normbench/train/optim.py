@@ -14,12 +14,14 @@ from typing import Any, Mapping
 import torch
 from timm.optim import create_optimizer_v2
 
+from normbench.errors import InputError
+
 OPTIMIZERS = ("adamw", "adam", "sgd", "lamb", "lion")
 SCHEDULES = ("cosine", "constant")
 
 
-class OptimConfigError(ValueError):
-    pass
+class OptimConfigError(InputError):
+    """A bad `optim` config value."""
 
 
 def _check(cfg: Mapping[str, Any]) -> None:

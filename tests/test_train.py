@@ -157,3 +157,12 @@ def test_missing_data_fails_before_training_naming_the_places(tiny_cfg, tmp_path
         train(tiny_cfg("data=fashion_mnist", f"data.root={tmp_path / 'empty'}"), tmp_path / "run")
     assert str(tmp_path / "empty") in str(info.value)
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_a_fresh_run_never_overwrites_a_run_folder(tiny_cfg, tmp_path):
+    train(tiny_cfg(), tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(TrainerConfigError, match="already holds a run") as info:
+        train(tiny_cfg("trainer.max_steps=8"), tmp_path)
+    assert "trainer.resume=true" in str(info.value)
+    assert before == {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}

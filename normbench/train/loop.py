@@ -63,6 +63,7 @@ class Run:
         check_trainer_config(t)
         check_wandb_mode(cfg.logger.wandb.mode)
         ckpt_path = resolve_checkpoint(t.resume, self.run_dir)  # a bad path fails here, before any work
+        self._refuse_to_overwrite(t.resume)
         self.device = resolve_device(t.device)
         if t.threads:
             torch.set_num_threads(int(t.threads))
@@ -86,6 +87,15 @@ class Run:
         self.wandb_id: str | None = None
         if ckpt_path is not None:
             self._restore(load_checkpoint(ckpt_path), ckpt_path)
+
+    def _refuse_to_overwrite(self, resume: Any) -> None:
+        """A fresh run never writes into a folder that holds another run: nothing written is lost."""
+        held = [n for n in ("metrics.jsonl", CHECKPOINT_NAME) if (self.run_dir / n).exists()]
+        if held and resume is not True:
+            raise TrainerConfigError(
+                f"run folder {self.run_dir} already holds a run ({', '.join(held)}) and trainer.resume = {resume!r}; "
+                "allowed: trainer.resume=true to continue it there, or a new hydra.run.dir"
+            )
 
     # -- checkpoint ---------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

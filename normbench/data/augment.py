@@ -27,6 +27,7 @@ class Augment:
             raise DataError(f"data.augment.crop_padding = {crop_padding} is not allowed: must be an integer >= 0")
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
         self.crop_padding, self.hflip = int(crop_padding), bool(hflip)
+        self._stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """(x / 255 - mean) / std per channel, as float32; deterministic."""
@@ -34,8 +35,9 @@ class Augment:
             raise TypeError(f"expected a uint8 image batch, got {x.dtype}")
         if x.shape[1] != len(self.mean):
             raise ValueError(f"batch has {x.shape[1]} channels, mean/std have {len(self.mean)}")
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        if self._stats is None or self._stats[0].device != x.device:  # once per device, not per batch
+            self._stats = tuple(torch.tensor(v, device=x.device).view(1, -1, 1, 1) for v in (self.mean, self.std))
+        mean, std = self._stats
         return (x.float() / 255.0 - mean) / std
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

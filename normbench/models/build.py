@@ -13,8 +13,10 @@ from typing import Any
 
 from torch import nn
 
+from normbench.norms import split_norm_config
+
 from . import convnext, resnet, vit
-from .config import split_norm_config, to_plain_dict, with_defaults
+from .config import to_plain_dict, with_defaults
 from .errors import ModelConfigError
 from .fit import check_norm_fits
 from .inspect import assert_all_norms_replaced

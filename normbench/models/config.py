@@ -64,17 +64,3 @@ def require_same_length(cfg: Mapping[str, Any], a: str, b: str, max_len: int | N
         )
     if max_len is not None and len(cfg[a]) > max_len:
         raise ModelConfigError(f"model.{a} = {cfg[a]} has more than {max_len} stages")
-
-
-def split_norm_config(norm_cfg: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    """(name, options) from the whole `norm` group: options are build_norm's keyword arguments."""
-    from normbench.norms import NORM_NAMES, NormConfigError
-
-    if norm_cfg is None or not isinstance(norm_cfg, Mapping):
-        raise NormConfigError(f"the norm config must be a mapping with a `name`, got {norm_cfg!r}")
-    options = to_plain_dict(norm_cfg, "norm")
-    name = options.pop("name", None)
-    if not isinstance(name, str) or not name:
-        # a bad norm config is the norm library's error type, as build_norm would raise
-        raise NormConfigError(f"norm.name = {name!r} is missing; allowed: {', '.join(sorted(NORM_NAMES))}")
-    return name, options

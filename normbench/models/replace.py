@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from timm.layers import LayerNorm2d
 
-from .config import split_norm_config
+from normbench.norms import split_norm_config
 
 # Stock class -> layout its replacement must use. The most specific class in a module's
 # MRO wins, so LayerNorm2d (a subclass of nn.LayerNorm over NCHW maps) is channels_first

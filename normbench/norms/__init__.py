@@ -10,7 +10,7 @@ from .base import LAYOUTS, NormLayer, is_norm_layer
 from .batchnorm import BatchNorm
 from .dyt import DyT
 from .errors import NormConfigError
-from .factory import build_norm_from_config, norm_factory, norm_factory_from_config
+from .factory import build_norm_from_config, norm_factory, norm_factory_from_config, split_norm_config
 from .groupnorm import GroupNorm
 from .identity import Identity
 from .instancenorm import InstanceNorm
@@ -23,6 +23,7 @@ __all__ = [
     "LAYOUTS", "NORM_NAMES", "SQUASHES",
     "NormConfigError", "NormLayer", "is_norm_layer",
     "build_norm", "build_norm_from_config", "norm_class", "norm_factory", "norm_factory_from_config",
+    "split_norm_config",
     "supported_layouts",
     "BatchNorm", "DyT", "GroupNorm", "Identity", "InstanceNorm", "LayerNorm", "RMSNorm",
 ]

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 
 from torch import nn
 
-from .base import check_layout
 from .errors import NormConfigError
 from .registry import NORM_NAMES, build_norm, check_build
 
@@ -27,25 +26,27 @@ def _build_at_call_site(num_features: int, *, norm_name: str, norm_layout: str, 
 
 def norm_factory(name: str, *, layout: str = "channels_last", **options) -> functools.partial:
     """A callable ``f(num_features, **kw)`` for timm's norm_layer; options are checked now."""
-    check_layout(layout)
     check_build(name, layout, options)  # fail before any model is built
     return functools.partial(_build_at_call_site, norm_name=name, norm_layout=layout, norm_options=dict(options))
 
 
-def _split_config(cfg: Mapping) -> tuple[str, dict]:
-    options = {key: cfg[key] for key in cfg}  # plain dict, also from an OmegaConf DictConfig
-    if "name" not in options:
+def split_norm_config(cfg: Mapping) -> tuple[str, dict]:
+    """(name, build_norm options) from the whole ``norm`` config node (a dict or DictConfig)."""
+    if not isinstance(cfg, Mapping):
+        raise NormConfigError(f"the norm config must be a mapping with a `name`, got {cfg!r}")
+    options = {key: cfg[key] for key in cfg}  # plain dict; a DictConfig resolves interpolations on access
+    if options.get("name") is None:  # an unknown name is build_norm's error, with the same allowed list
         raise NormConfigError(f"norm.name is missing; allowed: {', '.join(NORM_NAMES)}")
     return options.pop("name"), options
 
 
 def build_norm_from_config(cfg: Mapping, num_features: int, *, layout: str = "channels_last") -> nn.Module:
     """build_norm from the ``norm`` config node (its ``name`` plus options)."""
-    name, options = _split_config(cfg)
+    name, options = split_norm_config(cfg)
     return build_norm(name, num_features, layout=layout, **options)
 
 
 def norm_factory_from_config(cfg: Mapping, *, layout: str = "channels_last") -> functools.partial:
     """norm_factory from the ``norm`` config node."""
-    name, options = _split_config(cfg)
+    name, options = split_norm_config(cfg)
     return norm_factory(name, layout=layout, **options)

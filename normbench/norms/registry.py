@@ -9,7 +9,7 @@ import numbers
 
 from torch import nn
 
-from .base import NormLayer, check_layout
+from .base import NormLayer
 from .batchnorm import BatchNorm
 from .dyt import DyT
 from .errors import NormConfigError
@@ -47,7 +47,6 @@ def check_build(name: str, layout: str, options: dict) -> tuple[type[NormLayer],
 
 def build_norm(name: str, num_features: int, *, layout: str = "channels_last", **options) -> nn.Module:
     """A norm layer named as in configs/norm/ for num_features channels at a place with this layout."""
-    check_layout(layout)
     cls, opts = check_build(name, layout, options)
     if not isinstance(num_features, numbers.Integral) or isinstance(num_features, bool) or num_features < 1:
         raise NormConfigError(f"num_features = {num_features!r} is not allowed: must be an int >= 1")

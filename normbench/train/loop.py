@@ -117,9 +117,9 @@ class Run:
         }
 
     def _restore(self, state: dict[str, Any], path: Path) -> None:
-        saved = state.get("config", {})
+        saved, current = state.get("config", {}), OmegaConf.to_container(self.cfg, resolve=True)
         for group in ("model", "norm", "data", "task"):
-            if saved.get(group) != OmegaConf.to_container(self.cfg, resolve=True).get(group):
+            if saved.get(group) != current.get(group):
                 log.warning("resuming %s with a different `%s` config than it was saved with", path, group)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,349 @@
+"""normbench.report: fake run folders written by hand -> tables, figures, CLI, wandb.
+
+Every expected number is computed here by hand (or by numpy on the same data), never by
+the report code itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from normbench.report import ReportError, build_tables, load_runs, make_figures, parse_spec, report
+from normbench.report.probes import alpha_points, linear_range, pearson_r
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+LAYERS = ["blocks.0.norm1", "blocks.0.norm2", "blocks.1.norm1", "blocks.1.norm2", "norm"]
+
+
+def make_run(root: Path, name: str, *, variant: str | None = "dyt", seed: int = 0, status: str = "ok",
+             acc: float = 80.0, best: float | None = None, lr: float = 1e-3, depth: int = 4,
+             model: str = "vit", norm: str = "dyt", steps: tuple = (100, 200, 300), diverged_step: int | None = None,
+             probes: bool = False, alpha_scale: float = 0.5, old_names: bool = False,
+             extra_metrics: list[dict] | None = None) -> Path:
+    """A run folder as train.py writes it: config.yaml, summary.json, metrics.jsonl (a loss
+    that falls from 2.3, val acc rising to `acc`), and probes.jsonl when asked."""
+    d = root / name
+    d.mkdir(parents=True)
+    config = {"task": "classify", "variant": variant, "model": {"name": model, "depth": depth, "embed_dim": 64},
+              "norm": {"name": norm, "alpha0": 0.5, "squash": "tanh", "learnable_alpha": True},
+              "optim": {"lr": lr}, "trainer": {"seed": seed, "max_steps": steps[-1]}}
+    (d / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    lines = []
+    for i, s in enumerate(steps):
+        loss = 2.3 * (0.5 ** (i + 1)) + 0.01 * seed
+        if diverged_step is not None and s >= diverged_step:
+            lines.append({"step": s, "split": "train", "loss": "nan", "lr": lr})
+            break
+        lines.append({"step": s, "split": "train", "loss": loss, "lr": lr, "samples_per_s": 100.0})
+        val_acc = acc * (i + 1) / len(steps)
+        if old_names:
+            lines.append({"step": s, "val_acc1": val_acc, "val_loss": loss + 0.1})
+        else:
+            lines.append({"step": s, "split": "val", "loss": loss + 0.1, "acc1": val_acc})
+    lines += extra_metrics or []
+    (d / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    key = "val_acc1" if old_names else "val/acc1"
+    summary = {
+        "status": status, "step": steps[-1] if status == "ok" else steps[0], "max_steps": steps[-1],
+        "final": {key: acc, "val/loss": 0.5, "train/loss": 0.4},
+        "best": {"metric": key, "value": best if best is not None else acc, "step": steps[-1]},
+        "diverged": {"step": diverged_step, "loss": "nan"} if status == "diverged" else None,
+        "wall_time_s": 12.5, "train_time_s": 10.0, "throughput_samples_per_s": 1000.0, "num_params": 12345,
+        "error": "RuntimeError: boom" if status == "failed" else None,
+        "run": {"task": "classify", "model": model, "norm": norm, "data": "synthetic", "seed": seed, "device": "cpu"},
+        "versions": {},
+    }
+    (d / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    if probes:
+        write_probes(d, norm, steps, alpha_scale, seed)
+    return d
+
+
+def inv_std_of(layer_index: int, step_index: int, seed: int) -> float:
+    return 1.0 / (1.0 + 0.7 * layer_index + 0.2 * step_index + 0.05 * seed)
+
+
+def write_probes(d: Path, norm: str, steps: tuple, alpha_scale: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    out = []
+    for j, s in enumerate(steps):
+        for i, layer in enumerate(LAYERS):
+            inv = inv_std_of(i, j, seed)
+            line = {"step": s, "kind": "stats", "layer": layer, "norm": norm, "depth_index": i,
+                    "input_std": 1 / inv, "inv_std": inv, "input_mean": 0.0, "nonfinite": 0}
+            if norm == "dyt":
+                line["alpha"] = alpha_scale * inv + 0.01 * float(rng.standard_normal())
+                line["saturation"] = 0.01
+            out.append(line)
+        out.append({"step": s, "kind": "warning", "layer": LAYERS[0], "message": "saturation high"})
+    for i in (0, len(LAYERS) - 1):
+        x = rng.standard_normal((4, 16)) * np.array([[1.0], [1.0], [1.0], [3.0]]) + 0.2
+        mean, std = x.mean(1, keepdims=True), x.std(1, keepdims=True)
+        y = (x - mean) / std if norm != "dyt" else np.tanh(0.5 * x)
+        out.append({"step": steps[-1], "kind": "scurve", "layer": LAYERS[i], "norm": norm, "depth_index": i,
+                    "x": x.round(5).tolist(), "y": y.round(5).tolist()})
+    (d / "probes.jsonl").write_text("".join(json.dumps(x) + "\n" for x in out), encoding="utf-8")
+
+
+def cell(tables: dict, **keys) -> dict:
+    rows = [r for r in tables["table_rows"] if all(r.get(k) == v for k, v in keys.items())]
+    assert len(rows) == 1, (keys, tables["table_rows"])
+    return rows[0]
+
+
+# -- tables -------------------------------------------------------------------------
+def test_mean_std_and_n_per_cell_by_hand(tmp_path):
+    for seed, acc in enumerate([80.0, 82.0, 85.0]):
+        make_run(tmp_path, f"dyt{seed}", variant="dyt", seed=seed, acc=acc)
+    make_run(tmp_path, "ln0", variant="ln", acc=70.0)
+    t = build_tables(load_runs([tmp_path]), None)
+    dyt = cell(t, variant="dyt")
+    mean = (80 + 82 + 85) / 3
+    std = math.sqrt(((80 - mean) ** 2 + (82 - mean) ** 2 + (85 - mean) ** 2) / 2)
+    assert dyt["mean"] == pytest.approx(mean) and dyt["std"] == pytest.approx(std)
+    assert (dyt["n"], dyt["n_diverged"], dyt["status"]) == (3, 0, "ok")
+    assert dyt["text"] == f"{mean:.1f} ± {std:.1f}"
+    ln = cell(t, variant="ln")
+    assert (ln["mean"], ln["std"], ln["n"], ln["text"]) == (70.0, None, 1, "70.0")
+    assert "| dyt | 82.3 ± 2.5 | 3 | 0 | ok |" in t["table_markdown"]
+
+
+def test_diverged_run_counts_its_best_value_and_is_marked_failed(tmp_path):
+    # final val/acc1 10.0 after divergence must not be used: the best before it is
+    make_run(tmp_path, "id0", variant="identity", seed=0, status="diverged", acc=10.0, best=58.0, diverged_step=200)
+    make_run(tmp_path, "id1", variant="identity", seed=1, status="diverged", acc=10.0, best=59.0, diverged_step=300)
+    make_run(tmp_path, "mix0", variant="hardtanh", seed=0, acc=80.0)
+    make_run(tmp_path, "mix1", variant="hardtanh", seed=1, status="diverged", acc=5.0, best=60.0, diverged_step=200)
+    t = build_tables(load_runs([tmp_path]), None)
+    failed = cell(t, variant="identity")
+    assert failed["mean"] == pytest.approx(58.5) and (failed["n"], failed["n_diverged"]) == (2, 2)
+    assert failed["status"] == "failed"
+    assert failed["text"] == "58.5 ± 0.7 failed (2/2 diverged)"
+    mixed = cell(t, variant="hardtanh")
+    assert mixed["mean"] == pytest.approx(70.0) and mixed["status"] == "mixed"
+    assert mixed["text"].endswith("(1/2 diverged)")
+    runs = {Path(r["path"]).name: r for r in t["run_rows"]}
+    assert runs["id0"]["value"] == 58.0 and runs["id0"]["diverged_step"] == 200
+    assert runs["mix0"]["value"] == 80.0
+
+
+def test_running_and_failed_runs_are_excluded_and_listed(tmp_path):
+    make_run(tmp_path, "ok0", variant="dyt", seed=0, acc=80.0)
+    make_run(tmp_path, "live", variant="dyt", seed=1, status="running", acc=99.0)
+    make_run(tmp_path, "crash", variant="ln", seed=0, status="failed", acc=1.0)
+    t = build_tables(load_runs([tmp_path]), None)
+    dyt = cell(t, variant="dyt")
+    assert (dyt["mean"], dyt["n"], dyt["n_incomplete"]) == (80.0, 1, 1)
+    ln = cell(t, variant="ln")
+    assert ln["mean"] is None and ln["status"] == "incomplete" and ln["text"] == "— (1 incomplete)"
+    note = t["notes"][-1]
+    assert note.startswith("Incomplete runs, not in any mean (2)")
+    assert "live` (running" in note and "crash` (failed" in note and "RuntimeError: boom" in note
+
+
+def test_group_by_a_dotted_key_with_columns(tmp_path):
+    for i, (norm, lr, acc) in enumerate([("dyt", 1e-3, 80.0), ("dyt", 1e-3, 84.0), ("dyt", 4e-3, 70.0),
+                                         ("layernorm", 1e-3, 81.0), ("layernorm", 4e-3, 79.0)]):
+        make_run(tmp_path, f"r{i}", variant=None, norm=norm, lr=lr, seed=i, acc=acc)
+    spec = {"report": {"group_by": ["norm.name"], "columns": ["optim.lr"], "figures": []}}
+    t = build_tables(load_runs([tmp_path]), spec)
+    assert cell(t, **{"norm.name": "dyt", "optim.lr": 1e-3})["mean"] == pytest.approx(82.0)
+    assert cell(t, **{"norm.name": "dyt", "optim.lr": 4e-3})["mean"] == pytest.approx(70.0)
+    assert cell(t, **{"norm.name": "layernorm", "optim.lr": 4e-3})["n"] == 1
+    header, _, *rows = t["table_markdown"].splitlines()
+    assert header == "| norm.name \\ optim.lr | 0.001 | 0.004 |"
+    assert rows[0].startswith("| dyt | 82.0 ± 2.8 (n=2) | 70.0 (n=1) |")
+    # variant null falls back to <model.name>-<norm.name>
+    assert load_runs([tmp_path])[0].variant == "vit-dyt"
+
+
+def test_resumed_metrics_keep_the_last_line_of_a_step(tmp_path):
+    d = make_run(tmp_path, "resumed", extra_metrics=[{"step": 200, "split": "train", "loss": 0.123}])
+    summary = json.loads((d / "summary.json").read_text())
+    summary["final"] = {}  # make the table read the final value from metrics.jsonl
+    (d / "summary.json").write_text(json.dumps(summary))
+    run = load_runs([tmp_path])[0]
+    steps, losses = run.series("train/loss")
+    assert steps == [100, 200, 300] and losses[1] == 0.123
+    assert run.final("val/acc1") == pytest.approx(80.0)
+
+
+def test_older_flat_metric_names_are_accepted(tmp_path):
+    make_run(tmp_path, "old", acc=77.0, old_names=True)
+    run = load_runs([tmp_path])[0]
+    assert run.value("val/acc1") == 77.0
+    assert run.series("val/acc1")[1][-1] == pytest.approx(77.0)
+
+
+# -- errors -------------------------------------------------------------------------
+def test_bad_spec_keys_name_the_key_and_what_is_allowed(tmp_path):
+    with pytest.raises(ReportError, match=r"report.group_bye is not a report key; allowed: metric, group_by"):
+        parse_spec({"group_bye": ["variant"]})
+    with pytest.raises(ReportError, match=r"report.figures\[0\].kind = 'losses' is not allowed: allowed: loss_curves"):
+        parse_spec({"figures": [{"kind": "losses"}]})
+    with pytest.raises(ReportError, match=r"report.figures\[0\].layer is not a key of a alpha_std figure; allowed: kind, layers"):
+        parse_spec({"figures": [{"kind": "alpha_std", "layer": ["first"]}]})
+    with pytest.raises(ReportError, match=r"split = 'test' is not allowed: allowed: train, val"):
+        parse_spec({"figures": [{"kind": "loss_curves", "split": "test"}]})
+    make_run(tmp_path, "r", probes=True)
+    runs = load_runs([tmp_path])
+    with pytest.raises(ReportError, match=r"report.group_by: key 'norm.nme' is in no run's config.yaml; did you mean norm.name"):
+        build_tables(runs, {"group_by": ["norm.nme"]})
+    with pytest.raises(ReportError, match=r"layers\[0\] = 'blocks.9.norm1' matches no probed layer.*blocks.0.norm1"):
+        make_figures(runs, {"figures": [{"kind": "alpha_std", "layers": ["blocks.9.norm1"]}]}, tmp_path / "out")
+
+
+def test_no_run_folders_is_an_error_naming_the_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportError, match=r"no run folders \(summary.json\) under .*empty"):
+        load_runs([tmp_path / "empty"])
+    with pytest.raises(ReportError, match=r"run folder .*nowhere does not exist"):
+        load_runs([tmp_path / "nowhere"])
+
+
+# -- probes' numbers ------------------------------------------------------------------
+def test_pearson_r_of_alpha_vs_inv_std_equals_numpys(tmp_path):
+    for seed in range(2):
+        make_run(tmp_path, f"dyt{seed}", seed=seed, probes=True, alpha_scale=0.5 + 0.3 * seed)
+    make_run(tmp_path, "ln", variant="ln", norm="layernorm", probes=True)  # no alpha: no points
+    runs = load_runs([tmp_path])
+    points = [p for r in runs for p in alpha_points(r)]
+    assert len(points) == 2 * len(LAYERS) and {p["step"] for p in points} == {300}
+    # the same data, read back by hand from the files
+    alpha, inv = [], []
+    for seed in range(2):
+        for line in map(json.loads, (tmp_path / f"dyt{seed}" / "probes.jsonl").read_text().splitlines()):
+            if line["kind"] == "stats" and line["step"] == 300:
+                alpha.append(line["alpha"])
+                inv.append(line["inv_std"])
+    expected = np.corrcoef(inv, alpha)[0, 1]
+    assert pearson_r([p["inv_std"] for p in points], [p["alpha"] for p in points]) == pytest.approx(expected, abs=1e-12)
+    result = report([tmp_path], tmp_path / "out", {"figures": [{"kind": "alpha_vs_inv_std"}]})
+    rows = list(map(lambda line: line.split(","), (tmp_path / "out" / "alpha_vs_inv_std_correlation.csv").read_text().splitlines()))
+    assert rows[0] == ["model.name", "runs", "points", "pearson_r"]
+    assert rows[1][:3] == ["vit", "2", str(2 * len(LAYERS))] and float(rows[1][3]) == pytest.approx(expected, abs=1e-12)
+    assert f"{expected:.3f}" in result.markdown
+
+
+def test_linear_range_share_by_hand():
+    # y = tanh(x) on one token: slope and line fitted, the in-range points counted by hand
+    x = np.linspace(-3, 3, 61)
+    lr = linear_range([x], [np.tanh(x)], tolerance=0.1)
+    k = lr.bulk_slope
+    line = k * x  # symmetric data: the fitted line crosses zero at 0
+    by_hand = np.abs(np.tanh(x) - line) <= 0.1 * np.maximum(1, np.abs(line))
+    assert lr.share == pytest.approx(by_hand.mean()) and 0 < lr.share < 1
+    # LayerNorm, tokens with the same std and different means: every point on the bulk line
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 32))
+    z = (z - z.mean(1, keepdims=True)) / z.std(1, keepdims=True)
+    xs = 2.0 * z + rng.standard_normal((5, 1))
+    ys = (xs - xs.mean(1, keepdims=True)) / xs.std(1, keepdims=True)
+    lr = linear_range(xs, ys)
+    assert lr.share == 1.0 and lr.bulk_slope == pytest.approx(0.5)
+    assert lr.centres == pytest.approx(xs.mean(1))  # where each token's line crosses zero: its mean
+    # one token with 4x the std: its points beyond the centre leave the bulk line
+    xs[0] = 8.0 * z[0]
+    ys = (xs - xs.mean(1, keepdims=True)) / xs.std(1, keepdims=True)
+    lr = linear_range(xs, ys)
+    assert lr.inside[1].all() and not lr.inside[0].all() and lr.share < 1.0
+
+
+# -- figures, report, CLI -------------------------------------------------------------
+FULL_SPEC = {"report": {
+    "metric": "val/acc1", "group_by": ["variant"], "columns": [],
+    "figures": [
+        {"kind": "loss_curves", "split": "train", "metric": "loss", "by": ["variant"]},
+        {"kind": "loss_curves", "split": "val", "metric": "loss", "band": "std"},
+        {"kind": "stability_grid", "x": "optim.lr", "y": "model.depth", "facet": "variant"},
+        {"kind": "alpha_std", "layers": ["first", "last", 2]},
+        {"kind": "alpha_vs_inv_std", "by": ["model.name"]},
+        {"kind": "scurve", "layers": ["first", "last"], "step": "last"},
+        {"kind": "final_metric_bars", "by": ["variant"]},
+    ]}}
+
+
+def test_every_requested_figure_is_a_png(tmp_path):
+    i = 0
+    for variant, norm in (("dyt", "dyt"), ("ln", "layernorm")):
+        for lr in (1e-3, 4e-3):
+            for depth in (2, 4):
+                for seed in range(2):
+                    diverged = variant == "dyt" and lr == 4e-3 and depth == 4
+                    make_run(tmp_path / "runs", f"{i}", variant=variant, norm=norm, lr=lr, depth=depth, seed=seed,
+                             acc=80.0 - 10 * lr * 1000 + seed, probes=True, status="diverged" if diverged else "ok",
+                             best=55.0 if diverged else None, diverged_step=300 if diverged else None)
+                    i += 1
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(FULL_SPEC))
+    result = report([tmp_path])  # spec from <folder>/study.yaml, output into the folder
+    names = [p.name for p in result.figures]
+    assert names == ["loss_curves.png", "loss_curves_2.png", "stability_grid.png", "alpha_std.png",
+                     "alpha_vs_inv_std.png", "scurve.png", "final_metric_bars.png"]
+    for p in result.figures:
+        assert p.parent == tmp_path and p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 5000
+    for name in ("table.md", "table.csv", "runs.csv", "stability_grid.csv", "scurve.csv", "alpha_std.csv"):
+        assert (tmp_path / name).is_file(), name
+    assert "S-curve: share of points in the linear range" in result.markdown
+    assert result.readme_markdown(tmp_path.parent).count("![") == 7
+    assert f"]({tmp_path.name}/loss_curves.png)" in result.readme_markdown(tmp_path.parent)
+    runs_csv = (tmp_path / "runs.csv").read_text().splitlines()
+    assert runs_csv[0].split(",")[:3] == ["path", "variant", "trainer.seed"]
+    assert runs_csv[1].split(",")[-2] == "3"  # probe warnings counted
+
+
+def test_cli_writes_table_md_and_prints_it(tmp_path):
+    make_run(tmp_path / "study" / "runs", "0", variant="dyt", acc=81.0)
+    make_run(tmp_path / "study" / "runs", "1", variant="ln", norm="layernorm", acc=79.0)
+    out = subprocess.run([sys.executable, "-m", "normbench.report", str(tmp_path / "study")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    table = (tmp_path / "study" / "table.md").read_text()
+    assert "| dyt | 81.0 | 1 | 0 | ok |" in table and "| dyt | 81.0 | 1 | 0 | ok |" in out.stdout
+    assert (tmp_path / "study" / "loss_curves.png").read_bytes()[:8] == PNG_MAGIC
+
+
+
+def test_cli_bad_folder_is_one_line_and_status_2(tmp_path, capsys):
+    from normbench.report.__main__ import main
+
+    assert main([str(tmp_path / "nothing")]) == 2
+    assert capsys.readouterr().err == f"error: run folder {tmp_path / 'nothing'} does not exist\n"
+
+
+# -- wandb ----------------------------------------------------------------------------
+def test_log_report_to_wandb_offline(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    for seed in range(2):
+        make_run(tmp_path / "runs", f"{seed}", seed=seed, probes=True)
+    result = report([tmp_path], tmp_path, {"figures": ["loss_curves", "alpha_vs_inv_std"]})
+    from normbench.report import log_report_to_wandb
+
+    run_id = log_report_to_wandb(result, "unit-study", mode="offline", dir=tmp_path / "wb")
+    assert run_id
+    assert list((tmp_path / "wb" / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
+    with pytest.raises(ReportError, match="wandb mode = 'live' is unknown; allowed: offline, online, disabled"):
+        log_report_to_wandb(result, "unit-study", mode="live")
+
+
+def test_dashboard_spec_is_built_offline():
+    pytest.importorskip("wandb_workspaces")
+    from normbench.report import dashboard_spec
+
+    w = dashboard_spec("squash", project="normbench", entity="me", variants=["dyt", "ln"],
+                       layers=["blocks.0.norm1", "norm"])
+    names = [s.name for s in w.sections]
+    assert names[:2] == ["Loss curves by variant", "val/acc1 by variant"]
+    assert names[2:] == ["alpha and 1/std: blocks.0.norm1", "alpha and 1/std: norm"]
+    ys = [p.y for p in w.sections[2].panels]
+    assert [str(y[0]) for y in ys] == ["probe/blocks.0.norm1/alpha", "probe/blocks.0.norm1/inv_std"]
+    assert w.sections[1].panels[0].table_name == "report/table"

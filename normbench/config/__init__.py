@@ -1,0 +1,18 @@
+"""normbench.config: the schema of the train config, the one home of every key, type and default.
+
+    from normbench.config import validate_config
+    validate_config(cfg)   # the composed config: a wrong type is one ConfigError line
+
+schema.py holds one dataclass per config group; store.py registers them in Hydra's
+ConfigStore (as the `schema` group) so configs/*.yaml are presets that hold only what
+differs; validate.py checks a config against them. Importing this package registers the
+nodes, so anything that imports normbench (train.py does) can compose configs/.
+"""
+
+from .schema import GROUPS, MODELS, defaults_of
+from .store import register
+from .validate import validate_config
+
+register()
+
+__all__ = ["GROUPS", "MODELS", "defaults_of", "register", "validate_config"]

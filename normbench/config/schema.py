@@ -1,0 +1,244 @@
+"""The schema of the train config: every group's keys, types and defaults, in one home.
+
+Why: a key, its type and its default used to be written in a YAML file and again in code
+(norms/options.py, models/*.py), and a wrong type ended in a traceback. Here each config
+group is one dataclass; everything else derives from it:
+- the Hydra ConfigStore nodes (normbench/config/store.py) that configs/*.yaml presets
+  extend with only what differs (`defaults: [/schema/norm@_here_, _self_]`),
+- validate_config (normbench/config/validate.py): a wrong type is one named error,
+- the defaults that Python callers get (build_norm's options, build_model's plain dicts,
+  make_synthetic's options), through defaults_of().
+Value ranges and choices (alpha0 > 0, lr > 0, squash in tanh|...) are checked by the code
+that uses the value (norms/options.py, train/runtime.py, train/optim.py, models/*.py),
+not here; a comment below names the allowed values.
+
+This module imports nothing from normbench, so any package may derive its defaults from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from omegaconf import MISSING
+
+# Field metadata key: what a wrong value is told is allowed, where the type alone says it badly.
+ALLOWED = "allowed"
+
+
+# -- norm ---------------------------------------------------------------------------------
+@dataclass
+class NormConfig:
+    """`norm`: every norm takes the same keys and uses those that apply to it, so one sweep
+    can cross norms with DyT's keys: -m norm=layernorm,dyt norm.alpha0=0.5,1.0"""
+
+    name: str = MISSING            # set by each configs/norm/<name>.yaml
+    alpha0: float = 0.5            # dyt: initial alpha (> 0); the paper's default
+    squash: str = "tanh"           # dyt: tanh | hardtanh | sigmoid | identity
+    learnable_alpha: bool = True   # dyt: false freezes alpha at alpha0
+    affine: bool = True            # per-channel weight (init ones)
+    bias: bool = True              # per-channel bias (init zeros)
+    eps: Optional[float] = None    # null: the norm's own default
+    num_groups: int = 32           # groupnorm
+    momentum: float = 0.1          # batchnorm running-statistics momentum
+    impl: str = "torch"            # dyt kernel implementation
+
+
+# -- model: one schema per family ---------------------------------------------------------
+@dataclass
+class ViTConfig:
+    """`model=vit`: a small timm VisionTransformer for 28-32 px images (normbench/models/vit.py)."""
+
+    name: str = "vit"
+    patch_size: int = 7            # must divide the image size: 7 for 28 px (16 tokens), 4 or 8 for 32 px
+    embed_dim: int = 128
+    depth: int = 4
+    num_heads: int = 4
+    mlp_ratio: float = 2.0
+    global_pool: str = "avg"       # avg | max | avgmax put the final norm after pooling; token needs class_token
+    class_token: bool = False
+    qkv_bias: bool = True
+    drop_path_rate: float = 0.0    # stochastic depth, rising linearly to this value over the blocks
+    norm_route: str = "replace"    # replace: stock timm, then swap every LayerNorm (the official DyT code);
+                                   # norm_layer: timm builds the configured norm itself
+
+
+@dataclass
+class ConvNeXtConfig:
+    """`model=convnext`: a small timm ConvNeXt for 28-32 px images (normbench/models/convnext.py)."""
+
+    name: str = "convnext"
+    depths: list[int] = field(default_factory=lambda: [2, 2, 2])      # blocks per stage (1 to 4 stages)
+    dims: list[int] = field(default_factory=lambda: [32, 64, 128])    # channels per stage, one entry per stage
+    patch_size: int = 2                    # stem: non-overlapping patch_size x patch_size conv
+    kernel_size: int = 7                   # depthwise conv kernel of every block
+    ls_init_value: Optional[float] = 1e-6  # layer scale init; null disables layer scale
+    drop_path_rate: float = 0.0            # stochastic depth
+    norm_route: str = "replace"            # replace: stock timm, then LayerNorm2d -> channels_first, block
+                                           # LayerNorm -> channels_last (the official DyT code); norm_layer: timm
+                                           # builds the norm, which needs conv_mlp=true, so every norm place is
+                                           # channels_first (groupnorm fits only here)
+
+
+@dataclass
+class ResNetConfig:
+    """`model=resnet`: a small timm ResNet for 28-32 px images (normbench/models/resnet.py)."""
+
+    name: str = "resnet"
+    block: str = "basic"                   # basic | bottleneck (4x wider outputs)
+    layers: list[int] = field(default_factory=lambda: [2, 2, 2, 2])          # blocks per stage
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])  # block width per stage
+    stem_width: int = 32                   # channels of the stem conv (even)
+    zero_init_last: bool = True            # zero-init the last norm weight of each residual branch
+    drop_path_rate: float = 0.0            # stochastic depth
+    norm_route: str = "replace"            # replace: stock timm, then swap every BatchNorm2d;
+                                           # norm_layer: timm builds the norm
+
+
+MODELS: dict[str, type] = {"vit": ViTConfig, "convnext": ConvNeXtConfig, "resnet": ResNetConfig}
+
+
+# -- data -----------------------------------------------------------------------------------
+@dataclass
+class AugmentConfig:
+    """`data.augment`: on-device augmentation of training batches."""
+
+    crop_padding: int = 2          # random crop with zero padding (pixels); 0 switches it off
+    hflip: bool = True             # random horizontal flip
+
+
+@dataclass
+class SyntheticConfig:
+    """`data.synthetic`: the options of data=synthetic (load_image_data("synthetic", **synthetic))."""
+
+    num_classes: int = 10
+    img_size: int = 16
+    in_chans: int = 1
+    train_size: int = 512
+    test_size: int = 256
+    seed: int = 0                  # the data seed, independent of trainer.seed
+
+
+@dataclass
+class DataConfig:
+    """`data`: one schema for every data set; root and download apply to those read from files."""
+
+    name: str = MISSING            # fashion_mnist_mini | fashion_mnist | cifar10 | cifar100 | synthetic
+    root: Optional[str] = None     # folder with the data files; null: the standard places
+    download: bool = False         # torchvision download where there is internet
+    batch_size: int = 128
+    eval_batch_size: int = 1000
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # only data=synthetic has it (its preset adds /schema/data/synthetic@synthetic)
+    synthetic: Optional[SyntheticConfig] = None
+
+
+# -- optim ----------------------------------------------------------------------------------
+@dataclass
+class OptimConfig:
+    """`optim`: the DyT paper's recipe (official code: timm + the ConvNeXt recipe): AdamW,
+    weight decay except on 1-D parameters, linear warmup then cosine, no gradient clipping."""
+
+    name: str = "adamw"            # adamw | adam | sgd | lamb | lion (timm's create_optimizer_v2)
+    lr: float = 1e-3
+    weight_decay: float = 0.05     # not applied to 1-D parameters (norm weights, alpha, biases)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw, adam, lamb, lion
+    momentum: float = 0.9          # sgd
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.01     # final lr = lr * min_lr_ratio
+    schedule: str = "cosine"       # cosine | constant (after warmup)
+    grad_clip: Optional[float] = None  # null: no clipping (the paper); a number: max global grad norm
+
+
+# -- trainer --------------------------------------------------------------------------------
+@dataclass
+class TrainerConfig:
+    """`trainer`: how long, how often, where and how precisely a run computes."""
+
+    max_steps: int = 3000
+    eval_every: int = 500
+    log_every: int = 25
+    ckpt_every: int = 500          # also at the end; a resumed run starts from the last one
+    seed: int = 0
+    device: str = "auto"           # auto (cuda, mps, cpu) | cpu | cuda | cuda:N | mps
+    precision: str = "fp32"        # fp32 | bf16 | fp16 (autocast)
+    compile: bool = False          # torch.compile the model
+    threads: Optional[int] = None  # torch CPU threads; null: torch's default
+    label_smoothing: float = 0.0
+    max_loss: float = 100.0        # divergence guard: a train loss above this (or NaN/inf) ends the run as diverged
+    # false | true (this run folder's checkpoint) | path to a checkpoint or run folder
+    resume: Optional[Union[bool, str]] = field(default=False, metadata={ALLOWED: "false, true, or a path"})
+    progress: bool = True          # progress bar on a terminal
+
+
+# -- logger ---------------------------------------------------------------------------------
+@dataclass
+class WandbConfig:
+    """`logger.wandb`: one wandb run per job."""
+
+    mode: str = "offline"          # offline (synced later with `wandb sync`) | online | disabled
+    project: str = "normbench"
+    entity: Optional[str] = None
+    group: Optional[str] = None    # null: the sweep's folder for -m runs, else <model>-<norm>
+    name: Optional[str] = None     # null: the run folder's name (single runs) or the job's overrides (-m)
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoggerConfig:
+    """`logger`: where numbers go besides the run folder (which always gets them)."""
+
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+# -- probe ----------------------------------------------------------------------------------
+@dataclass
+class MonitorConfig:
+    """`probe.monitor`: health warnings (console, train.log, probes.jsonl "warnings")."""
+
+    saturation: float = 0.5        # DyT: fraction of |alpha * x| > 2 above this
+    alpha_min: float = 1e-3        # DyT: |alpha| below this has collapsed
+    var_min: float = 1e-8          # BatchNorm: running variance below this
+    var_max: float = 1e6           # BatchNorm: running variance above this
+
+
+@dataclass
+class ProbeConfig:
+    """`probe`: probes of every norm layer (normbench/probes); on by default, cheap at this interval."""
+
+    enabled: bool = True
+    every: int = 100               # steps between probes (also at the last step)
+    batch_size: int = 64           # the fixed probe batch: the first images of the training set, unaugmented
+    # steps at which to sample (input, output before the affine) per norm layer (C9); -1: the last step
+    scurve_steps: list[int] = field(default_factory=list)
+    scurve_tokens: int = 8         # tokens (rows) sampled per layer for the S-curve
+    scurve_channels: int = 64      # channels sampled per token
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+
+
+# -- the whole train config -----------------------------------------------------------------
+@dataclass
+class RunConfig:
+    """The top-level keys of configs/train.yaml besides the groups."""
+
+    task: str = "classify"         # classify (lm joins later)
+    variant: Optional[str] = None  # a label for this run's variant in a study (reports group by it); null: <model>-<norm>
+
+
+# Config group -> its schema; `model` has one per family (MODELS), chosen by model.name.
+GROUPS: dict[str, type | dict[str, type]] = {
+    "model": MODELS,
+    "norm": NormConfig,
+    "data": DataConfig,
+    "optim": OptimConfig,
+    "trainer": TrainerConfig,
+    "logger": LoggerConfig,
+    "probe": ProbeConfig,
+}
+
+
+def defaults_of(cls: type, exclude: tuple[str, ...] = ("name",)) -> dict[str, Any]:
+    """The schema's defaults as a plain dict (nested dataclasses as dicts), for Python callers
+    that fill in what a config leaves out; `name` is excluded, it is what selects the schema."""
+    return {k: v for k, v in dataclasses.asdict(cls()).items() if k not in exclude}

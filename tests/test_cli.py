@@ -61,3 +61,13 @@ def test_a_bad_job_in_a_sweep_fails_alone(tmp_path):
     assert proc.returncode != 0 and "norm.alpha0 = -1" in proc.stderr + proc.stdout
     assert not (sweep / "0" / "metrics.jsonl").exists()
     assert read_summary(sweep / "1" / "summary.json")["status"] == "ok"  # the good job still ran
+
+
+def test_a_wrong_type_fails_before_training_in_one_line(tmp_path):
+    # the schema's check (normbench.config.validate_config) runs first thing in a run
+    run_dir = tmp_path / "run"
+    proc = run_train(*TINY, "optim.lr=abc", f"hydra.run.dir={run_dir}")
+    assert proc.returncode != 0
+    assert "error: optim.lr = 'abc' is not allowed: must be a float" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (run_dir / "metrics.jsonl").exists()

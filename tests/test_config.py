@@ -7,7 +7,11 @@ from omegaconf import OmegaConf
 
 from conftest import CONFIGS, compose_cfg
 
-GROUPS = ["model", "norm", "data", "optim", "trainer", "logger"]
+from normbench.config.schema import GROUPS as GROUPS_SCHEMA
+from normbench.config.schema import MODELS, DataConfig, OptimConfig
+from normbench.config.store import plain_node
+
+GROUPS = ["model", "norm", "data", "optim", "trainer", "logger", "probe"]
 
 
 def options(group: str) -> list[str]:
@@ -55,5 +59,46 @@ def test_unknown_key_and_unknown_option_are_hydra_errors():
 
 
 def test_paper_recipe_has_no_clipping_default_run_opts_in():
-    assert OmegaConf.load(CONFIGS / "optim" / "adamw.yaml").grad_clip is None
+    assert OptimConfig().grad_clip is None and "grad_clip" not in OmegaConf.load(CONFIGS / "optim" / "adamw.yaml")
     assert compose_cfg().optim.grad_clip == 1.0
+
+
+def _preset_body(path) -> tuple[list, dict]:
+    """(the defaults list, the keys it sets) of one preset file."""
+    raw = OmegaConf.to_container(OmegaConf.load(path))
+    return raw.pop("defaults", []), raw
+
+
+def _restated_defaults(body: dict, schema: dict, where: str) -> list[str]:
+    same = []
+    for key, value in body.items():
+        if isinstance(value, dict) and isinstance(schema.get(key), dict):
+            same += _restated_defaults(value, schema[key], f"{where}.{key}")
+        elif key in schema and value == schema[key] and key != "name":
+            same.append(f"{where}.{key}")
+    return same
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_preset_extends_its_schema_and_holds_only_what_differs(group):
+    # One home for keys, types and defaults: a preset that restated a default would be a second one.
+    for option in options(group):
+        defaults, body = _preset_body(CONFIGS / group / f"{option}.yaml")
+        node = f"/schema/model/{option}@_here_" if group == "model" else f"/schema/{group}@_here_"
+        assert defaults and defaults[0] == node and defaults[-1] == "_self_", (option, defaults)
+        composed = OmegaConf.to_container(compose_cfg([f"{group}={option}"])[group])
+        base = plain_node(MODELS[option] if group == "model" else GROUPS_SCHEMA[group])
+        assert not _restated_defaults(body, base, group), f"configs/{group}/{option}.yaml restates schema defaults"
+        assert set(composed) >= set(body)
+
+
+def test_composed_keys_are_exactly_the_schema_keys():
+    # --cfg job prints every key: the composed config has each schema key, and no other
+    for model in MODELS:
+        cfg = OmegaConf.to_container(compose_cfg([f"model={model}"]))
+        assert set(cfg) == {*GROUPS_SCHEMA, "task", "variant"}
+        assert set(cfg["model"]) == set(plain_node(MODELS[model]))
+        for group, cls in GROUPS_SCHEMA.items():
+            if group != "model":
+                assert set(cfg[group]) == set(plain_node(cls)), group
+    assert set(compose_cfg(["data=synthetic"]).data) == {*plain_node(DataConfig), "synthetic"}

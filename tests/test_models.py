@@ -5,8 +5,6 @@ wiring (every norm place holds the configured norm, in the right layout, with ti
 init kept), not accuracy.
 """
 
-from pathlib import Path
-
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -28,7 +26,6 @@ from normbench.models import resnet as resnet_module
 from normbench.models import vit as vit_module
 from normbench.norms import NormConfigError, is_norm_layer
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STOCK_NORMS = (nn.LayerNorm, nn.BatchNorm2d)  # timm's LayerNorm and LayerNorm2d subclass nn.LayerNorm
 
 TINY = {
@@ -264,10 +261,12 @@ def test_norm_config_errors_pass_through_unchanged():
 
 @pytest.mark.parametrize("module", [vit_module, convnext_module, resnet_module])
 def test_yaml_configs_match_python_defaults_and_build(module):
-    model_cfg = OmegaConf.load(CONFIGS / "model" / f"{module.SPEC.name}.yaml")
+    from conftest import compose_cfg  # the preset on its schema node (normbench/config), as Hydra composes it
+
+    model_cfg = compose_cfg([f"model={module.SPEC.name}"]).model
     plain = OmegaConf.to_container(model_cfg)
     assert plain.pop("name") == module.SPEC.name
     assert plain == dict(module.DEFAULTS)
-    norm = OmegaConf.merge(OmegaConf.load(CONFIGS / "norm_common.yaml"), {"name": "dyt"})
+    norm = compose_cfg(["norm=dyt"]).norm
     model = build_model(model_cfg, norm, num_classes=10, in_chans=1, img_size=28)
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)

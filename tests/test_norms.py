@@ -329,8 +329,9 @@ def test_norm_factory_pickles():
 
 @pytest.mark.parametrize("path", sorted(p for p in CONFIG_DIR.glob("*.yaml") if not p.name.startswith("_")))
 def test_every_norm_config_builds(path):
-    cfg = OmegaConf.merge(OmegaConf.load(CONFIG_DIR.parent / "norm_common.yaml"), OmegaConf.load(path))
-    del cfg["defaults"]
+    from conftest import compose_cfg  # the preset on its schema node (normbench/config), as Hydra composes it
+
+    cfg = compose_cfg([f"norm={path.stem}"]).norm
     layout = supported_layouts(cfg.name)[-1]
     m = build_norm_from_config(cfg, 32, layout=layout)
     assert is_norm_layer(m) and m.norm_name == path.stem

@@ -9,9 +9,9 @@ its train split into an endless, exactly resumable stream of shuffled batches;
 
 from normbench.data.augment import Augment
 from normbench.data.batch_stream import BatchStream, eval_batches
-from normbench.data.errors import DataError
 from normbench.data.image_data import ImageData
 from normbench.data.registry import DATA_NAMES, load_image_data, load_image_data_from_config
+from normbench.errors import DataError
 
 __all__ = [
     "DATA_NAMES",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
-from normbench.data.errors import DataError
+from normbench.errors import DataError
 
 
 class Augment:

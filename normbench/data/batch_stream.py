@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from normbench.data.errors import DataError
+from normbench.errors import DataError
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from normbench.data import paths
-from normbench.data.errors import DataError
 from normbench.data.image_data import ImageData
+from normbench.errors import DataError
 
 # name -> (torchvision class name, num_classes, mean, std)
 SPECS = {

@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 
 from normbench.data import paths
-from normbench.data.errors import DataError
 from normbench.data.idx import read_idx
 from normbench.data.image_data import ImageData
+from normbench.errors import DataError
 
 MEAN = (0.2860,)
 STD = (0.3530,)

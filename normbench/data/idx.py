@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from normbench.data.errors import DataError
+from normbench.errors import DataError
 
 # idx dtype code -> big-endian numpy dtype
 _IDX_DTYPES = {

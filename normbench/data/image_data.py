@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from normbench.data.errors import DataError
+from normbench.errors import DataError
 
 
 @dataclass(repr=False)

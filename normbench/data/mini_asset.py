@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from normbench.data.errors import DataError
+from normbench.errors import DataError
 
 FORMAT = "normbench-mini/1"
 _XZ_PRESET = 9 | lzma.PRESET_EXTREME

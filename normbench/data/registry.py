@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from normbench.data.errors import DataError
 from normbench.data.image_data import ImageData
+from normbench.errors import DataError
 
 DATA_NAMES = ("fashion_mnist", "fashion_mnist_mini", "cifar10", "cifar100", "synthetic")
 

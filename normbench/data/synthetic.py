@@ -11,10 +11,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from normbench.data.errors import DataError
+from normbench.config.schema import SyntheticConfig, defaults_of
 from normbench.data.image_data import ImageData
+from normbench.errors import DataError
 
-DEFAULTS = {"num_classes": 10, "img_size": 16, "in_chans": 1, "train_size": 512, "test_size": 256, "seed": 0}
+DEFAULTS = defaults_of(SyntheticConfig, exclude=())  # the keys of data.synthetic, from the schema
 
 
 def _check(opts: dict) -> None:

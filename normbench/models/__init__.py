@@ -6,8 +6,9 @@ layers are all the configured normbench norm.
                         num_classes=10, in_chans=1, img_size=28)
 """
 
+from normbench.errors import ModelConfigError
+
 from .build import MODEL_NAMES, build_model, build_stock_model, resolve_model_config
-from .errors import ModelConfigError
 from .inspect import norm_layers, stock_norm_layers
 from .replace import BATCHNORM_TARGETS, LAYERNORM_TARGETS, replace_norms
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from torch import nn
 
+from normbench.errors import ModelConfigError
 from normbench.norms import split_norm_config
 
 from . import convnext, resnet, vit
 from .config import to_plain_dict, with_defaults
-from .errors import ModelConfigError
 from .fit import check_norm_fits
 from .inspect import assert_all_norms_replaced
 from .replace import replace_norms

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import ModelConfigError
+from normbench.errors import ModelConfigError
 
 
 def to_plain_dict(cfg: Mapping[str, Any] | None, what: str) -> dict[str, Any]:

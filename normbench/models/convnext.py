@@ -15,22 +15,16 @@ from typing import Any
 from timm.models.convnext import ConvNeXt
 from torch import nn
 
+from normbench.config.schema import ConvNeXtConfig, defaults_of
+from normbench.errors import ModelConfigError
+
 from .config import require_choice, require_positive_ints, require_same_length
-from .errors import ModelConfigError
 from .replace import LAYERNORM_TARGETS
 from .spec import NORM_ROUTES, ModelSpec
 
 TIMM_STAGES = 4  # timm's ConvNeXt always builds four stages
 
-DEFAULTS: dict[str, Any] = {
-    "depths": [2, 2, 2],
-    "dims": [32, 64, 128],
-    "patch_size": 2,
-    "kernel_size": 7,
-    "ls_init_value": 1.0e-6,
-    "drop_path_rate": 0.0,
-    "norm_route": "replace",
-}
+DEFAULTS: dict[str, Any] = defaults_of(ConvNeXtConfig)  # the keys of model=convnext (without name), from the schema
 
 
 def check(cfg: Mapping[str, Any], img_size: int) -> None:

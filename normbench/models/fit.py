@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .errors import ModelConfigError
+from normbench.errors import ModelConfigError
 
 # What a norm place sees, in words, for the error message.
 _LAYOUT_WORDS = {

@@ -15,23 +15,17 @@ from typing import Any
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 from torch import nn
 
+from normbench.config.schema import ResNetConfig, defaults_of
+from normbench.errors import ModelConfigError
+
 from .config import require_choice, require_positive_ints, require_same_length
-from .errors import ModelConfigError
 from .replace import BATCHNORM_TARGETS
 from .spec import NORM_ROUTES, ModelSpec
 
 TIMM_STAGES = 4
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
-DEFAULTS: dict[str, Any] = {
-    "block": "basic",
-    "layers": [2, 2, 2, 2],
-    "channels": [32, 64, 128, 256],
-    "stem_width": 32,
-    "zero_init_last": True,
-    "drop_path_rate": 0.0,
-    "norm_route": "replace",
-}
+DEFAULTS: dict[str, Any] = defaults_of(ResNetConfig)  # the keys of model=resnet (without name), from the schema
 
 
 def check(cfg: Mapping[str, Any], img_size: int) -> None:

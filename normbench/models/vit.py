@@ -13,23 +13,14 @@ from typing import Any
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from normbench.config.schema import ViTConfig, defaults_of
+from normbench.errors import ModelConfigError
+
 from .config import require_choice, require_positive_ints
-from .errors import ModelConfigError
 from .replace import LAYERNORM_TARGETS
 from .spec import NORM_ROUTES, ModelSpec
 
-DEFAULTS: dict[str, Any] = {
-    "patch_size": 7,
-    "embed_dim": 128,
-    "depth": 4,
-    "num_heads": 4,
-    "mlp_ratio": 2.0,
-    "global_pool": "avg",
-    "class_token": False,
-    "qkv_bias": True,
-    "drop_path_rate": 0.0,
-    "norm_route": "replace",
-}
+DEFAULTS: dict[str, Any] = defaults_of(ViTConfig)  # the keys of model=vit (without name), from the schema
 GLOBAL_POOLS = ("avg", "token", "max", "avgmax")
 
 

@@ -6,10 +6,11 @@
     timm.create_model(..., norm_layer=norm_factory("dyt", alpha0=0.5))
 """
 
+from normbench.errors import NormConfigError
+
 from .base import LAYOUTS, NormLayer, is_norm_layer
 from .batchnorm import BatchNorm
 from .dyt import DyT
-from .errors import NormConfigError
 from .factory import build_norm_from_config, norm_factory, norm_factory_from_config, split_norm_config
 from .groupnorm import GroupNorm
 from .identity import Identity

@@ -7,7 +7,7 @@ that build_norm returns carries this marker plus its registry name and layout.
 
 from torch import nn
 
-from .errors import NormConfigError
+from normbench.errors import NormConfigError
 
 CHANNELS_LAST = "channels_last"  # features on the last dim: (B, T, C) or (B, H, W, C)
 CHANNELS_FIRST = "channels_first"  # features on dim 1: (B, C, *spatial)

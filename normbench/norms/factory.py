@@ -11,7 +11,8 @@ from collections.abc import Mapping
 
 from torch import nn
 
-from .errors import NormConfigError
+from normbench.errors import NormConfigError
+
 from .registry import NORM_NAMES, build_norm, check_build
 
 

@@ -6,8 +6,9 @@ lists the group counts that would work at this place of the model.
 
 from torch import nn
 
+from normbench.errors import NormConfigError
+
 from .base import CHANNELS_FIRST, NormLayer
-from .errors import NormConfigError
 from .options import eps_or, factory_kwargs
 
 

@@ -1,8 +1,10 @@
-"""Validation of the keys of the Hydra ``norm`` group (configs/norm_common.yaml).
+"""Validation of the keys of the Hydra ``norm`` group (NormConfig in normbench/config/schema.py).
 
 Every key is checked whatever the norm: in a sweep the same key crosses all
 norms, so ``norm.alpha0=-1`` is an error for layernorm too. Each norm then takes
-only the keys that apply to it (its ``from_options``).
+only the keys that apply to it (its ``from_options``). The schema gives the keys and
+their defaults (one home, shared with configs/norm/*.yaml); this module the ranges and
+choices, and the Python-only keys device and dtype.
 """
 
 import math
@@ -11,24 +13,15 @@ from collections.abc import Mapping
 
 import torch
 
-from .errors import NormConfigError
+from normbench.config.schema import NormConfig, defaults_of
+from normbench.errors import NormConfigError
 
 SQUASHES = ("tanh", "hardtanh", "sigmoid", "identity")
 IMPLS = ("torch",)  # a fused DyT kernel joins later behind the same key
 
-DEFAULTS = {
-    "alpha0": 0.5,
-    "squash": "tanh",
-    "learnable_alpha": True,
-    "affine": True,
-    "bias": True,
-    "eps": None,
-    "num_groups": 32,
-    "momentum": 0.1,
-    "impl": "torch",
-    "device": None,
-    "dtype": None,
-}
+# The `norm` config keys (without `name`) with the schema's defaults, then the keys only
+# Python callers pass (timm's factory kwargs).
+DEFAULTS = {**defaults_of(NormConfig), "device": None, "dtype": None}
 
 
 def _fail(key: str, value: object, why: str):

@@ -9,10 +9,11 @@ import numbers
 
 from torch import nn
 
+from normbench.errors import NormConfigError
+
 from .base import NormLayer
 from .batchnorm import BatchNorm
 from .dyt import DyT
-from .errors import NormConfigError
 from .groupnorm import GroupNorm
 from .identity import Identity
 from .instancenorm import InstanceNorm

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-from normbench.errors import InputError
+from normbench.errors import LoggerConfigError
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ MODES = ("offline", "online", "disabled")
 
 def check_mode(mode: str) -> None:
     if mode not in MODES:
-        raise InputError(f"logger.wandb.mode = {mode!r} is unknown; allowed: {', '.join(MODES)}")
+        raise LoggerConfigError(f"logger.wandb.mode = {mode!r} is unknown; allowed: {', '.join(MODES)}")
 
 
 class WandbRun:

@@ -1,8 +1,7 @@
 """The shared training loop: task, optimizer, schedule, precision, checkpoint/resume, divergence guard."""
 
-from normbench.train.checkpoint import CheckpointError
+import normbench.config  # noqa: F401  registers the schema nodes configs/*.yaml extend, before Hydra composes
+from normbench.errors import CheckpointError, OptimConfigError, TrainerConfigError
 from normbench.train.loop import train
-from normbench.train.optim import OptimConfigError
-from normbench.train.runtime import TrainerConfigError
 
 __all__ = ["train", "CheckpointError", "OptimConfigError", "TrainerConfigError"]

@@ -15,14 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from normbench.errors import InputError
+from normbench.errors import CheckpointError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 1
-
-
-class CheckpointError(InputError):
-    """A checkpoint that is missing where trainer.resume points, or cannot be read."""
 
 
 def rng_state() -> dict[str, Any]:

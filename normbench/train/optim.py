@@ -14,14 +14,12 @@ from typing import Any, Mapping
 import torch
 from timm.optim import create_optimizer_v2
 
-from normbench.errors import InputError
+from normbench.config.schema import OptimConfig, defaults_of
+from normbench.errors import OptimConfigError
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "lamb", "lion")
 SCHEDULES = ("cosine", "constant")
-
-
-class OptimConfigError(InputError):
-    """A bad `optim` config value."""
+DEFAULTS = defaults_of(OptimConfig, exclude=())  # for an optim config written by hand without every key
 
 
 def _check(cfg: Mapping[str, Any]) -> None:
@@ -44,7 +42,7 @@ def build_optimizer(model: torch.nn.Module, cfg: Mapping[str, Any]) -> torch.opt
     _check(cfg)
     kwargs = {"betas": tuple(cfg["betas"])} if cfg["name"] in ("adamw", "adam", "lamb", "lion") else {}
     if cfg["name"] == "sgd":
-        kwargs["momentum"] = cfg.get("momentum", 0.9)
+        kwargs["momentum"] = cfg.get("momentum", DEFAULTS["momentum"])
     return create_optimizer_v2(
         model,
         opt=cfg["name"],

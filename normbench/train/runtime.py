@@ -9,13 +9,9 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from normbench.errors import InputError
+from normbench.errors import TrainerConfigError
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class TrainerConfigError(InputError):
-    """A bad `trainer` (or `task`) config value."""
 
 
 def resolve_device(name: str) -> torch.device:

@@ -235,27 +235,38 @@ def test_pearson_r_of_alpha_vs_inv_std_equals_numpys(tmp_path):
 
 
 def test_linear_range_share_by_hand():
-    # y = tanh(x) on one token: slope and line fitted, the in-range points counted by hand
-    x = np.linspace(-3, 3, 61)
-    lr = linear_range([x], [np.tanh(x)], tolerance=0.1)
-    k = lr.bulk_slope
-    line = k * x  # symmetric data: the fitted line crosses zero at 0
-    by_hand = np.abs(np.tanh(x) - line) <= 0.1 * np.maximum(1, np.abs(line))
-    assert lr.share == pytest.approx(by_hand.mean()) and 0 < lr.share < 1
-    # LayerNorm, tokens with the same std and different means: every point on the bulk line
+    # DyT's own curve, y = tanh(0.5 x): the fit finds a = 1, b = 0.5, and the linear range is
+    # where tanh is within 10 % of its tangent: |0.5 x| <= u*, tanh(u*)/u* = 0.9
+    u_star = 0.5838
+    assert math.tanh(u_star) / u_star == pytest.approx(0.9, abs=1e-4)
+    x = np.linspace(-6, 6, 121)
+    tokens = [x[::2], x[1::2]]
+    lr = linear_range(tokens, [np.tanh(0.5 * t) for t in tokens], tolerance=0.1)
+    assert (lr.a, lr.b, lr.x0) == (pytest.approx(1.0, rel=1e-2), pytest.approx(0.5, rel=1e-2), pytest.approx(0.0, abs=1e-12))
+    assert lr.u_star == pytest.approx(u_star, abs=1e-3)
+    assert lr.share == pytest.approx(np.mean(np.abs(0.5 * x) <= u_star))  # 23 of 121 points
+    assert lr.inside[0].sum() + lr.inside[1].sum() == 23
+    # LayerNorm, tokens with the same std and different means: one straight line, all in range
     rng = np.random.default_rng(0)
     z = rng.standard_normal((5, 32))
     z = (z - z.mean(1, keepdims=True)) / z.std(1, keepdims=True)
-    xs = 2.0 * z + rng.standard_normal((5, 1))
+    xs = 2.0 * z + 0.3
+    ys = (xs - xs.mean(1, keepdims=True)) / xs.std(1, keepdims=True)
+    assert linear_range(xs, ys).share == 1.0
+    # 15 ordinary tokens and one with 20x the std: the S-curve of the paper. The linear range is
+    # an interval of inputs: every point out of it is further from x0 than every point in it,
+    # and the outliers are the extreme inputs of the wide token.
+    z = rng.standard_normal((16, 32))
+    z = (z - z.mean(1, keepdims=True)) / z.std(1, keepdims=True)
+    xs = 2.0 * z
+    xs[0] = 40.0 * z[0]
     ys = (xs - xs.mean(1, keepdims=True)) / xs.std(1, keepdims=True)
     lr = linear_range(xs, ys)
-    assert lr.share == 1.0 and lr.bulk_slope == pytest.approx(0.5)
-    assert lr.centres == pytest.approx(xs.mean(1))  # where each token's line crosses zero: its mean
-    # one token with 4x the std: its points beyond the centre leave the bulk line
-    xs[0] = 8.0 * z[0]
-    ys = (xs - xs.mean(1, keepdims=True)) / xs.std(1, keepdims=True)
-    lr = linear_range(xs, ys)
-    assert lr.inside[1].all() and not lr.inside[0].all() and lr.share < 1.0
+    dist = np.abs(xs - lr.x0)
+    inside = np.stack(lr.inside)
+    assert dist[~inside].min() > dist[inside].max()
+    assert inside[0].mean() < 0.5 < inside[1:].mean()
+    assert 0.5 < lr.share < 1.0
 
 
 # -- figures, report, CLI -------------------------------------------------------------

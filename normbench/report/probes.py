@@ -3,18 +3,22 @@
 
 Kept apart from the plotting so tables and tests use the same numbers the figures show.
 
-Linear range (the S-curve figure and scurve.csv). For each sampled token t, fit its points
-by least squares to a line y = s_t * (x - c_t): s_t is the token's slope and c_t where its
-line crosses zero (for LayerNorm exactly 1/std_t and the token mean, since y = (x - mean_t)
-/ std_t). The bulk slope k is the median of s_t over the tokens. A point is in the linear
-range when its output is within `tolerance` (default 0.1) of the bulk line:
+Linear range (the S-curve figure and scurve.csv), after the paper (section 3): LayerNorm's
+pooled input-output points form an S-curve "highly similar to a scaled tanh"; its central
+part, points with x near zero, is linear, and "most points (~99%) fall in this linear range".
+So: fit y ~ a * tanh(b * (x - x0)) to all sampled points of a layer (x0 where their
+least-squares line crosses y = 0) by least absolute deviations, so a few extreme points bend
+the curve without setting its amplitude. The linear range is the input interval where that tanh stays within `tolerance`
+(default 0.1) of its tangent at x0:
 
-    |y - k (x - c_t)| <= tolerance * max(1, |k (x - c_t)|)
+    |b (x - x0)| <= u*,   tanh(u*) / u* = 1 - tolerance   (u* = 0.584 for 0.1)
 
-that is within 10 % of the line, or within 0.1 of it near the centre (|k (x - c_t)| < 1)
-where a relative error means nothing. For y = tanh(x) this is |x| <~ 0.72. Points out of it
-are those one straight line does not describe: the squashed extremes of tokens with a large
-std that bend the pooled cloud into an S (or, for DyT, the saturated part of tanh).
+A point is in the linear range when its input lies in that interval. Points outside are the
+"extreme" inputs that the S-curve squashes. A layer whose points lie on one straight line
+fits with b -> 0 (a tanh flat enough to be a line) and has all its points in the range; for
+DyT, y = tanh(alpha x) fits with b = alpha, and the range is |alpha x| <= 0.584.
+The paper does not define its range; the share here is comparable across runs and layers,
+not necessarily with the paper's ~99 %.
 """
 
 from __future__ import annotations
@@ -129,48 +133,88 @@ def pearson_r(x: Sequence[float], y: Sequence[float]) -> float | None:
 class LinearRange:
     share: float  # of all points, in [0, 1]
     inside: list[np.ndarray]  # per token: a bool per point
-    bulk_slope: float  # k: the median of the tokens' slopes
-    slopes: np.ndarray  # s_t per token
-    centres: np.ndarray  # c_t per token (where its line crosses y = 0)
+    a: float  # the fitted y ~ a tanh(b (x - x0))
+    b: float
+    x0: float
+    u_star: float  # |b (x - x0)| <= u_star is the linear range
     points: int
 
+    @property
+    def x_range(self) -> tuple[float, float]:
+        half = self.u_star / self.b if self.b > 0 else math.inf
+        return self.x0 - half, self.x0 + half
 
-def token_lines(x_tokens: Sequence[Sequence[float]], y_tokens: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares y = s (x - c) per token: (slopes, centres); a token whose x does not vary
-    gets slope NaN and centre its mean."""
-    slopes, centres = [], []
-    for xs, ys in zip(x_tokens, y_tokens):
-        x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-        ok = np.isfinite(x) & np.isfinite(y)
-        x, y = x[ok], y[ok]
-        if len(x) < 2 or np.ptp(x) == 0:
-            slopes.append(np.nan)
-            centres.append(float(x.mean()) if len(x) else 0.0)
-            continue
-        xm, ym = x.mean(), y.mean()
-        s = float(((x - xm) * (y - ym)).sum() / ((x - xm) ** 2).sum())
-        b = ym - s * xm
-        slopes.append(s)
-        centres.append(float(-b / s) if abs(s) > 1e-12 else float(xm))
-    return np.array(slopes), np.array(centres)
+
+def tanh_knee(tolerance: float) -> float:
+    """u* with tanh(u*) / u* = 1 - tolerance: where tanh leaves its tangent by that fraction."""
+    lo, hi = 1e-9, 20.0
+    for _ in range(100):  # tanh(u)/u falls monotonically from 1 to 0: bisection
+        mid = (lo + hi) / 2
+        if math.tanh(mid) / mid > 1 - tolerance:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def zero_crossing(x: np.ndarray, y: np.ndarray) -> float:
+    """Where the least-squares line of y on x crosses y = 0: the centre of the S-curve (the
+    mean input for LayerNorm, whose outputs average 0; 0 for DyT, whose tanh is odd)."""
+    xm, ym = float(x.mean()), float(y.mean())
+    var = float(((x - xm) ** 2).sum())
+    slope = float(((x - xm) * (y - ym)).sum()) / var if var > 0 else 0.0
+    return xm - ym / slope if slope > 0 else xm
+
+
+def fit_scaled_tanh(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(a, b, x0) of y ~ a tanh(b (x - x0)) by least absolute deviations, b >= 0, x0 where
+    the least-squares line crosses zero.
+
+    Absolute, not squared, deviations: the few extreme points bend the curve without
+    dictating the amplitude the bulk of the points follows. For a fixed b the best a is a
+    weighted median (of y / tanh(b u), weights |tanh(b u)|), so b is searched on a log grid
+    (from a tanh flat enough to be a straight line over the data to a step), then refined.
+    """
+    x0 = zero_crossing(x, y)
+    u = x - x0
+    scale = float(np.abs(u).max()) or 1.0
+
+    def best_on(grid: np.ndarray) -> tuple[float, float, int]:
+        t = np.tanh(np.outer(grid, u))
+        usable = np.abs(t) > 1e-12
+        ratio = np.where(usable, y / np.where(usable, t, 1.0), 0.0)
+        weight = np.where(usable, np.abs(t), 0.0)
+        order = np.argsort(ratio, axis=1)
+        ratio, weight = np.take_along_axis(ratio, order, 1), np.take_along_axis(weight, order, 1)
+        cum = np.cumsum(weight, axis=1)
+        half = np.argmax(cum >= cum[:, -1:] / 2, axis=1)
+        a = ratio[np.arange(len(grid)), half]
+        err = np.abs(y[None, :] - a[:, None] * t).sum(1)
+        i = int(np.argmin(err))
+        return float(a[i]), float(grid[i]), i
+
+    grid = np.geomspace(1e-3, 1e3, 241) / scale
+    a, b, i = best_on(grid)
+    a, b, _ = best_on(np.geomspace(grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)], 81))
+    return a, b, x0
 
 
 def linear_range(x_tokens: Sequence[Sequence[float]], y_tokens: Sequence[Sequence[float]],
                  tolerance: float = 0.1) -> LinearRange:
     """Which S-curve points are in the linear range (see the module docstring)."""
-    slopes, centres = token_lines(x_tokens, y_tokens)
-    finite = slopes[np.isfinite(slopes)]
-    k = float(np.median(finite)) if len(finite) else 0.0
-    inside, n_in, n_all = [], 0, 0
-    for xs, ys, c in zip(x_tokens, y_tokens, centres):
-        x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-        line = k * (x - c)
-        mask = np.isfinite(x) & np.isfinite(y) & (np.abs(y - line) <= tolerance * np.maximum(1.0, np.abs(line)))
-        inside.append(mask)
-        n_in += int(mask.sum())
-        n_all += len(x)
-    return LinearRange(share=n_in / n_all if n_all else float("nan"), inside=inside, bulk_slope=k,
-                       slopes=slopes, centres=centres, points=n_all)
+    xs = [np.asarray(t, dtype=float) for t in x_tokens]
+    ys = [np.asarray(t, dtype=float) for t in y_tokens]
+    finite = [np.isfinite(x) & np.isfinite(y) for x, y in zip(xs, ys)]
+    x_all = np.concatenate([x[f] for x, f in zip(xs, finite)]) if xs else np.array([])
+    y_all = np.concatenate([y[f] for y, f in zip(ys, finite)]) if ys else np.array([])
+    u_star = tanh_knee(tolerance)
+    if len(x_all) < 2:
+        return LinearRange(float("nan"), [np.zeros(len(x), bool) for x in xs], 0.0, 0.0, 0.0, u_star, 0)
+    a, b, x0 = fit_scaled_tanh(x_all, y_all)
+    inside = [f & (np.abs(b * (x - x0)) <= u_star) for x, f in zip(xs, finite)]
+    n_all = sum(len(x) for x in xs)
+    return LinearRange(share=sum(int(m.sum()) for m in inside) / n_all, inside=inside, a=a, b=b, x0=x0,
+                       u_star=u_star, points=n_all)
 
 
 def scurve_line(run: Run, layer: str, step: str | int = "last") -> dict | None:

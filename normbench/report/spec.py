@@ -155,7 +155,7 @@ def _figure(i: int, raw: Any, counts: dict[str, int]) -> FigureSpec:
     if kind == "scurve":
         tol = o["tolerance"]
         if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
-            raise _bad(w + "tolerance", tol, "must be a number between 0 and 1 (0.1: within 10 % of the bulk line)")
+            raise _bad(w + "tolerance", tol, "must be a number between 0 and 1 (0.1: the linear range ends where the fitted tanh is 10 % below its tangent)")
     counts[kind] = counts.get(kind, 0) + 1
     stem = kind if counts[kind] == 1 else f"{kind}_{counts[kind]}"
     return FigureSpec(kind=kind, options=o, stem=stem)

@@ -20,9 +20,10 @@ from normbench.report.tables import build_tables, write_csv
 STUDY_FILE = "study.yaml"
 
 LINEAR_RANGE_NOTE = (
-    "Linear range: per token, a least-squares line y = s_t (x - c_t); bulk slope k = median of s_t; "
-    "a point is in it when |y - k (x - c_t)| <= tolerance * max(1, |k (x - c_t)|), i.e. (tolerance 0.1) "
-    "within 10 % of the bulk line, or 0.1 of it near the centre. For y = tanh(x) that is |x| <~ 0.72."
+    "Linear range (as in the paper's section 3, where LN's S-curve resembles a scaled tanh whose central part is "
+    "linear): y ~ a tanh(b (x - x0)) is fitted to all sampled points of a layer by least absolute deviations (x0: where the least-squares line crosses y = 0); "
+    "a point is in the linear range when |b (x - x0)| <= u*, where that tanh is within the tolerance (0.1: 10 %) of "
+    "its tangent (u* = 0.584). A layer whose points lie on one line fits with b -> 0 and has all its points in it."
 )
 
 

@@ -1,8 +1,9 @@
 """Claim C9, LayerNorm behaves like tanh: a norm layer's input against its output before the
 affine, from the probes' "scurve" samples, one colour per token, one panel per (group, layer).
 
-Each panel shows one run of its group (the first with samples); scurve.csv gives the share
-of points in the linear range (defined in normbench.report.probes) for every run.
+Each panel shows one run of its group (the first with samples) with the scaled tanh fitted to
+its points and the linear range shaded; scurve.csv gives the share of points in the linear
+range (defined in normbench.report.probes) and the fit for every run.
 """
 
 from __future__ import annotations
@@ -41,12 +42,10 @@ def scurve(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Path, ou
                     continue
                 x, y = as_floats(line["x"]), as_floats(line["y"])
                 lr = linear_range(x, y, tol)
-                finite = lr.slopes[np.isfinite(lr.slopes)]
-                rows.append({**dict(zip(by, key)), "run": rel_path(r.path, path.parent), "layer": str(selector), "layer_name": layer,
-                             "norm": line.get("norm"), "step": line["step"], "tokens": len(x), "points": lr.points,
-                             "linear_share": lr.share, "bulk_slope": lr.bulk_slope,
-                             "slope_min": float(finite.min()) if len(finite) else None,
-                             "slope_max": float(finite.max()) if len(finite) else None})
+                rows.append({**dict(zip(by, key)), "run": rel_path(r.path, path.parent), "layer": str(selector),
+                             "layer_name": layer, "norm": line.get("norm"), "step": line["step"], "tokens": len(x),
+                             "points": lr.points, "linear_share": lr.share, "tanh_a": lr.a, "tanh_b": lr.b,
+                             "x0": lr.x0, "linear_x_min": lr.x_range[0], "linear_x_max": lr.x_range[1]})
         first = next((r for r in group_runs if any(resolve_layer(r, s, "scurve") for s in fs["layers"])), None)
         if first is not None:
             shown.append((label, first))
@@ -65,18 +64,27 @@ def scurve(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Path, ou
                 continue
             x, y = as_floats(line["x"]), as_floats(line["y"])
             lr = linear_range(x, y, tol)
+            x_min, x_max = float(np.nanmin(np.concatenate(x))), float(np.nanmax(np.concatenate(x)))
+            lo_x, hi_x = lr.x_range
+            ax.axvspan(max(lo_x, x_min), min(hi_x, x_max), color="#bbbbbb", alpha=0.3, lw=0,
+                       label=f"linear range: |b (x - x0)| <= {lr.u_star:.3g}")
+            grid = np.linspace(x_min, x_max, 200)
+            ax.plot(grid, lr.a * np.tanh(lr.b * (grid - lr.x0)), color="black", lw=1.0, ls="--",
+                    label=f"{lr.a:.3g} tanh({lr.b:.3g} (x - x0)), x0 = {lr.x0:.2g}")
             cmap = colormaps["tab10" if len(x) <= 10 else "tab20"]
             for t, (xs, ys, inside) in enumerate(zip(x, y, lr.inside)):
                 xs, ys, colour = np.asarray(xs), np.asarray(ys), cmap(t % cmap.N)
                 ax.scatter(xs[inside], ys[inside], s=7, color=colour, alpha=0.8, lw=0)
                 ax.scatter(xs[~inside], ys[~inside], s=16, facecolors="none", edgecolors=colour, lw=0.9)
+            ax.legend(fontsize="x-small", loc="upper left")
             ax.set_title(f"{short(label, 30)}: {layer_title(selector, {layer})}\nstep {line['step']}, "
                          f"linear range {100 * lr.share:.1f} % of {lr.points} points", fontsize="small")
             ax.set_xlabel("input x")
             ax.set_ylabel(f"{line.get('norm', 'norm')} output before the affine")
             ax.grid(alpha=0.3)
-    fig.suptitle(fs["title"] or f"Norm input vs output, one colour per token; hollow: outside the linear range "
-                 f"(> {100 * tol:g} % off the bulk line)", fontsize="medium")
+    fig.suptitle(fs["title"] or "Norm input vs output before the affine, one colour per token\ndashed: a scaled tanh "
+                 f"fitted to all points; grey: its linear range (within {100 * tol:g} % of its tangent); hollow: outside",
+                 fontsize="medium")
     out.tables[path.stem] = rows
     summary = {}
     for row in rows:

@@ -202,6 +202,18 @@ def test_bad_spec_keys_name_the_key_and_what_is_allowed(tmp_path):
         make_figures(runs, {"figures": [{"kind": "alpha_std", "layers": ["blocks.9.norm1"]}]}, tmp_path / "out")
 
 
+def test_spec_from_a_hydra_config_and_defaults():
+    from omegaconf import OmegaConf
+
+    spec = parse_spec(OmegaConf.create({"report": {"group_by": ["norm.squash"], "columns": ["optim.lr"],
+                                                   "figures": [{"kind": "alpha_std", "layers": ["first", 3]}]}}))
+    assert spec.group_by == ("norm.squash",) and spec.columns == ("optim.lr",)
+    assert spec.figures[0].options["layers"] == ["first", 3] and spec.figures[0].stem == "alpha_std"
+    default = parse_spec(None)
+    assert (default.metric, default.group_by, [f.kind for f in default.figures]) == ("val/acc1", ("variant",), ["loss_curves"])
+    assert parse_spec({"metric": "val/loss"}).higher_is_better is False
+
+
 def test_no_run_folders_is_an_error_naming_the_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReportError, match=r"no run folders \(summary.json\) under .*empty"):

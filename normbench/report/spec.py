@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from normbench.report.errors import ReportError
 
@@ -167,12 +168,14 @@ def _default_higher(metric: str) -> bool:
 
 
 def parse_spec(raw: Any = None, source: str = "report") -> ReportSpec:
-    """A ReportSpec from None (the default), a ReportSpec, a mapping (with or without the
-    `report:` level), or a path to a YAML file that holds a `report:` mapping."""
+    """A ReportSpec from None (the default), a ReportSpec, a mapping or OmegaConf config (with
+    or without the `report:` level), or a path to a YAML file that holds a `report:` mapping."""
     if isinstance(raw, ReportSpec):
         return raw
     if isinstance(raw, (str, Path)):
         return load_spec(raw)
+    if isinstance(raw, (DictConfig, ListConfig)):  # a study's Hydra config: plain containers from here on
+        raw = OmegaConf.to_container(raw, resolve=True)
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from normbench.report.figures import FigureOutput, render_figures
 from normbench.report.runs import Run, load_runs

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from normbench.report.errors import ReportError
 from normbench.report.runs import Run, dotted_keys
-from normbench.report.spec import ReportSpec
+from normbench.report.spec import ReportSpec, parse_spec
 
 
 # -- config values as labels and sort keys ------------------------------------------------
@@ -320,8 +320,6 @@ def build_tables(runs: Sequence[Run], spec: ReportSpec | Any = None, base: str |
     "table_markdown": the table alone, "notes": [str], "markdown": the table with its notes}.
     Run paths are written relative to `base` (the report's folder) when they are inside it.
     """
-    from normbench.report.spec import parse_spec
-
     spec = parse_spec(spec)
     if not runs:
         raise ReportError("no runs to tabulate")

@@ -358,6 +358,7 @@ def test_log_report_to_wandb_offline(tmp_path, monkeypatch):
         log_report_to_wandb(result, "unit-study", mode="live")
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # wandb_workspaces' pydantic v1 validators
 def test_dashboard_spec_is_built_offline():
     pytest.importorskip("wandb_workspaces")
     from normbench.report import dashboard_spec

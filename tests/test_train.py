@@ -45,9 +45,9 @@ def test_run_writes_the_run_folder(tiny_cfg, tmp_path):
     assert read_summary(tmp_path / "summary.json") == json.loads(json.dumps(summary))
     val = read_metrics(tmp_path / "metrics.jsonl", split="val")
     assert [e["step"] for e in val] == [3, 6]
-    assert summary["best"] == {"metric": "val_acc1", "value": max(e["acc1"] for e in val),
+    assert summary["best"] == {"metric": "val/acc1", "value": max(e["acc1"] for e in val),
                                "step": max(val, key=lambda e: e["acc1"])["step"]}
-    assert summary["final"]["val_acc1"] == val[-1]["acc1"]
+    assert summary["final"]["val/acc1"] == val[-1]["acc1"]
     train_events = read_metrics(tmp_path / "metrics.jsonl", split="train")
     assert [e["step"] for e in train_events] == [2, 4, 6]
     assert all({"loss", "lr", "samples_per_s", "samples", "train_time_s"} <= set(e) for e in train_events)
@@ -63,12 +63,15 @@ def test_learns_the_synthetic_task(tiny_cfg, tmp_path):
 
 
 def test_divergence_guard_keeps_best_and_files(tiny_cfg, tmp_path):
-    # A loss bound below any real loss: the first guarded step ends the run as diverged.
+    # A loss bound below any real loss: the first guard ends the run as diverged. That is the
+    # checkpoint at step 3 (ckpt_every=3), before the first log at step 4: the guard checks the
+    # unlogged loss before every checkpoint, so no diverged checkpoint is ever written.
     cfg = tiny_cfg("trainer.max_loss=1e-3", "trainer.log_every=4", "trainer.eval_every=2")
     summary = train(cfg, tmp_path)
     assert summary["status"] == "diverged"
-    assert summary["diverged"]["step"] == 4 and summary["step"] == 4
-    assert summary["best"]["value"] is not None and summary["best"]["step"] in (2, 4)
+    assert summary["diverged"]["step"] == 3 and summary["step"] == 3
+    assert not (tmp_path / "checkpoint.pt").exists()
+    assert summary["best"]["value"] is not None and summary["best"]["step"] == 2
     assert read_summary(tmp_path / "summary.json")["status"] == "diverged"
 
 

@@ -1,7 +1,12 @@
-"""Where numbers go: metrics.jsonl (the source of truth), summary.json, wandb and the console."""
+"""Where numbers go: metrics.jsonl (the source of truth), probes.jsonl, summary.json, wandb and
+the console, all through one Tracker."""
 
-from normbench.track.metrics import MetricsWriter, read_metrics
+from normbench.track.metrics import read_metrics, read_probes
+from normbench.track.names import metric_key, probe_key, wandb_names
 from normbench.track.summary import read_summary, write_summary
+from normbench.track.tracker import Tracker
+from normbench.track.versions import versions
 from normbench.track.wandb_run import WandbRun
 
-__all__ = ["MetricsWriter", "read_metrics", "read_summary", "write_summary", "WandbRun"]
+__all__ = ["Tracker", "WandbRun", "metric_key", "probe_key", "read_metrics", "read_probes", "read_summary",
+           "versions", "wandb_names", "write_summary"]

@@ -40,6 +40,10 @@ class ClassifyTask:
         x = x.to(self.device, non_blocking=True)
         return self.augment(x, self.generator), y.to(self.device, non_blocking=True)
 
+    def probe_batch(self, n: int) -> torch.Tensor:
+        """The fixed probe batch: the first n training images, normalised, not augmented."""
+        return self.augment.normalize(self.data.train_x[:n].to(self.device))
+
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
         return F.cross_entropy(model(x), y, label_smoothing=self.label_smoothing)

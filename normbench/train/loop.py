@@ -1,17 +1,17 @@
 """The one shared training loop: every model, norm and task trains through `train()`.
 
 It builds everything (so bad config or missing data fails before the first step), resumes
-from a checkpoint when asked, trains with the divergence guard, evaluates every
-`trainer.eval_every` steps, and keeps the run folder complete at every moment:
-metrics.jsonl line by line, summary.json at each evaluation, the checkpoint every
-`trainer.ckpt_every` steps. A diverged run ends with status "diverged" and its best
-accuracy kept; an exception ends it with status "failed" and is re-raised.
+from a checkpoint when asked, and trains; everything that happens every k steps (the
+train-loss log with the divergence guard, evaluation, probes, checkpoints) is a Periodic
+action, and every number goes through the Tracker. The run folder is complete at every
+moment: metrics.jsonl and probes.jsonl line by line, summary.json at each evaluation, the
+checkpoint every `trainer.ckpt_every` steps (never after a divergence). A diverged run ends
+with status "diverged" and its best metric kept; an exception ends it "failed" and is re-raised.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,10 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from normbench.config import validate_config
 from normbench.models import build_model
-from normbench.track import MetricsWriter, WandbRun, write_summary
+from normbench.probes import HealthMonitor, NormProbe
+from normbench.track import Tracker, WandbRun, metric_key, read_summary, versions, wandb_names
 from normbench.track.wandb_run import check_mode as check_wandb_mode
 from normbench.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -31,8 +33,9 @@ from normbench.train.checkpoint import (
     set_rng_state,
 )
 from normbench.train.classify import ClassifyTask
+from normbench.train.guard import Diverged, check_loss, check_weights
 from normbench.train.optim import build_optimizer, build_schedule
-from normbench.train.progress import Progress
+from normbench.train.periodic import Periodic
 from normbench.train.runtime import (
     TrainerConfigError,
     autocast,
@@ -44,6 +47,7 @@ from normbench.train.runtime import (
 log = logging.getLogger(__name__)
 
 TASKS = {"classify": ClassifyTask}
+DONE = ("ok", "diverged")  # a finished run: trainer.resume=true leaves it as it is
 
 
 def build_task(cfg: DictConfig, device: torch.device):
@@ -52,11 +56,47 @@ def build_task(cfg: DictConfig, device: torch.device):
     return TASKS[cfg.task](cfg.data, device, seed=cfg.trainer.seed, label_smoothing=cfg.trainer.label_smoothing)
 
 
+def finished_summary(run_dir: Path) -> dict | None:
+    """summary.json of a run folder whose run ended ok or diverged, else None."""
+    path = run_dir / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        summary = read_summary(path)
+    except ValueError:  # a torn or foreign file: not finished
+        return None
+    return summary if summary.get("status") in DONE else None
+
+
+class TrainWindow:
+    """The train loss and time since the last log: summed on the device, read once per window."""
+
+    def __init__(self, device: torch.device):
+        self.loss = torch.zeros((), device=device)
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss.zero_()
+        self.steps, self.start, self.paused = 0, time.perf_counter(), 0.0
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.loss += loss
+        self.steps += 1
+
+    def mean_loss(self) -> float:
+        return (self.loss / self.steps).item() if self.steps else float("nan")
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start - self.paused
+
+
 class Run:
     """State of one training run; `train()` is the way in."""
 
-    def __init__(self, cfg: DictConfig, run_dir: str | Path):
+    def __init__(self, cfg: DictConfig, run_dir: str | Path, hydra: Any = None):
+        validate_config(cfg)  # a wrong type is one named error, before anything is built
         self.cfg = cfg
+        self.hydra = hydra
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         t = cfg.trainer
@@ -75,18 +115,34 @@ class Run:
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.schedule = build_schedule(self.optimizer, cfg.optim, t.max_steps)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.precision == "fp16")
+        # The compiled forward trains; probes and checkpoints use the eager model (hooks on a
+        # compiled graph never run).
         self.forward_model = torch.compile(self.model) if t.compile else self.model
+        p = cfg.probe
+        self.probe = NormProbe(self.model, self.task.probe_batch(p.batch_size), p.scurve_tokens,
+                               p.scurve_channels) if p.enabled else None
+        self.monitor = HealthMonitor(**p.monitor)
+        self.best_key = metric_key("val", self.task.best_metric)
 
         self.step = 0
-        self.best = {"value": None, "step": None}
-        self.last_val: dict[str, float] = {}
-        self.last_train_loss: float | None = None
+        self.best = {"metric": self.best_key, "value": None, "step": None}
+        self.last: dict[str, float] = {}  # latest `split/metric` values (restored on resume)
+        self.lr_used = float("nan")  # the lr of the latest step, read before the schedule moves on
         self.elapsed_before = 0.0  # wall time of earlier sessions of a resumed run
         self.train_time = 0.0
         self.samples_seen = 0
         self.wandb_id: str | None = None
         if ckpt_path is not None:
             self._restore(load_checkpoint(ckpt_path), ckpt_path)
+
+        self.actions = [
+            Periodic("log", t.log_every, self.log_train, training=True),
+            Periodic("evaluate", t.eval_every, self.evaluate),
+        ]
+        if self.probe is not None:
+            self.actions.append(Periodic("probe", p.every, self.run_probe))
+        self.actions.append(Periodic("checkpoint", t.ckpt_every, self.checkpoint))
+        self.scurve_steps = {t.max_steps if s == -1 else int(s) for s in p.scurve_steps}
 
     def _refuse_to_overwrite(self, resume: Any) -> None:
         """A fresh run never writes into a folder that holds another run: nothing written is lost."""
@@ -108,7 +164,7 @@ class Run:
             "task": self.task.state_dict(),
             "rng": rng_state(),
             "best": self.best,
-            "last_val": self.last_val,
+            "last": self.last,
             "elapsed": self.elapsed_before + (time.perf_counter() - self.t_start),
             "train_time": self.train_time,
             "samples_seen": self.samples_seen,
@@ -129,7 +185,7 @@ class Run:
         set_rng_state(state["rng"])
         self.step = state["step"]
         self.best = state["best"]
-        self.last_val = state["last_val"]
+        self.last = state["last"]
         self.elapsed_before = state["elapsed"]
         self.train_time = state["train_time"]
         self.samples_seen = state["samples_seen"]
@@ -142,17 +198,14 @@ class Run:
     # -- outputs --------------------------------------------------------------------------
     def summary(self, status: str, diverged: dict | None = None, error: str | None = None) -> dict[str, Any]:
         cfg = self.cfg
-        metric = self.task.best_metric
         elapsed = self.elapsed_before + (time.perf_counter() - self.t_start)
-        final = {f"val_{k}": v for k, v in self.last_val.items()}
-        if self.last_train_loss is not None:
-            final["train_loss"] = self.last_train_loss
-        summary = {
+        final = {k: v for k, v in self.last.items() if k.startswith("val/") or k == "train/loss"}
+        return {
             "status": status,
             "step": self.step,
             "max_steps": cfg.trainer.max_steps,
             "final": final,
-            "best": {"metric": f"val_{metric}", "value": self.best["value"], "step": self.best["step"]},
+            "best": self.best,
             "wall_time_s": round(elapsed, 3),
             "train_time_s": round(self.train_time, 3),
             "throughput_samples_per_s": round(self.samples_seen / self.train_time, 2) if self.train_time else None,
@@ -160,39 +213,58 @@ class Run:
             "diverged": diverged,
             "error": error,
             "run": {"task": cfg.task, "model": cfg.model.name, "norm": cfg.norm.name, "data": cfg.data.name,
-                    "seed": cfg.trainer.seed, "device": str(self.device)},
+                    "variant": cfg.get("variant"), "seed": cfg.trainer.seed, "device": str(self.device)},
+            "versions": versions(),
             "wandb": {"mode": cfg.logger.wandb.mode, "id": self.wandb_id},
         }
-        write_summary(self.run_dir / "summary.json", summary)
-        return summary
 
     def _start_wandb(self) -> WandbRun:
         w = self.cfg.logger.wandb
-        run = WandbRun(
-            mode=w.mode,
-            run_dir=self.run_dir,
-            config=OmegaConf.to_container(self.cfg, resolve=True),
-            project=w.project,
-            entity=w.entity,
-            group=w.group or f"{self.cfg.model.name}-{self.cfg.norm.name}",
-            name=w.name or self.run_dir.name,
-            tags=list(w.tags),
-            resume_id=self.wandb_id,
-        )
+        group, name = wandb_names(self.cfg, self.run_dir, self.hydra)
+        run = WandbRun(mode=w.mode, run_dir=self.run_dir, config=OmegaConf.to_container(self.cfg, resolve=True),
+                       project=w.project, entity=w.entity, group=group, name=name, tags=list(w.tags),
+                       resume_id=self.wandb_id)
         self.wandb_id = run.id
         return run
 
-    # -- the loop ---------------------------------------------------------------------------
-    def evaluate(self, metrics: MetricsWriter, wandb: WandbRun) -> dict[str, float]:
-        t = self.cfg.trainer
-        self.last_val = self.task.evaluate(self.forward_model, lambda: autocast(self.device, t.precision))
-        metrics.write(self.step, "val", **self.last_val)
-        wandb.log({f"val/{k}": v for k, v in self.last_val.items()}, step=self.step)
-        value = self.last_val[self.task.best_metric]
-        if self.best["value"] is None or value > self.best["value"]:
-            self.best = {"value": value, "step": self.step}
-        return self.last_val
+    # -- periodic actions -------------------------------------------------------------------
+    def log_train(self) -> None:
+        # One host sync per window (.item()), not per step; it also makes the window's time honest.
+        w = self.window
+        loss, window_time, steps = w.mean_loss(), w.elapsed(), w.steps
+        w.reset()
+        self.train_time += window_time
+        self.last.update(self.tracker.log(self.step, "train", loss=loss, lr=self.lr_used,
+                         samples_per_s=steps * self.task.batch_size / window_time,
+                         samples=self.samples_seen, train_time_s=round(self.train_time, 3)))
+        check_loss(self.step, loss, self.cfg.trainer.max_loss)
 
+    def evaluate(self) -> None:
+        val = self.task.evaluate(self.forward_model, lambda: autocast(self.device, self.cfg.trainer.precision))
+        self.last.update(self.tracker.log(self.step, "val", **val))
+        value = val[self.task.best_metric]
+        if self.best["value"] is None or value > self.best["value"]:
+            self.best = {"metric": self.best_key, "value": value, "step": self.step}
+        log.info("step %d  train loss %.4f  val loss %.4f  val %s %.2f", self.step,
+                 self.last.get("train/loss", float("nan")), val["loss"], self.task.best_metric, value)
+        self.tracker.summary(self.summary("running"))
+
+    def run_probe(self) -> None:
+        lines = self.probe(scurve=self.step in self.scurve_steps)
+        self.tracker.probes(self.step, lines)
+        for layer, message in self.monitor(lines):
+            self.tracker.warn(self.step, layer, message)
+
+    def checkpoint(self) -> None:
+        # Never replace the last good checkpoint with a diverged one: check the loss of the
+        # window not yet logged, and the weights themselves.
+        loss = self.window.mean_loss() if self.window.steps else self.last.get("train/loss", 0.0)
+        if self.window.steps:
+            check_loss(self.step, loss, self.cfg.trainer.max_loss)
+        check_weights(self.step, self.model, loss)
+        self.save()
+
+    # -- the loop ---------------------------------------------------------------------------
     def train_step(self, batch, grad_clip: float | None) -> torch.Tensor:
         """One optimizer step; returns the detached loss (no host sync)."""
         with autocast(self.device, self.cfg.trainer.precision):
@@ -202,6 +274,7 @@ class Run:
         if grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
+        self.lr_used = self.optimizer.param_groups[0]["lr"]  # this step's lr, before the schedule moves on
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.schedule.step()
@@ -211,67 +284,48 @@ class Run:
         cfg, t = self.cfg, self.cfg.trainer
         self.t_start = time.perf_counter()
         OmegaConf.save(cfg, self.run_dir / "config.yaml", resolve=True)
-        metrics = MetricsWriter(self.run_dir / "metrics.jsonl")
-        wandb = self._start_wandb()
-        progress = Progress(total=t.max_steps, initial=self.step, enabled=t.progress)
-        self.summary("running")
+        self.tracker = Tracker(self.run_dir, wandb=self._start_wandb(), total_steps=t.max_steps,
+                               initial_step=self.step, progress=t.progress, shown_metric=self.task.best_metric)
+        self.tracker.summary(self.summary("running"))
         grad_clip = cfg.optim.grad_clip
         status, diverged, error = "ok", None, None
         self.model.train()
+        self.window = TrainWindow(self.device)
         try:
-            window_loss = torch.zeros((), device=self.device)
-            window_steps, window_start, paused = 0, time.perf_counter(), 0.0
             while self.step < t.max_steps:
                 batch = self.task.next_batch()
-                window_loss += self.train_step(batch, grad_clip)
-                window_steps += 1
+                self.window.add(self.train_step(batch, grad_clip))
                 self.step += 1
                 self.samples_seen += len(batch[1])
                 last = self.step == t.max_steps
-
-                if self.step % t.log_every == 0 or last:
-                    # One host sync per window (.item()), not per step; it also makes the window's time honest.
-                    train_loss = (window_loss / window_steps).item()
-                    window_time = time.perf_counter() - window_start - paused
-                    self.train_time += window_time
-                    self.last_train_loss = train_loss
-                    speed = window_steps * self.task.batch_size / window_time
-                    lr = self.optimizer.param_groups[0]["lr"]
-                    metrics.write(self.step, "train", loss=train_loss, lr=lr, samples_per_s=speed,
-                                  samples=self.samples_seen, train_time_s=round(self.train_time, 3))
-                    wandb.log({"train/loss": train_loss, "train/lr": lr, "train/samples_per_s": speed}, step=self.step)
-                    progress.update(self.step, loss=train_loss, speed=speed)
-                    window_loss.zero_()
-                    window_steps, window_start, paused = 0, time.perf_counter(), 0.0
-                    # The divergence guard reads the loss at log steps only, for the same reason.
-                    if not math.isfinite(train_loss) or train_loss > t.max_loss:
-                        diverged = {"step": self.step, "loss": train_loss if math.isfinite(train_loss) else str(train_loss)}
-                        log.warning("diverged at step %d: train loss %s (bound trainer.max_loss=%s)",
-                                    self.step, train_loss, t.max_loss)
-                        status = "diverged"
-                        break  # the last checkpoint (before divergence) is kept as it is
-                tic = time.perf_counter()  # evaluation and checkpoints do not count as training time
-                if self.step % t.eval_every == 0 or last:
-                    val = self.evaluate(metrics, wandb)
-                    progress.update(self.step, acc=val[self.task.best_metric])
-                    log.info("step %d  train loss %.4f  val loss %.4f  val %s %.2f", self.step,
-                             self.last_train_loss, val["loss"], self.task.best_metric, val[self.task.best_metric])
-                    self.summary("running")
-                if self.step % t.ckpt_every == 0 or last:
-                    self.save()
-                paused += time.perf_counter() - tic
+                for action in self.actions:
+                    if action.due(self.step, last):
+                        tic = time.perf_counter()
+                        action.run()
+                        if not action.training:
+                            self.window.paused += time.perf_counter() - tic
+        except Diverged as err:
+            status, diverged = "diverged", err.record()
+            log.warning("%s; the last checkpoint (before it) is kept", err)
         except BaseException as err:
             status, error = "failed", f"{type(err).__name__}: {err}"
             raise
         finally:
-            progress.close()
             summary = self.summary(status, diverged=diverged, error=error)
-            wandb.summary({"status": status, "best_val_" + self.task.best_metric: self.best["value"]})
-            wandb.finish(exit_code=0 if status != "failed" else 1)
-            metrics.close()
+            self.tracker.summary(summary, final=True)
+            self.tracker.close(exit_code=0 if status != "failed" else 1)
         return summary
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Train one run described by a composed config into `run_dir`; returns summary.json's content."""
-    return Run(cfg, run_dir).fit()
+def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, Any]:
+    """Train one run described by a composed config into `run_dir`; returns summary.json's content.
+
+    With trainer.resume=true a finished run (ok or diverged) is left as it is and its summary
+    returned, so re-running a sweep skips what is done and resumes what is not.
+    """
+    if cfg.trainer.resume is True:
+        done = finished_summary(Path(run_dir))
+        if done is not None:
+            log.info("%s already finished (%s); nothing to do", run_dir, done["status"])
+            return done
+    return Run(cfg, run_dir, hydra=hydra).fit()

@@ -1,4 +1,4 @@
-"""The console progress bar: steps, train loss, last val accuracy and samples/s."""
+"""The console progress bar: steps, train loss, last val metric and samples/s."""
 
 from __future__ import annotations
 
@@ -14,13 +14,8 @@ class Progress:
         self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0,
                         disable=not enabled or not sys.stderr.isatty(), file=sys.stderr)
 
-    def update(self, step: int, loss: float | None = None, acc: float | None = None, speed: float | None = None):
-        if loss is not None:
-            self.postfix["loss"] = f"{loss:.4f}"
-        if acc is not None:
-            self.postfix["acc"] = f"{acc:.2f}"
-        if speed is not None:
-            self.postfix["img/s"] = f"{speed:.0f}"
+    def update(self, step: int, **shown: str) -> None:
+        self.postfix.update(shown)
         self.bar.set_postfix(self.postfix, refresh=False)
         self.bar.update(step - self.bar.n)
 

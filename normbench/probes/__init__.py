@@ -1,0 +1,14 @@
+"""Probes of norm layers: what each norm layer sees and does over training.
+
+NormProbe hooks every normbench norm layer of the eager model, runs one fixed probe batch
+and returns one `stats` line per layer (input std over all elements and its inverse, the
+paper's C4 quantities; DyT's alpha and saturation; affine and BatchNorm summaries) and, at
+chosen steps, `scurve` samples of (input, output before the affine) for claim C9.
+HealthMonitor turns those lines into warnings when a layer goes bad.
+"""
+
+from normbench.probes.monitor import HealthMonitor
+from normbench.probes.probe import NormProbe
+from normbench.probes.stats import layer_stats, pre_affine, scurve_sample
+
+__all__ = ["HealthMonitor", "NormProbe", "layer_stats", "pre_affine", "scurve_sample"]

@@ -1,0 +1,50 @@
+"""HealthMonitor: warnings when a norm layer goes bad, in the spirit of a normalization debugger.
+
+It reads the probe lines of one step and names the layer, the step and what is wrong:
+non-finite inputs or outputs, a BatchNorm running variance near zero or exploding, DyT
+saturation above a threshold, alpha collapsing towards 0. A condition is warned about when
+it starts and again only after it has cleared, so a long bad stretch is one warning.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+
+class HealthMonitor:
+    def __init__(self, saturation: float = 0.5, alpha_min: float = 1e-3, var_min: float = 1e-8,
+                 var_max: float = 1e6):
+        self.saturation, self.alpha_min, self.var_min, self.var_max = saturation, alpha_min, var_min, var_max
+        self.active: set[tuple[str, str]] = set()
+
+    def problems(self, line: Mapping[str, Any]) -> dict[str, str]:
+        """{condition: message} for one stats line."""
+        found = {}
+        if line.get("nonfinite"):
+            found["nonfinite"] = f"{line['nonfinite']} non-finite values in its input or output"
+        alpha = line.get("alpha")
+        if alpha is not None and abs(alpha) < self.alpha_min:
+            found["alpha"] = f"alpha = {alpha:.3g} has collapsed towards 0 (|alpha| < {self.alpha_min:g})"
+        sat = line.get("saturation")
+        if sat is not None and sat > self.saturation:
+            found["saturation"] = f"saturation = {sat:.2f}: that share of inputs has |alpha * x| > 2 (threshold {self.saturation:g})"
+        vmin, vmax = line.get("running_var_min"), line.get("running_var_max")
+        if vmin is not None and vmin < self.var_min:
+            found["var_min"] = f"running variance min = {vmin:.3g} is near zero (< {self.var_min:g})"
+        if vmax is not None and (vmax > self.var_max or vmax != vmax):
+            found["var_max"] = f"running variance max = {vmax:.3g} is exploding (> {self.var_max:g})"
+        return found
+
+    def __call__(self, lines: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+        """(layer, message) for every condition that started at this probe."""
+        new, now = [], set()
+        for line in lines:
+            if line.get("kind") != "stats":
+                continue
+            for cond, message in self.problems(line).items():
+                key = (line["layer"], cond)
+                now.add(key)
+                if key not in self.active:
+                    new.append((line["layer"], message))
+        self.active = now
+        return new

@@ -1,0 +1,82 @@
+"""The Tracker: every number a run produces goes through one call of it.
+
+`log(step, split, **metrics)` appends to metrics.jsonl, logs wandb series named by the one
+naming rule (`split/metric`) and updates the progress bar; `probes(step, lines)` does the
+same for probes.jsonl and the `probe/<layer>/<stat>` series; `warn` records a health
+warning in the console, train.log and probes.jsonl; `summary` writes summary.json and
+mirrors it into the wandb summary under the same names. A later rank-0 guard (DDP) lives
+here too, so no other module writes run-folder files or wandb.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from normbench.track.jsonl import JsonlWriter
+from normbench.track.names import metric_key, probe_key
+from normbench.track.progress import Progress
+from normbench.track.summary import write_summary
+from normbench.track.wandb_run import WandbRun
+
+log = logging.getLogger("normbench")
+
+# stats that become wandb series; the rest (layer, norm, depth_index) label them
+_PROBE_SERIES = ("alpha", "inv_std", "input_std", "saturation", "weight_mean", "weight_std", "running_var_mean")
+
+
+class Tracker:
+    def __init__(self, run_dir: str | Path, *, wandb: WandbRun, total_steps: int, initial_step: int = 0,
+                 progress: bool = True, shown_metric: str = "acc1"):
+        self.run_dir = Path(run_dir)
+        self.metrics = JsonlWriter(self.run_dir / "metrics.jsonl")
+        self._probes: JsonlWriter | None = None  # opened on the first probe: runs without probes have no file
+        self.wandb = wandb
+        self.progress = Progress(total=total_steps, initial=initial_step, enabled=progress)
+        self.shown_metric = shown_metric
+
+    @property
+    def wandb_id(self) -> str | None:
+        return self.wandb.id
+
+    def log(self, step: int, split: str, **metrics: Any) -> dict[str, Any]:
+        self.metrics.write({"step": int(step), "split": split, **metrics})
+        named = {metric_key(split, k): v for k, v in metrics.items()}
+        self.wandb.log(named, step=step)
+        shown = {}
+        if split == "train" and "loss" in metrics:
+            shown["loss"] = f"{metrics['loss']:.4f}"
+            if "samples_per_s" in metrics:
+                shown["samples/s"] = f"{metrics['samples_per_s']:.0f}"
+        if split == "val" and self.shown_metric in metrics:
+            shown[self.shown_metric] = f"{metrics[self.shown_metric]:.2f}"
+        self.progress.update(step, **shown)
+        return named
+
+    def probes(self, step: int, lines: Iterable[Mapping[str, Any]]) -> None:
+        if self._probes is None:
+            self._probes = JsonlWriter(self.run_dir / "probes.jsonl")
+        series = {}
+        for line in lines:
+            self._probes.write({"step": int(step), **line})
+            if line.get("kind") == "stats":
+                series.update({probe_key(line["layer"], k): line[k] for k in _PROBE_SERIES if line.get(k) is not None})
+        if series:
+            self.wandb.log(series, step=step)
+
+    def warn(self, step: int, layer: str, message: str) -> None:
+        log.warning("step %d: norm layer %s: %s", step, layer, message)
+        self.probes(step, [{"kind": "warning", "layer": layer, "message": message}])
+
+    def summary(self, summary: dict[str, Any], final: bool = False) -> None:
+        write_summary(self.run_dir / "summary.json", summary)
+        if final:  # the wandb summary takes the same names as summary.json
+            self.wandb.summary({k: summary[k] for k in ("status", "best", "final", "step", "diverged")})
+
+    def close(self, exit_code: int = 0) -> None:
+        self.progress.close()
+        self.wandb.finish(exit_code=exit_code)
+        self.metrics.close()
+        if self._probes is not None:
+            self._probes.close()

@@ -1,0 +1,64 @@
+"""The loop's seams: the lr logged is the one used, the guard before every checkpoint, versions
+recorded, a finished run left alone by trainer.resume=true."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from normbench.track import read_metrics, read_summary
+from normbench.train import train
+from normbench.train.guard import Diverged, check_weights
+from normbench.train.optim import lr_factor
+
+
+def test_logged_lr_is_the_lr_of_that_step(tiny_cfg, tmp_path):
+    train(tiny_cfg("trainer.log_every=1", "optim.warmup_steps=4", "optim.lr=1e-3"), tmp_path)
+    for e in read_metrics(tmp_path / "metrics.jsonl", split="train"):
+        # step s (1-based) was taken with the schedule's factor at index s - 1
+        assert e["lr"] == pytest.approx(1e-3 * lr_factor(e["step"] - 1, 6, 4, 0.01, "cosine")), e
+
+
+def test_summary_records_versions_and_one_naming_rule(tiny_cfg, tmp_path):
+    summary = train(tiny_cfg(), tmp_path)
+    assert summary["versions"]["torch"] == torch.__version__
+    assert summary["versions"]["timm"] and summary["versions"]["normbench"]
+    assert set(summary["final"]) == {"val/loss", "val/acc1", "train/loss"}
+    assert summary["best"]["metric"] == "val/acc1"
+
+
+def test_check_weights_catches_a_nan_weight():
+    model = torch.nn.Linear(3, 3)
+    check_weights(5, model, 1.0)
+    with torch.no_grad():
+        model.weight[0, 0] = float("nan")
+    with pytest.raises(Diverged, match="non-finite weights"):
+        check_weights(5, model, 1.0)
+
+
+def test_nan_weights_never_reach_a_checkpoint(tiny_cfg, tmp_path, monkeypatch):
+    from normbench.train.loop import Run
+
+    real_step = Run.train_step
+
+    def poisoned(self, batch, clip):
+        loss = real_step(self, batch, clip)
+        if self.step == 3:  # the update of step 4 writes a NaN; its loss was still finite
+            with torch.no_grad():
+                next(self.model.parameters()).view(-1)[0] = float("nan")
+        return loss
+
+    monkeypatch.setattr(Run, "train_step", poisoned)
+    # ckpt_every=2 is no multiple of log_every=5: the checkpoint at step 4 comes before any log
+    summary = train(tiny_cfg("trainer.log_every=5", "trainer.ckpt_every=2", "trainer.eval_every=6"), tmp_path)
+    assert summary["status"] == "diverged" and summary["diverged"]["step"] == 4
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_resume_true_leaves_a_finished_run_alone(tiny_cfg, tmp_path):
+    first = train(tiny_cfg(), tmp_path)
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    again = train(tiny_cfg("trainer.resume=true"), tmp_path)
+    assert again == read_summary(tmp_path / "summary.json") and again["status"] == first["status"] == "ok"
+    assert files == {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}

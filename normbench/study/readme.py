@@ -1,0 +1,68 @@
+"""results/<name>/README.md: what a reader cites — the claim, the paper's numbers beside ours,
+the table and figures (rebuilt from the run folders), the verdict, the exact command, the
+recipe, versions, machine and wall time."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from normbench.study.spec import Study, effective
+from normbench.study.verdicts import verdicts
+
+
+def machine() -> str:
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, {gpu}, "
+            f"{platform.system()} {platform.release()}")
+
+
+def _summaries(runs_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(runs_dir.rglob("summary.json"))]
+
+
+def write_readme(study: Study, command: str, sweep_time_s: float, exit_codes: dict[str, int]) -> Path:
+    from normbench.report import report
+
+    cfg = study.cfg
+    result = report([study.runs_dir], study.out, spec=cfg.get("report"))
+    summaries = _summaries(study.runs_dir)
+    statuses: dict[str, int] = {}
+    for s in summaries:
+        statuses[s.get("status")] = statuses.get(s.get("status"), 0) + 1
+    run_time = sum(s.get("wall_time_s") or 0 for s in summaries)
+    vers = next((s["versions"] for s in summaries if s.get("versions")), {})
+    scale = cfg["scales"][study.scale]
+    lines = [f"# Study `{study.name}` ({study.scale} scale)", "", f"**Claim.** {cfg.get('claim', '').strip()}", ""]
+    if cfg.get("paper"):
+        lines += ["## The paper's numbers", "", cfg["paper"].strip(), ""]
+    lines += ["## Ours", "", result.markdown.strip(), ""]
+    lines += [f"![{p.stem}]({p.relative_to(study.out).as_posix()})" for p in result.figures]
+    lines += ["", "## Verdict", ""]
+    lines += [f"- **{claim}: {verdict}.** {why}" for claim, verdict, why in verdicts(study.name, study.runs_dir)]
+    notes = study.out / "NOTES.md"
+    if notes.exists():  # the discussion a person wrote after reading the numbers
+        lines += ["", notes.read_text().strip()]
+    lines += ["", "## How it was made", "", "```bash", command, "```", "",
+              f"- Rebuild this README, table and figures from the run folders alone: "
+              f"`python sweep.py study={study.name} study.scale={study.scale} --report` "
+              f"(or just the table and figures: `python -m normbench.report {study.out.as_posix()}`).",
+              f"- Recipe, every run: `{' '.join(effective(cfg.get('common', []) + scale.get('overrides', [])))}`",
+              f"- Grid: `{' '.join(scale.get('grid', [])) or '-'}`, seeds {scale.get('seeds', [0])}",
+              "- Variants: " + "; ".join(f"`{k}`: `{' '.join(v)}`" for k, v in cfg["variants"].items()
+                                         if scale.get("variants") is None or k in scale["variants"]),
+              f"- Runs: {len(summaries)} ({', '.join(f'{v} {k}' for k, v in sorted(statuses.items()))}); "
+              f"run wall time {run_time / 60:.1f} min in all"
+              + (f"; this invocation {sweep_time_s / 60:.1f} min" if exit_codes else ""),
+              f"- Versions: {', '.join(f'{k} {v}' for k, v in vers.items())}",
+              f"- Machine: {machine()}"]
+    failed = [v for v, code in exit_codes.items() if code]
+    if failed:
+        lines.append(f"- Variants with failed jobs in this invocation: {', '.join(failed)} (see their train.log)")
+    path = study.out / "README.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

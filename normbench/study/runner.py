@@ -1,0 +1,59 @@
+"""Launch a study's multiruns, then report it.
+
+Each variant is one `train.py -m` process (Hydra's basic launcher by default; any
+`hydra/launcher=...` override given to sweep.py reaches every one). A job that fails or
+diverges is recorded in its run folder and the others go on; the report and README are
+written from whatever run folders exist, so an interrupted study reports what it has and a
+re-run finishes the rest (train.py skips ok/diverged runs and resumes unfinished ones).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from normbench.study.spec import Study
+
+log = logging.getLogger("normbench.sweep")
+TRAIN_PY = Path(__file__).resolve().parents[2] / "train.py"
+
+
+def launch(study: Study, passthrough: list[str], dry_run: bool = False) -> dict[str, int]:
+    """Run every job of the study; returns {variant: exit code}."""
+    codes = {}
+    for job in study.jobs():
+        argv = [sys.executable, str(TRAIN_PY), *job.argv(study.runs_dir.resolve(), passthrough, study.name)]
+        log.info("study %s, variant %s: %s", study.name, job.variant, " ".join(argv[2:]))
+        if dry_run:
+            print(" ".join(argv[1:]))
+            codes[job.variant] = 0
+            continue
+        codes[job.variant] = subprocess.run(argv, cwd=TRAIN_PY.parent).returncode
+        if codes[job.variant]:
+            log.warning("variant %s: some jobs failed (exit %d); see their run folders", job.variant,
+                        codes[job.variant])
+    return codes
+
+
+def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool = False,
+              report_only: bool = False) -> Path | None:
+    """Run (unless report_only), then write results/<name>/{study.yaml, table, figures, README.md}."""
+    from normbench.study.readme import write_readme
+
+    study.out.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(study.cfg), study.out / "study.yaml")  # the report spec travels with the runs
+    t0 = time.perf_counter()
+    codes = {} if report_only else launch(study, passthrough, dry_run=dry_run)
+    if dry_run:
+        return None
+    made_by = study.out / "command.txt"  # the command that made the runs, kept across --report rebuilds
+    if not report_only:
+        made_by.write_text(command + "\n", encoding="utf-8")
+    elif made_by.exists():
+        command = made_by.read_text(encoding="utf-8").strip()
+    return write_readme(study, command=command, sweep_time_s=time.perf_counter() - t0, exit_codes=codes)

@@ -1,0 +1,119 @@
+"""A study config -> the train.py multiruns that make its grid.
+
+Variants need not form a product (LayerNorm has no squash), so each variant is its own
+Hydra multirun over the scale's grid and seeds, all into one folder: runs/<variant>/<swept
+keys>. Run folder names depend only on the config, so re-running a study finds its runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from normbench.errors import ConfigError
+
+SCALES = ("smoke", "cpu", "gpu")
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+_KEYS = {"name", "claim", "paper", "scale", "out", "common", "scales", "variants", "report", "verdict", "notes"}
+
+
+class StudyError(ConfigError):
+    """A study config that cannot be run."""
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+@dataclass
+class Job:
+    """One train.py -m invocation: a variant crossed with the scale's grid and seeds."""
+
+    variant: str
+    overrides: list[str]
+    swept: list[str] = field(default_factory=list)  # keys that vary inside this multirun
+
+    def argv(self, runs_dir: Path, passthrough: list[str], group: str) -> list[str]:
+        keep = set(self.swept)
+        exclude = sorted({_key(o) for o in self.overrides + passthrough} - keep)
+        return [
+            "-m", *self.overrides, *passthrough,
+            f"variant={self.variant}",
+            "trainer.resume=true",  # finished runs are left alone, killed ones resume
+            f"logger.wandb.group={group}",
+            f"hydra.sweep.dir={runs_dir}",
+            f"hydra.sweep.subdir={self.variant}/${{hydra.job.override_dirname}}",
+            f"hydra.job.config.override_dirname.exclude_keys=[{','.join(exclude + ['variant', 'trainer.resume', 'logger.wandb.group'])}]",
+        ]
+
+
+@dataclass
+class Study:
+    name: str
+    scale: str
+    cfg: dict[str, Any]
+    out: Path
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.out / "runs"
+
+    def jobs(self) -> list[Job]:
+        """One Job per variant, plus one per `search` entry of the scale: an extra grid for one
+        variant (e.g. the baselines' lr search) with its own seeds, under the same variant label."""
+        scale = self.cfg["scales"][self.scale]
+        base = list(self.cfg.get("common", [])) + list(scale.get("overrides", [])) + list(scale.get("grid", []))
+        only = scale.get("variants")  # a scale may run a subset of the variants
+        jobs = []
+        for variant, overrides in self.cfg["variants"].items():
+            if only is not None and variant not in only:
+                continue
+            jobs.append(_job(variant, base, scale.get("seeds", [0]), list(overrides)))
+            searches = scale.get("search", {}).get(variant) or []
+            for search in [searches] if isinstance(searches, dict) else searches:
+                jobs.append(_job(variant, base, search.get("seeds", [0]), list(overrides),
+                                 named=list(search["overrides"])))
+        return jobs
+
+
+def _job(variant: str, base: list[str], seeds: list[int], extra: list[str], named: list[str] = ()) -> Job:
+    """Later overrides win (a variant may pin a key the grid sweeps); Hydra refuses a key given
+    twice. The run folder is named by the swept keys, the seed and the `named` (search) keys."""
+    overrides = effective(base + [f"trainer.seed={','.join(map(str, seeds))}"] + extra + list(named))
+    swept = {_key(o) for o in overrides if _is_sweep(o.split("=", 1)[1])} | {"trainer.seed"} | {_key(o) for o in named}
+    return Job(variant, overrides, sorted(swept))
+
+
+def effective(overrides: list[str]) -> list[str]:
+    """The overrides as they take effect: for a key given twice, the last (Hydra refuses both)."""
+    last = {_key(o): o for o in overrides}
+    return [o for o in overrides if last[_key(o)] is o]
+
+
+def _is_sweep(value: str) -> bool:
+    """Hydra's sweep syntax: a comma list or a range/choice/glob."""
+    return "," in value or value.startswith(("range(", "choice(", "glob(", "interval("))
+
+
+def load_study(name: str, overrides: list[str] = (), configs: Path = CONFIGS) -> Study:
+    """configs/study/<name>.yaml with `study.<key>=<value>` overrides applied."""
+    path = configs / "study" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (configs / "study").glob("*.yaml"))
+        raise StudyError(f"study = {name!r} is unknown; allowed: {', '.join(known)}")
+    cfg = OmegaConf.load(path)
+    if overrides:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.removeprefix("study.") for o in overrides]))
+    cfg = OmegaConf.to_container(cfg, resolve=True)
+    unknown = sorted(set(cfg) - _KEYS)
+    if unknown:
+        raise StudyError(f"study.{unknown[0]} is not a study key; allowed: {', '.join(sorted(_KEYS))}")
+    scale = cfg.get("scale", "cpu")
+    if scale not in SCALES or scale not in cfg.get("scales", {}):
+        allowed = [s for s in SCALES if s in cfg.get("scales", {})]
+        raise StudyError(f"study.scale = {scale!r} is not allowed for study={name}; allowed: {', '.join(allowed)}")
+    default_out = Path("results") / (name if scale == "cpu" else f"{name}-{scale}")
+    return Study(name=name, scale=scale, cfg=cfg, out=Path(cfg.get("out") or default_out))

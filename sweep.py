@@ -1,0 +1,47 @@
+"""Run one named study of the paper and write its table, figures and README:
+
+    python sweep.py study=squash                       # the cpu grid, into results/squash/
+    python sweep.py study=squash study.scale=smoke     # seconds, for a quick check
+    python sweep.py study=stability hydra/launcher=joblib hydra.launcher.n_jobs=2
+    python sweep.py study=squash --report              # rebuild table/figures/README from run folders
+
+`study=` and `study.<key>=` configure the study (configs/study/<name>.yaml); every other
+argument is a train.py override and reaches every run (launchers, trainer.device=cuda, ...).
+Re-running a study skips finished runs and resumes or redoes the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+
+from normbench.errors import InputError
+from normbench.study import load_study, run_study
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s")
+    flags = {a for a in argv if a.startswith("--")}
+    args = [a for a in argv if not a.startswith("--")]
+    names = [a.split("=", 1)[1] for a in args if a.startswith("study=")]
+    study_overrides = [a for a in args if a.startswith("study.")]
+    passthrough = [a for a in args if not a.startswith("study=") and not a.startswith("study.")]
+    unknown = flags - {"--report", "--dry-run"}
+    try:
+        if unknown or len(names) != 1:
+            raise InputError(f"usage: python sweep.py study=<name> [study.scale=smoke|cpu|gpu] [train overrides] "
+                             f"[--report] [--dry-run]; got {' '.join(argv) or 'no arguments'}")
+        study = load_study(names[0], study_overrides)
+        readme = run_study(study, passthrough, command="python sweep.py " + shlex.join(argv),
+                           dry_run="--dry-run" in flags, report_only="--report" in flags)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if readme is not None:
+        print(f"wrote {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,70 @@
+"""sweep.py: a study's grid as train.py multiruns, its README/table/figures, and resuming it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+from normbench.study import StudyError, load_study
+from normbench.track import read_summary
+
+
+def run_sweep(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run([sys.executable, str(ROOT / "sweep.py"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=400)
+
+
+def test_jobs_cross_variants_with_the_scale_and_name_runs_by_what_varies():
+    study = load_study("squash", ["study.scale=cpu"])
+    jobs = study.jobs()
+    variants = [j.variant for j in jobs]
+    assert variants.count("layernorm") == 3 and variants.count("tanh") == 2  # main grid + lr search (+ 2x run)
+    for job in jobs:
+        keys = [o.split("=", 1)[0] for o in job.overrides]
+        assert len(keys) == len(set(keys)), job  # Hydra refuses a key given twice
+        assert "optim.grad_clip=null" in job.overrides  # the study states its whole recipe
+    search = [j for j in jobs if j.variant == "tanh"][1]
+    assert "optim.lr=1e-3,4e-3" in search.overrides and search.swept == ["optim.lr", "trainer.seed"]
+    noalpha = next(j for j in jobs if j.variant == "tanh_noalpha")
+    assert {"norm.learnable_alpha=false", "norm.alpha0=1.0"} <= set(noalpha.overrides)  # f(x): alpha fixed at 1
+
+
+def test_bad_study_names_and_scales_are_named_errors():
+    with pytest.raises(StudyError, match="study = 'nope' is unknown; allowed: .*squash"):
+        load_study("nope")
+    with pytest.raises(StudyError, match="study.scale = 'huge' is not allowed .*smoke, cpu"):
+        load_study("squash", ["study.scale=huge"])
+    proc = run_sweep("study=squash", "study.scale=huge")
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: study.scale = 'huge'")
+
+
+def test_smoke_study_writes_table_figures_readme_and_resumes(tmp_path):
+    out = tmp_path / "squash"
+    proc = run_sweep("study=squash", "study.scale=smoke", f"study.out={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    readme = (out / "README.md").read_text()
+    assert "## Verdict" in readme and "python sweep.py study=squash study.scale=smoke" in readme
+    for name in ("table.md", "table.csv", "study.yaml", "loss_curves.png", "alpha_std.png"):
+        assert (out / name).is_file(), name
+    summaries = sorted(out.glob("runs/*/*/summary.json"))
+    assert [p.parent.parent.name for p in summaries] == ["identity", "layernorm", "tanh", "tanh_noalpha"]
+    assert all(read_summary(p)["status"] == "ok" for p in summaries)
+    table = (out / "table.md").read_text()
+    assert all(v in table for v in ("layernorm", "tanh_noalpha", "identity"))
+
+    # Interrupt: one run was killed (summary still "running"), the others finished.
+    killed = summaries[2]
+    state = json.loads(killed.read_text())
+    killed.write_text(json.dumps({**state, "status": "running"}))
+    untouched = {p: (p.parent / "metrics.jsonl").read_bytes() for p in summaries if p != killed}
+    proc = run_sweep("study=squash", "study.scale=smoke", f"study.out={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert read_summary(killed)["status"] == "ok"  # redone (resumed from its checkpoint)
+    assert all((p.parent / "metrics.jsonl").read_bytes() == b for p, b in untouched.items())  # not redone

@@ -46,6 +46,14 @@ class CheckpointError(InputError):
     """A checkpoint that is missing where trainer.resume points, or cannot be read."""
 
 
+class ReportError(InputError):
+    """A report that cannot be made as asked: no run folders, a bad `report:` spec key, a key no run has."""
+
+
+class StudyError(ConfigError):
+    """A study config (configs/study/<name>.yaml, `study.*`) that cannot be run."""
+
+
 __all__ = [
     "InputError",
     "ConfigError",
@@ -56,4 +64,6 @@ __all__ = [
     "TrainerConfigError",
     "LoggerConfigError",
     "CheckpointError",
+    "ReportError",
+    "StudyError",
 ]

@@ -32,8 +32,9 @@ def test_every_option_composes(group):
     for option in options(group):
         cfg = compose_cfg([f"{group}={option}"])
         OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-        if "name" in cfg[group]:
-            assert cfg[group].name == option, f"configs/{group}/{option}.yaml names itself {cfg[group].name}"
+        if "name" in cfg[group]:  # a preset of an option is named <option>_<what it sets>: dyt_noalpha
+            assert option.split("_")[0] == cfg[group].name or cfg[group].name == option, \
+                f"configs/{group}/{option}.yaml names itself {cfg[group].name}"
 
 
 def test_every_norm_has_the_same_keys():
@@ -102,3 +103,8 @@ def test_composed_keys_are_exactly_the_schema_keys():
             if group != "model":
                 assert set(cfg[group]) == set(plain_node(cls)), group
     assert set(compose_cfg(["data=synthetic"]).data) == {*plain_node(DataConfig), "synthetic"}
+
+
+def test_dyt_without_alpha_is_alpha_fixed_at_one():
+    norm = compose_cfg(["norm=dyt_noalpha", "norm.squash=hardtanh"]).norm
+    assert (norm.name, norm.alpha0, norm.learnable_alpha, norm.squash) == ("dyt", 1.0, False, "hardtanh")

@@ -10,7 +10,7 @@ It needs only the run folders' light files (config.yaml, summary.json, metrics.j
 probes.jsonl): no checkpoint and no wandb, so a fresh clone rebuilds every table.
 """
 
-from normbench.report.errors import ReportError
+from normbench.errors import ReportError
 from normbench.report.figures import make_figures, render_figures
 from normbench.report.runs import Run, load_runs
 from normbench.report.spec import FIGURES, FigureSpec, ReportSpec, load_spec, parse_spec

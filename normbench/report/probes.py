@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from normbench.report.errors import ReportError
+from normbench.errors import ReportError
 from normbench.report.runs import Run, to_float
 from normbench.report.spec import LAYER_WORDS
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from normbench.report.errors import ReportError
+from normbench.errors import ReportError
 from normbench.track import read_metrics, read_probes
 
 SUMMARY = "summary.json"

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from normbench.report.errors import ReportError
+from normbench.errors import ReportError
 
 LAYER_WORDS = ("first", "middle", "last")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from normbench.report.errors import ReportError
+from normbench.errors import ReportError
 from normbench.report.runs import Run, dotted_keys
 from normbench.report.spec import ReportSpec, parse_spec
 

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from normbench.report.errors import ReportError
+from normbench.errors import ReportError
 from normbench.track.wandb_run import MODES
 
 if TYPE_CHECKING:

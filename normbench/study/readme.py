@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from normbench.report import ReportResult
 from normbench.study.spec import Study, effective
 from normbench.study.verdicts import verdicts
 
@@ -25,11 +26,9 @@ def _summaries(runs_dir: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(runs_dir.rglob("summary.json"))]
 
 
-def write_readme(study: Study, command: str, sweep_time_s: float, exit_codes: dict[str, int]) -> Path:
-    from normbench.report import report
-
+def write_readme(study: Study, result: "ReportResult", command: str, sweep_time_s: float,
+                 exit_codes: dict[str, int]) -> Path:
     cfg = study.cfg
-    result = report([study.runs_dir], study.out, spec=cfg.get("report"))
     summaries = _summaries(study.runs_dir)
     statuses: dict[str, int] = {}
     for s in summaries:

@@ -40,9 +40,19 @@ def launch(study: Study, passthrough: list[str], dry_run: bool = False) -> dict[
     return codes
 
 
+def wandb_mode(study: Study, passthrough: list[str]) -> str:
+    """The study's logger.wandb.mode as its runs get it (the last override wins; default offline)."""
+    scale = study.cfg["scales"][study.scale]
+    modes = [o.split("=", 1)[1] for o in [*study.cfg.get("common", []), *scale.get("overrides", []), *passthrough]
+             if o.startswith("logger.wandb.mode=")]
+    return modes[-1] if modes else "offline"
+
+
 def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool = False,
               report_only: bool = False) -> Path | None:
-    """Run (unless report_only), then write results/<name>/{study.yaml, table, figures, README.md}."""
+    """Run (unless report_only), then write results/<name>/{study.yaml, table, figures, README.md}
+    and, unless wandb is disabled, one wandb report run in the study's group."""
+    from normbench.report import log_report_to_wandb, report
     from normbench.study.readme import write_readme
 
     study.out.mkdir(parents=True, exist_ok=True)
@@ -56,4 +66,8 @@ def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool 
         made_by.write_text(command + "\n", encoding="utf-8")
     elif made_by.exists():
         command = made_by.read_text(encoding="utf-8").strip()
-    return write_readme(study, command=command, sweep_time_s=time.perf_counter() - t0, exit_codes=codes)
+    result = report([study.runs_dir], study.out, spec=study.cfg.get("report"))
+    mode = wandb_mode(study, passthrough)
+    if mode != "disabled":
+        log_report_to_wandb(result, study.name, mode=mode)
+    return write_readme(study, result, command=command, sweep_time_s=time.perf_counter() - t0, exit_codes=codes)

@@ -13,15 +13,11 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from normbench.errors import ConfigError
+from normbench.errors import StudyError
 
 SCALES = ("smoke", "cpu", "gpu")
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 _KEYS = {"name", "claim", "paper", "scale", "out", "common", "scales", "variants", "report", "verdict", "notes"}
-
-
-class StudyError(ConfigError):
-    """A study config that cannot be run."""
 
 
 def _key(override: str) -> str:

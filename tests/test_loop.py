@@ -62,3 +62,25 @@ def test_resume_true_leaves_a_finished_run_alone(tiny_cfg, tmp_path):
     again = train(tiny_cfg("trainer.resume=true"), tmp_path)
     assert again == read_summary(tmp_path / "summary.json") and again["status"] == first["status"] == "ok"
     assert files == {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+
+def test_resume_true_leaves_a_run_of_a_live_process_alone_and_resumes_a_killed_one(tiny_cfg, tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    train(tiny_cfg(), tmp_path)
+    path = tmp_path / "summary.json"
+    state = json.loads(path.read_text())
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        running = {**state, "status": "running", "process": {"host": socket.gethostname(), "pid": other.pid}}
+        path.write_text(json.dumps(running))
+        assert train(tiny_cfg("trainer.resume=true"), tmp_path)["status"] == "running"  # left to its process
+        assert json.loads(path.read_text()) == running
+    finally:
+        other.kill()
+        other.wait()
+    # its process is gone: the run is unfinished, so it is resumed (from its last checkpoint)
+    assert train(tiny_cfg("trainer.resume=true"), tmp_path)["status"] == "ok"

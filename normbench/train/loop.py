@@ -12,6 +12,8 @@ with status "diverged" and its best metric kept; an exception ends it "failed" a
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -56,16 +58,30 @@ def build_task(cfg: DictConfig, device: torch.device):
     return TASKS[cfg.task](cfg.data, device, seed=cfg.trainer.seed, label_smoothing=cfg.trainer.label_smoothing)
 
 
-def finished_summary(run_dir: Path) -> dict | None:
-    """summary.json of a run folder whose run ended ok or diverged, else None."""
+def read_run_state(run_dir: Path) -> dict | None:
+    """summary.json of a run folder, or None when there is none (or a torn/foreign one)."""
     path = run_dir / "summary.json"
-    if not path.exists():
-        return None
     try:
-        summary = read_summary(path)
-    except ValueError:  # a torn or foreign file: not finished
+        return read_summary(path) if path.exists() else None
+    except ValueError:
         return None
-    return summary if summary.get("status") in DONE else None
+
+
+def alive_elsewhere(summary: dict) -> bool:
+    """True when a "running" summary's process is still alive on this host (another sweep or
+    launcher is training this folder); a killed run's process is gone, so it is unfinished."""
+    proc = summary.get("process") or {}
+    if summary.get("status") != "running" or proc.get("host") != socket.gethostname() or not proc.get("pid"):
+        return False
+    if proc["pid"] == os.getpid():
+        return False
+    try:
+        os.kill(proc["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 class TrainWindow:
@@ -215,6 +231,7 @@ class Run:
             "run": {"task": cfg.task, "model": cfg.model.name, "norm": cfg.norm.name, "data": cfg.data.name,
                     "variant": cfg.get("variant"), "seed": cfg.trainer.seed, "device": str(self.device)},
             "versions": versions(),
+            "process": {"host": socket.gethostname(), "pid": os.getpid()},  # who trains it, for sweeps
             "wandb": {"mode": cfg.logger.wandb.mode, "id": self.wandb_id},
         }
 
@@ -321,11 +338,15 @@ def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, 
     """Train one run described by a composed config into `run_dir`; returns summary.json's content.
 
     With trainer.resume=true a finished run (ok or diverged) is left as it is and its summary
-    returned, so re-running a sweep skips what is done and resumes what is not.
+    returned, so re-running a sweep skips what is done and resumes what is not; a run that
+    another live process on this host is training (two sweeps, a parallel launcher) is left to it.
     """
     if cfg.trainer.resume is True:
-        done = finished_summary(Path(run_dir))
-        if done is not None:
-            log.info("%s already finished (%s); nothing to do", run_dir, done["status"])
-            return done
+        state = read_run_state(Path(run_dir))
+        if state is not None and state.get("status") in DONE:
+            log.info("%s already finished (%s); nothing to do", run_dir, state["status"])
+            return state
+        if state is not None and alive_elsewhere(state):
+            log.warning("%s is being trained by process %s; left to it", run_dir, state["process"]["pid"])
+            return state
     return Run(cfg, run_dir, hydra=hydra).fit()

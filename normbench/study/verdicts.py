@@ -50,7 +50,7 @@ def recipe_checks(cells: dict[tuple, Cell], main: tuple, searched: tuple[str, ..
     return out
 
 
-def squash(runs_dir: Path) -> list[tuple[str, str, str]]:
+def squash(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
     cells = collect(runs_dir, keys=("variant", "optim.lr", "trainer.max_steps"))
     mains = [k[1:] for k in cells if k[0] == "identity"]
     if not mains:
@@ -83,11 +83,89 @@ def squash(runs_dir: Path) -> list[tuple[str, str, str]]:
     return out + recipe_checks(cells, main, ("layernorm", "tanh"))
 
 
-RULES: dict[str, Callable[[Path], list[tuple[str, str, str]]]] = {"squash": squash}
+def _table(result, prefix: str) -> list[dict]:
+    """Rows of the first figure table whose name is `prefix` (not its _2, _correlation, ...)."""
+    tables = result.figure_output.tables if result is not None else {}
+    return tables.get(prefix, [])
 
 
-def verdicts(name: str, runs_dir: Path) -> list[tuple[str, str, str]]:
+def alpha_std(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
+    """C4 holds when alpha and 1/std correlate strongly (r >= 0.7) across layers at the end, for
+    every model, and over training for the followed layers; it fails when any r < 0.3."""
+    across = [r for r in _table(result, "alpha_vs_inv_std_correlation") if r.get("variant") != "all"]
+    over = _table(result, "alpha_std")
+    rs = [r["pearson_r"] for r in across if r.get("pearson_r") is not None]
+    rs_t = [r["pearson_r_over_training"] for r in over if r.get("pearson_r_over_training") is not None]
+    if not rs:
+        return [("C4", UNSURE, "no alpha-vs-1/std correlation computed (no DyT probes yet)")]
+    why = ("across layers at the end: " + ", ".join(f"{r['variant']} r = {r['pearson_r']:.2f} ({r['points']} layer-runs)"
+                                                   for r in across if r.get("pearson_r") is not None)
+           + "; over training: " + ", ".join(f"{r['variant']} {r['layer_name']} r = {r['pearson_r_over_training']:.2f}"
+                                             for r in over if r.get("pearson_r_over_training") is not None))
+    if min(rs + rs_t) >= 0.7:
+        return [("C4 (alpha tracks 1/std)", HOLDS, why)]
+    if min(rs + rs_t) < 0.3:
+        return [("C4 (alpha tracks 1/std)", FAILS, why)]
+    return [("C4 (alpha tracks 1/std)", UNSURE, why)]
+
+
+def ln_curve(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
+    """C9 holds when, at the last step, most points lie in the linear range (mean share >= 90 %)
+    and the deepest chosen layer bends more than the first (a smaller share); it fails when
+    the mean share is below 70 %."""
+    rows = _table(result, "scurve")
+    if not rows:
+        return [("C9", UNSURE, "no S-curve samples")]
+    shares = {r["layer_name"]: float(r["linear_share"]) for r in rows}
+    first, deep = rows[0]["layer_name"], rows[-1]["layer_name"]
+    mean = sum(shares.values()) / len(shares)
+    why = ", ".join(f"{k}: {v:.1%}" for k, v in shares.items()) + f" in the linear range at step {rows[0]['step']}"
+    claim = "C9 (LN is mostly linear, S-shaped in deeper layers)"
+    if mean >= 0.9 and shares[deep] < shares[first]:
+        return [(claim, HOLDS, why)]
+    if mean < 0.7:
+        return [(claim, FAILS, why)]
+    return [(claim, UNSURE, why)]
+
+
+def stability(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
+    """C2 (stability part) holds when identity diverges at some (lr, depth) where tanh does not;
+    C5's "alpha0 = 0.5 is as stable as LN" holds when tanh and LN diverge in the same cells."""
+    cells = collect(runs_dir, keys=("variant", "model.depth", "optim.lr"))
+    diverged = {}
+    for (variant, depth, lr), c in cells.items():
+        if c.n:
+            diverged.setdefault(variant, {})[(depth, lr)] = c.diverged > 0
+    if not {"tanh", "identity", "layernorm"} <= set(diverged):
+        return [("C2/C5 stability", UNSURE, f"variants with runs: {sorted(diverged)}")]
+    out = []
+    for suffix in ("", "_p4"):
+        t, i, ln = (diverged.get(v + suffix, {}) for v in ("tanh", "identity", "layernorm"))
+        if not (t and i and ln):
+            continue
+        show = lambda d: ", ".join(f"depth {k[0]} lr {k[1]:g}" for k, v in sorted(d.items()) if v) or "none"  # noqa: E731
+        where = " (49 tokens)" if suffix else " (16 tokens)"
+        only_identity = [k for k in i if i[k] and not t.get(k, True)]
+        why = f"diverged cells: identity {show(i)}; tanh {show(t)}; LN {show(ln)}"
+        if only_identity:
+            out.append((f"C2: identity diverges where tanh does not{where}", HOLDS, why))
+        elif not any(i.values()):
+            out.append((f"C2: identity diverges where tanh does not{where}", FAILS,
+                        why + "; identity never diverged on this grid: extend the lr"))
+        else:
+            out.append((f"C2: identity diverges where tanh does not{where}", UNSURE, why))
+        same = all(t.get(k) == ln.get(k) for k in set(t) & set(ln))
+        out.append((f"C5: DyT (alpha0 0.5) as stable as LN{where}", HOLDS if same else FAILS, why))
+    return out
+
+
+RULES: dict[str, Callable[..., list[tuple[str, str, str]]]] = {
+    "squash": squash, "alpha_std": alpha_std, "ln_curve": ln_curve, "stability": stability,
+}
+
+
+def verdicts(name: str, runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
     rule = RULES.get(name)
     if rule is None:
         return [(name, UNSURE, "no rule: read the table and figures")]
-    return rule(runs_dir)
+    return rule(runs_dir, result)

@@ -48,6 +48,22 @@ def wandb_mode(study: Study, passthrough: list[str]) -> str:
     return modes[-1] if modes else "offline"
 
 
+def save_dashboard(study: Study, result) -> None:
+    """The study's saved wandb dashboard (needs the `dashboard` extra and a login); a failure
+    to save costs a warning, never the study."""
+    from normbench.report import dashboard_spec
+
+    layers = sorted({line["layer"] for run in result.runs for line in run.probe_lines("stats")})
+    try:
+        import wandb
+
+        entity = wandb.Api().default_entity
+        dashboard_spec(study.name, "normbench", entity, variants=list(study.cfg["variants"]), layers=layers).save()
+    except Exception as err:  # ImportError without the extra, network or auth errors online
+        log.warning("wandb dashboard for study %s not saved (%s: %s); pip install -e '.[dashboard]' and "
+                    "`wandb login` to get one", study.name, type(err).__name__, err)
+
+
 def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool = False,
               report_only: bool = False) -> Path | None:
     """Run (unless report_only), then write results/<name>/{study.yaml, table, figures, README.md}
@@ -70,4 +86,6 @@ def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool 
     mode = wandb_mode(study, passthrough)
     if mode != "disabled":
         log_report_to_wandb(result, study.name, mode=mode)
+    if mode == "online":
+        save_dashboard(study, result)
     return write_readme(study, result, command=command, sweep_time_s=time.perf_counter() - t0, exit_codes=codes)

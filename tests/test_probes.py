@@ -124,3 +124,16 @@ def test_monitor_warns_on_a_planted_bad_layer(tiny_cfg, tmp_path, caplog):
     assert "collapsed" in warnings[0]["message"]
     assert any("step 2" in r.getMessage() and "blocks.0.norm2" in r.getMessage() for r in caplog.records)
     assert read_summary(tmp_path / "summary.json")["status"] == "ok"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("probe.every=0", "probe.every = 0 is not allowed: must be an integer >= 1"),
+    ("probe.scurve_steps=[7]", "probe.scurve_steps = [7] is not allowed"),
+    ("probe.monitor.saturation=-1", "probe.monitor.saturation = -1.0 is not allowed: must be a number > 0"),
+])
+def test_bad_probe_values_fail_before_training(tiny_cfg, tmp_path, override, message):
+    from normbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        train(tiny_cfg(override), tmp_path)
+    assert not (tmp_path / "metrics.jsonl").exists()

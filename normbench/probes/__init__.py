@@ -7,8 +7,9 @@ chosen steps, `scurve` samples of (input, output before the affine) for claim C9
 HealthMonitor turns those lines into warnings when a layer goes bad.
 """
 
+from normbench.probes.config import check_probe_config
 from normbench.probes.monitor import HealthMonitor
 from normbench.probes.probe import NormProbe
 from normbench.probes.stats import layer_stats, pre_affine, scurve_sample
 
-__all__ = ["HealthMonitor", "NormProbe", "layer_stats", "pre_affine", "scurve_sample"]
+__all__ = ["HealthMonitor", "check_probe_config", "NormProbe", "layer_stats", "pre_affine", "scurve_sample"]

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from normbench.config import validate_config
 from normbench.models import build_model
-from normbench.probes import HealthMonitor, NormProbe
+from normbench.probes import HealthMonitor, NormProbe, check_probe_config
 from normbench.track import Tracker, WandbRun, metric_key, read_summary, versions, wandb_names
 from normbench.track.wandb_run import check_mode as check_wandb_mode
 from normbench.train.checkpoint import (
@@ -117,6 +117,7 @@ class Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         t = cfg.trainer
         check_trainer_config(t)
+        check_probe_config(cfg.probe, t.max_steps)
         check_wandb_mode(cfg.logger.wandb.mode)
         ckpt_path = resolve_checkpoint(t.resume, self.run_dir)  # a bad path fails here, before any work
         self._refuse_to_overwrite(t.resume)

@@ -42,7 +42,7 @@ def write_readme(study: Study, result: "ReportResult", command: str, sweep_time_
     lines += ["## Ours", "", result.markdown.strip(), ""]
     lines += [f"![{p.stem}]({p.relative_to(study.out).as_posix()})" for p in result.figures]
     lines += ["", "## Verdict", ""]
-    lines += [f"- **{claim}: {verdict}.** {why}" for claim, verdict, why in verdicts(study.name, study.runs_dir, result)]
+    lines += [f"- **{claim}: {verdict}.** {why}" for claim, verdict, why in verdicts(study.name, result)]
     notes = study.out / "NOTES.md"
     if notes.exists():  # the discussion a person wrote after reading the numbers
         lines += ["", notes.read_text().strip()]

@@ -8,16 +8,26 @@ and its README says so.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
-from normbench.study.cells import Cell, collect
+from normbench.report.spec import parse_spec
+from normbench.report.tables import Cell, build_cells
 
 HOLDS, FAILS, UNSURE = "holds", "does not hold at this scale", "inconclusive"
 
 
+def collect(result, keys: tuple[str, ...], metric: str = "val/acc1") -> dict[tuple, Cell]:
+    """The report's cells (a diverged run counts with its best value before divergence) by `keys`."""
+    spec = parse_spec({"metric": metric, "group_by": list(keys), "figures": []})
+    return {c.row: c for c in build_cells(result.runs, spec)} if result is not None else {}
+
+
+def show(c: Cell) -> str:
+    return c.text(2, with_n=True)
+
+
 def margin(a: Cell, b: Cell) -> float:
-    return max(a.std, b.std, 0.3)
+    return max(a.std or 0.0, b.std or 0.0, 0.3)
 
 
 def better(a: Cell, b: Cell) -> bool:
@@ -41,17 +51,17 @@ def recipe_checks(cells: dict[tuple, Cell], main: tuple, searched: tuple[str, ..
             best = max(by_lr, key=lambda lr: by_lr[lr].mean)
             out.append((f"lr search, {v}", f"best lr {best:g}" + (" (the study's lr)" if best == main[0] else
                         " (not the study's lr: the other variants may be under-tuned)"),
-                        ", ".join(f"{lr:g}: {c}" for lr, c in sorted(by_lr.items()))))
+                        ", ".join(f"{lr:g}: {show(c)}" for lr, c in sorted(by_lr.items()))))
     ln = [(k[2], c) for k, c in cells.items() if k[0] == searched[0] and k[1] == main[0] and c.n]
     if len(ln) > 1:
-        (s1, c1), (s2, c2) = sorted(ln)[:2]
+        (s1, c1), (s2, c2) = sorted(ln, key=lambda t: t[0])[:2]
         out.append((f"run length, {searched[0]}", f"{c2.mean - c1.mean:+.2f} points from {s1} to {s2} steps",
-                    f"{s1} steps: {c1}; {s2} steps: {c2}"))
+                    f"{s1} steps: {show(c1)}; {s2} steps: {show(c2)}"))
     return out
 
 
-def squash(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
-    cells = collect(runs_dir, keys=("variant", "optim.lr", "trainer.max_steps"))
+def squash(result) -> list[tuple[str, str, str]]:
+    cells = collect(result, keys=("variant", "optim.lr", "trainer.max_steps"))
     mains = [k[1:] for k in cells if k[0] == "identity"]
     if not mains:
         return [("C2", UNSURE, "no identity runs yet")]
@@ -62,10 +72,10 @@ def squash(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
         return [("C2", UNSURE, f"missing variants: {[n for n in need if n not in c or not c[n].n]}")]
     out = []
     ident, tanh = c["identity"], c["tanh"]
-    ident_fails = ident.diverged > 0 or better(tanh, ident)
+    ident_fails = ident.n_diverged > 0 or better(tanh, ident)
     ordered = not_worse(tanh, c["hardtanh"]) and not_worse(tanh, c["sigmoid"])
-    why = (f"at lr {main[0]:g}: tanh {tanh}, hardtanh {c['hardtanh']}, sigmoid {c['sigmoid']}, identity {ident}, "
-           f"LN {c['layernorm']}")
+    why = (f"at lr {main[0]:g}: tanh {show(tanh)}, hardtanh {show(c['hardtanh'])}, sigmoid {show(c['sigmoid'])}, "
+           f"identity {show(ident)}, LN {show(c['layernorm'])}")
     claim = "C2 (squashing matters: identity fails, tanh is not beaten)"
     if ident_fails and ordered:
         out.append((claim, HOLDS, why))
@@ -77,7 +87,7 @@ def squash(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
     if pairs:
         wins = sum(better(c[a], c[b]) for a, b in pairs)
         losses = sum(better(c[b], c[a]) for a, b in pairs)
-        why = "; ".join(f"{a} {c[a]} vs without alpha {c[b]}" for a, b in pairs)
+        why = "; ".join(f"{a} {show(c[a])} vs without alpha {show(c[b])}" for a, b in pairs)
         verdict = HOLDS if wins == len(pairs) else FAILS if losses or wins == 0 else UNSURE
         out.append(("C3 (the learnable alpha helps every squash)", verdict, why))
     return out + recipe_checks(cells, main, ("layernorm", "tanh"))
@@ -89,7 +99,7 @@ def _table(result, prefix: str) -> list[dict]:
     return tables.get(prefix, [])
 
 
-def alpha_std(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
+def alpha_std(result) -> list[tuple[str, str, str]]:
     """C4 holds when alpha and 1/std correlate strongly (r >= 0.7) across layers at the end, for
     every model, and over training for the followed layers; it fails when any r < 0.3."""
     across = [r for r in _table(result, "alpha_vs_inv_std_correlation") if r.get("variant") != "all"]
@@ -109,7 +119,7 @@ def alpha_std(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
     return [("C4 (alpha tracks 1/std)", UNSURE, why)]
 
 
-def ln_curve(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
+def ln_curve(result) -> list[tuple[str, str, str]]:
     """C9 holds when, at the last step, most points lie in the linear range (mean share >= 90 %)
     and the deepest chosen layer bends more than the first (a smaller share); it fails when
     the mean share is below 70 %."""
@@ -128,14 +138,14 @@ def ln_curve(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
     return [(claim, UNSURE, why)]
 
 
-def stability(runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
+def stability(result) -> list[tuple[str, str, str]]:
     """C2 (stability part) holds when identity diverges at some (lr, depth) where tanh does not;
     C5's "alpha0 = 0.5 is as stable as LN" holds when tanh and LN diverge in the same cells."""
-    cells = collect(runs_dir, keys=("variant", "model.depth", "optim.lr"))
+    cells = collect(result, keys=("variant", "model.depth", "optim.lr"))
     diverged = {}
     for (variant, depth, lr), c in cells.items():
         if c.n:
-            diverged.setdefault(variant, {})[(depth, lr)] = c.diverged > 0
+            diverged.setdefault(variant, {})[(depth, lr)] = c.n_diverged > 0
     if not {"tanh", "identity", "layernorm"} <= set(diverged):
         return [("C2/C5 stability", UNSURE, f"variants with runs: {sorted(diverged)}")]
     out = []
@@ -164,8 +174,9 @@ RULES: dict[str, Callable[..., list[tuple[str, str, str]]]] = {
 }
 
 
-def verdicts(name: str, runs_dir: Path, result=None) -> list[tuple[str, str, str]]:
+def verdicts(name: str, result) -> list[tuple[str, str, str]]:
+    """[(claim, verdict, the numbers behind it)] for study `name` from its report."""
     rule = RULES.get(name)
     if rule is None:
         return [(name, UNSURE, "no rule: read the table and figures")]
-    return rule(runs_dir, result)
+    return rule(result)

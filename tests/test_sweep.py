@@ -36,6 +36,14 @@ def test_jobs_cross_variants_with_the_scale_and_name_runs_by_what_varies():
     assert "norm=dyt_noalpha" in noalpha.overrides  # f(x): alpha fixed at 1
 
 
+def test_a_list_value_is_not_a_sweep():
+    from normbench.study.spec import _is_sweep
+
+    assert _is_sweep("1e-3,4e-3") and _is_sweep("range(0,3)") and not _is_sweep("[100,-1]") and not _is_sweep("0.5")
+    job = load_study("ln_curve", ["study.scale=cpu"]).jobs()[0]
+    assert job.swept == ["trainer.seed"]  # probe.scurve_steps=[100,-1] names no run folder
+
+
 def test_bad_study_names_and_scales_are_named_errors():
     with pytest.raises(StudyError, match="study = 'nope' is unknown; allowed: .*squash"):
         load_study("nope")

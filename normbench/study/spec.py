@@ -90,8 +90,13 @@ def effective(overrides: list[str]) -> list[str]:
 
 
 def _is_sweep(value: str) -> bool:
-    """Hydra's sweep syntax: a comma list or a range/choice/glob."""
-    return "," in value or value.startswith(("range(", "choice(", "glob(", "interval("))
+    """Hydra's sweep syntax: a comma list (outside [...] or {...}: `[100,-1]` is one list value)
+    or a range/choice/glob."""
+    depth, top_comma = 0, False
+    for ch in value:
+        depth += ch in "[{(" and 1 or (ch in "]})" and -1 or 0)
+        top_comma |= ch == "," and depth == 0
+    return top_comma or value.startswith(("range(", "choice(", "glob(", "interval("))
 
 
 def load_study(name: str, overrides: list[str] = (), configs: Path = CONFIGS) -> Study:

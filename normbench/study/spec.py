@@ -92,11 +92,17 @@ def effective(overrides: list[str]) -> list[str]:
 def _is_sweep(value: str) -> bool:
     """Hydra's sweep syntax: a comma list (outside [...] or {...}: `[100,-1]` is one list value)
     or a range/choice/glob."""
-    depth, top_comma = 0, False
+    if value.startswith(("range(", "choice(", "glob(", "interval(")):
+        return True
+    depth = 0
     for ch in value:
-        depth += ch in "[{(" and 1 or (ch in "]})" and -1 or 0)
-        top_comma |= ch == "," and depth == 0
-    return top_comma or value.startswith(("range(", "choice(", "glob(", "interval("))
+        if ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return True
+    return False
 
 
 def load_study(name: str, overrides: list[str] = (), configs: Path = CONFIGS) -> Study:

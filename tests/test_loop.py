@@ -25,6 +25,7 @@ def test_summary_records_versions_and_one_naming_rule(tiny_cfg, tmp_path):
     assert summary["versions"]["timm"] and summary["versions"]["normbench"]
     assert set(summary["final"]) == {"val/loss", "val/acc1", "train/loss"}
     assert summary["best"]["metric"] == "val/acc1"
+    assert set(summary["action_time_s"]) == {"log", "evaluate", "probe", "checkpoint"}  # what each seam costs
 
 
 def test_check_weights_catches_a_nan_weight():

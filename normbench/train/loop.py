@@ -147,6 +147,7 @@ class Run:
         self.lr_used = float("nan")  # the lr of the latest step, read before the schedule moves on
         self.elapsed_before = 0.0  # wall time of earlier sessions of a resumed run
         self.train_time = 0.0
+        self.action_time: dict[str, float] = {}  # seconds spent in each periodic action (probe cost, ...)
         self.samples_seen = 0
         self.wandb_id: str | None = None
         if ckpt_path is not None:
@@ -184,6 +185,7 @@ class Run:
             "last": self.last,
             "elapsed": self.elapsed_before + (time.perf_counter() - self.t_start),
             "train_time": self.train_time,
+            "action_time": self.action_time,
             "samples_seen": self.samples_seen,
             "wandb_id": self.wandb_id,
             "config": OmegaConf.to_container(self.cfg, resolve=True),
@@ -205,6 +207,7 @@ class Run:
         self.last = state["last"]
         self.elapsed_before = state["elapsed"]
         self.train_time = state["train_time"]
+        self.action_time = state.get("action_time", {})
         self.samples_seen = state["samples_seen"]
         self.wandb_id = state["wandb_id"]
         log.info("resumed from %s at step %d", path, self.step)
@@ -225,6 +228,7 @@ class Run:
             "best": self.best,
             "wall_time_s": round(elapsed, 3),
             "train_time_s": round(self.train_time, 3),
+            "action_time_s": {k: round(v, 3) for k, v in self.action_time.items()},
             "throughput_samples_per_s": round(self.samples_seen / self.train_time, 2) if self.train_time else None,
             "num_params": self.num_params,
             "diverged": diverged,
@@ -320,8 +324,10 @@ class Run:
                     if action.due(self.step, last):
                         tic = time.perf_counter()
                         action.run()
+                        spent = time.perf_counter() - tic
+                        self.action_time[action.name] = self.action_time.get(action.name, 0.0) + spent
                         if not action.training:
-                            self.window.paused += time.perf_counter() - tic
+                            self.window.paused += spent
         except Diverged as err:
             status, diverged = "diverged", err.record()
             log.warning("%s; the last checkpoint (before it) is kept", err)

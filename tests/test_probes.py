@@ -74,17 +74,18 @@ def test_probe_leaves_the_model_as_it_was():
 
 
 def test_every_run_writes_probes_per_layer_and_they_do_not_change_training(tiny_cfg, tmp_path):
-    on = train(tiny_cfg("probe.every=2", "probe.scurve_steps=[-1]", "probe.scurve_tokens=3",
+    on = train(tiny_cfg("probe.every=2", "probe.scurve_steps=[0,-1]", "probe.scurve_tokens=3",
                         "probe.scurve_channels=5"), tmp_path / "on")
     off = train(tiny_cfg("probe.enabled=false"), tmp_path / "off")
     assert on["final"] == off["final"]  # the probe forward touches no weight, statistic or RNG
     assert not (tmp_path / "off" / "probes.jsonl").exists()
     stats = read_probes(tmp_path / "on" / "probes.jsonl")
     layers = ["blocks.0.norm1", "blocks.0.norm2", "fc_norm"]  # every norm place of the 1-block ViT
-    assert {(s["step"], s["layer"]) for s in stats} == {(st, la) for st in (2, 4, 6) for la in layers}
+    assert {(s["step"], s["layer"]) for s in stats} == {(st, la) for st in (0, 2, 4, 6) for la in layers}  # 0: init
+    assert all(s["alpha"] == pytest.approx(0.5) for s in stats if s["step"] == 0)
     assert all(s["alpha"] > 0 and s["inv_std"] == pytest.approx(1 / s["input_std"]) for s in stats)
     curves = read_probes(tmp_path / "on" / "probes.jsonl", kind="scurve")
-    assert {c["step"] for c in curves} == {6} and {c["layer"] for c in curves} == set(layers)
+    assert {c["step"] for c in curves} == {0, 6} and {c["layer"] for c in curves} == set(layers)
     assert all(len(c["x"]) == 3 and len(c["x"][0]) == 5 for c in curves)
 
 
@@ -120,15 +121,16 @@ def test_monitor_warns_on_a_planted_bad_layer(tiny_cfg, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         run.fit()
     warnings = read_probes(tmp_path / "probes.jsonl", kind="warning")
-    assert [(w["step"], w["layer"]) for w in warnings] == [(2, "blocks.0.norm2")]
+    assert [(w["step"], w["layer"]) for w in warnings] == [(0, "blocks.0.norm2")]  # the probe at init sees it
     assert "collapsed" in warnings[0]["message"]
-    assert any("step 2" in r.getMessage() and "blocks.0.norm2" in r.getMessage() for r in caplog.records)
+    assert any("step 0" in r.getMessage() and "blocks.0.norm2" in r.getMessage() for r in caplog.records)
     assert read_summary(tmp_path / "summary.json")["status"] == "ok"
 
 
 @pytest.mark.parametrize("override, message", [
     ("probe.every=0", "probe.every = 0 is not allowed: must be an integer >= 1"),
     ("probe.scurve_steps=[7]", "probe.scurve_steps = [7] is not allowed"),
+    ("probe.scurve_steps=[-2]", "probe.scurve_steps = [-2] is not allowed"),
     ("probe.monitor.saturation=-1", "probe.monitor.saturation = -1.0 is not allowed: must be a number > 0"),
 ])
 def test_bad_probe_values_fail_before_training(tiny_cfg, tmp_path, override, message):

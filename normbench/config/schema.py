@@ -210,7 +210,7 @@ class ProbeConfig:
     enabled: bool = True
     every: int = 100               # steps between probes (also at the last step)
     batch_size: int = 64           # the fixed probe batch: the first images of the training set, unaugmented
-    # steps at which to sample (input, output before the affine) per norm layer (C9); -1: the last step
+    # steps at which to sample (input, output before the affine) per norm layer (C9); 0: at init, -1: the last step
     scurve_steps: list[int] = field(default_factory=list)
     scurve_tokens: int = 8         # tokens (rows) sampled per layer for the S-curve
     scurve_channels: int = 64      # channels sampled per token

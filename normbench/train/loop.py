@@ -158,9 +158,9 @@ class Run:
             Periodic("evaluate", t.eval_every, self.evaluate),
         ]
         if self.probe is not None:
-            self.actions.append(Periodic("probe", p.every, self.run_probe))
+            self.actions.append(Periodic("probe", p.every, self.run_probe, at_start=True))
         self.actions.append(Periodic("checkpoint", t.ckpt_every, self.checkpoint))
-        self.scurve_steps = {t.max_steps if s == -1 else int(s) for s in p.scurve_steps}
+        self.scurve_steps = {t.max_steps if s == -1 else int(s) for s in p.scurve_steps}  # 0: at init
 
     def _refuse_to_overwrite(self, resume: Any) -> None:
         """A fresh run never writes into a folder that holds another run: nothing written is lost."""
@@ -314,6 +314,10 @@ class Run:
         self.model.train()
         self.window = TrainWindow(self.device)
         try:
+            if self.step == 0:
+                for action in self.actions:
+                    if action.at_start:
+                        action.run()
             while self.step < t.max_steps:
                 batch = self.task.next_batch()
                 self.window.add(self.train_step(batch, grad_clip))

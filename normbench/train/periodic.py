@@ -17,6 +17,7 @@ class Periodic:
     every: int
     run: Callable[[], None]
     at_end: bool = True  # also after the last step
+    at_start: bool = False  # also before the first step of a fresh run (step 0: the model at init)
     training: bool = False  # counts as train time (the train-loss log, whose sync ends a timing window)
 
     def due(self, step: int, last: bool) -> bool:

@@ -371,3 +371,20 @@ def test_dashboard_spec_is_built_offline():
     ys = [p.y for p in w.sections[2].panels]
     assert [str(y[0]) for y in ys] == ["probe/blocks.0.norm1/alpha", "probe/blocks.0.norm1/inv_std"]
     assert w.sections[1].panels[0].table_name == "report/table"
+
+
+def test_layer_stats_average_each_layer_over_runs_at_the_last_step(tmp_path):
+    for seed in (0, 1):
+        make_run(tmp_path, f"dyt{seed}", seed=seed, probes=True)
+    make_run(tmp_path, "ln", variant="ln", norm="layernorm", probes=True)
+    result = report([tmp_path], tmp_path / "out", spec={"group_by": ["variant"], "figures": [{"kind": "layer_stats"}]})
+    rows = result.figure_output.tables["layer_stats"]
+    dyt = {r["layer"]: r for r in rows if r["variant"] == "dyt"}
+    ln = {r["layer"]: r for r in rows if r["variant"] == "ln"}
+    last = 2  # the last step's index in make_run's steps
+    for i, layer in enumerate(LAYERS):
+        want = np.mean([1 / inv_std_of(i, last, seed) for seed in (0, 1)])  # input std, mean over both seeds
+        assert dyt[layer]["input_std"] == pytest.approx(want) and dyt[layer]["runs"] == 2
+        assert dyt[layer]["step"] == 300 and dyt[layer]["saturation"] == pytest.approx(0.01)
+        assert ln[layer]["alpha"] is None  # LayerNorm has no alpha
+    assert (tmp_path / "out" / "layer_stats.png").is_file() and "### layer_stats" in result.markdown

@@ -30,6 +30,7 @@ FIGURES: dict[str, dict[str, Any]] = {
     "alpha_vs_inv_std": {"by": ["model.name"], "step": "last", "title": None},
     "scurve": {"layers": ["first", "last"], "step": "last", "by": None, "tolerance": 0.1, "title": None},
     "final_metric_bars": {"by": None, "metric": None, "title": None},
+    "layer_stats": {"by": None, "step": "last", "title": None},
 }
 
 TOP_KEYS = ("metric", "group_by", "columns", "figures", "higher_is_better", "decimals")
@@ -151,7 +152,7 @@ def _figure(i: int, raw: Any, counts: dict[str, int]) -> FigureSpec:
             o["facet"] = _dotted(w + "facet", o["facet"])
     elif kind in ("alpha_std", "scurve"):
         o["layers"] = _layers(w + "layers", o["layers"])
-    if kind in ("alpha_vs_inv_std", "scurve"):
+    if kind in ("alpha_vs_inv_std", "scurve", "layer_stats"):
         o["step"] = _step(w + "step", o["step"])
     if kind == "scurve":
         tol = o["tolerance"]

@@ -15,6 +15,7 @@ from normbench.report.figures.bars import final_metric_bars
 from normbench.report.figures.common import FigureOutput
 from normbench.report.figures.curves import loss_curves
 from normbench.report.figures.grid import stability_grid
+from normbench.report.figures.layers import layer_stats
 from normbench.report.figures.scurve import scurve
 from normbench.report.runs import Run
 from normbench.report.spec import FIGURES, ReportSpec, parse_spec
@@ -27,6 +28,7 @@ DRAW: dict[str, Callable[..., Path | None]] = {
     "alpha_vs_inv_std": alpha_vs_inv_std,
     "scurve": scurve,
     "final_metric_bars": final_metric_bars,
+    "layer_stats": layer_stats,
 }
 assert set(DRAW) == set(FIGURES), "every figure kind in spec.FIGURES needs a drawing function"
 

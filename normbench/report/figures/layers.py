@@ -1,0 +1,79 @@
+"""What every norm layer looks like at one step, by depth: input std, DyT's alpha beside 1/std,
+and DyT's saturation (share of |alpha x| > 2). When a result disagrees with the paper, this
+is where to look first: a saturated deep layer or an alpha that never moved says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from normbench.report.figures.common import FigureOutput, colours, groups, new_figure, save
+from normbench.report.runs import Run
+from normbench.report.spec import FigureSpec, ReportSpec
+from normbench.report.tables import fmt_value, markdown_table
+
+STATS = ("input_std", "inv_std", "alpha", "saturation")
+
+
+def _at_step(run: Run, step) -> list[dict]:
+    lines = run.probe_lines("stats")
+    if not lines:
+        return []
+    steps = sorted({line["step"] for line in lines})
+    chosen = steps[-1] if step == "last" else max([s for s in steps if s <= step], default=None)
+    return [line for line in lines if line["step"] == chosen]
+
+
+def layer_stats(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Path, out: FigureOutput) -> Path | None:
+    by = fs["by"] or spec.row_and_column_keys
+    rows = []
+    for label, key, group_runs in groups(runs, by):
+        per_layer: dict[tuple, list[dict]] = {}
+        for r in group_runs:
+            for line in _at_step(r, fs["step"]):
+                per_layer.setdefault((line.get("depth_index", 0), line["layer"]), []).append(line)
+        for (depth, layer), lines in sorted(per_layer.items()):
+            row = {"group": label, **dict(zip(by, key)), "depth_index": depth, "layer": layer, "runs": len(lines),
+                   "step": lines[0]["step"]}
+            for stat in STATS:
+                values = [float(x[stat]) for x in lines if isinstance(x.get(stat), (int, float))]
+                row[stat] = float(np.mean(values)) if values else None
+            rows.append(row)
+    if not rows:
+        out.notes.append(f"{path.name} not drawn: no run has probe lines")
+        return None
+    labels = list(dict.fromkeys(r["group"] for r in rows))
+    fig, axes = new_figure(1, 3, panel=(5.0, 4.0))
+    for label, colour in zip(labels, colours(len(labels))):
+        mine = [r for r in rows if r["group"] == label]
+        d = [r["depth_index"] for r in mine]
+        axes[0, 0].plot(d, [r["input_std"] for r in mine], "o-", color=colour, label=label)
+        if any(r["alpha"] is not None for r in mine):
+            axes[0, 1].plot(d, [r["alpha"] for r in mine], "o-", color=colour, label=f"{label}: alpha")
+            axes[0, 1].plot(d, [r["inv_std"] for r in mine], "s--", color=colour, alpha=0.6, label=f"{label}: 1/std")
+            axes[0, 2].plot(d, [100 * (r["saturation"] or 0) for r in mine], "o-", color=colour, label=label)
+    step = "the last probe" if fs["step"] == "last" else f"step {fs['step']}"
+    for ax, title, ylabel in zip(axes[0], ("input std by depth", "alpha (solid) and 1/std (dashed)",
+                                            "DyT saturation: share of |alpha x| > 2"),
+                                 ("std of the layer input (all elements)", "value", "%")):
+        ax.set_title(f"{title}, {step}")
+        ax.set_xlabel("depth index (0 = first norm layer)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_yscale("log")
+    axes[0, 1].set_yscale("log")
+    for ax in axes[0]:
+        if ax.lines:
+            ax.legend(fontsize="x-small")
+    if fs["title"]:
+        fig.suptitle(fs["title"])
+    out.tables[path.stem] = rows
+    show = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
+    out.markdown[path.stem] = markdown_table(
+        [*by, "layer", "input std", "1/std", "alpha", "saturation"],
+        [[*(fmt_value(r[k]) for k in by), r["layer"], show(r["input_std"], ".3g"), show(r["inv_std"], ".3g"),
+          show(r["alpha"], ".3f"), "" if r["saturation"] is None else f"{100 * r['saturation']:.1f} %"] for r in rows],
+        align=["l"] * (len(by) + 1) + ["r"] * 4)
+    return save(fig, path)

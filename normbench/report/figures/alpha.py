@@ -24,12 +24,13 @@ def alpha_std(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Path,
     by = fs["by"] or spec.row_and_column_keys
     grouped = groups(probed, by)
     palette = colours(len(grouped))
-    fig, axes = new_figure(1, len(fs["layers"]), panel=(6.2, 4.4))
+    # one panel per (group, layer), each with its own 1/std axis: models differ in scale by 10x
+    fig, axes = new_figure(len(grouped), len(fs["layers"]), panel=(6.2, 3.6))
     rows = []
-    for ax, selector in zip(axes[0], fs["layers"]):
-        twin = ax.twinx()
-        names: set[str] = set()
-        for colour, (label, key, group_runs) in zip(palette, grouped):
+    for row_axes, colour, (label, key, group_runs) in zip(axes, palette, grouped):
+        for ax, selector in zip(row_axes, fs["layers"]):
+            twin = ax.twinx()
+            names: set[str] = set()
             alphas, invs = [], []
             for r in group_runs:
                 layer = resolve_layer(r, selector)
@@ -43,12 +44,12 @@ def alpha_std(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Path,
                     invs.append(i)
             if alphas:
                 s, m, lo, hi = mean_band(alphas)
-                ax.plot(s, m, color=colour, lw=1.8, label=f"{label} (n={len(alphas)})")
+                ax.plot(s, m, color=colour, lw=1.8, label=f"alpha (n={len(alphas)})")
                 if len(alphas) > 1:
                     ax.fill_between(s, lo, hi, color=colour, alpha=0.15, lw=0)
             if invs:
                 s2, m2, _, _ = mean_band(invs)
-                twin.plot(s2, m2, color=colour, lw=1.4, ls="--", label=None if alphas else f"{label} (1/std only)")
+                twin.plot(s2, m2, color="black", lw=1.2, ls="--", label="1/std")
             r_val = None
             if alphas and invs:
                 common, ia, ib = np.intersect1d(s, s2, return_indices=True)
@@ -56,15 +57,16 @@ def alpha_std(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Path,
             if alphas or invs:
                 rows.append({**dict(zip(by, key)), "layer": str(selector), "layer_name": ", ".join(sorted(names)),
                              "runs": max(len(alphas), len(invs)), "pearson_r_over_training": r_val})
-        ax.set_title(layer_title(selector, names))
-        ax.set_xlabel("step")
-        ax.set_ylabel("alpha (solid)")
-        twin.set_ylabel("1 / std of the input (dashed)")
-        ax.grid(alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        h2, l2 = twin.get_legend_handles_labels()
-        if handles or h2:
-            ax.legend(handles + h2, labels + l2, fontsize="small", loc="best")
+            r_text = "" if r_val is None else f"; r = {r_val:.2f}"
+            ax.set_title(f"{label}: {layer_title(selector, names)}{r_text}", fontsize="medium")
+            ax.set_xlabel("step")
+            ax.set_ylabel("alpha (solid)")
+            twin.set_ylabel("1 / std of the input (dashed)")
+            ax.grid(alpha=0.3)
+            handles, labels = ax.get_legend_handles_labels()
+            h2, l2 = twin.get_legend_handles_labels()
+            if handles or h2:
+                ax.legend(handles + h2, labels + l2, fontsize="small", loc="best")
     fig.suptitle(fs["title"] or "alpha (solid, left axis) and 1/std of the layer input (dashed, right axis), mean over seeds")
     out.tables[path.stem] = rows
     return save(fig, path)

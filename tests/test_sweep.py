@@ -44,6 +44,13 @@ def test_a_list_value_is_not_a_sweep():
     assert job.swept == ["trainer.seed"]  # probe.scurve_steps=[100,-1] names no run folder
 
 
+def test_a_scale_runs_a_subset_of_variants_in_its_order():
+    study = load_study("squash", ["study.scales.cpu.variants=[sigmoid_noalpha,identity]"])
+    assert [j.variant for j in study.jobs()] == ["sigmoid_noalpha", "identity"]
+    with pytest.raises(StudyError, match="'nope', not a variant of study=squash; allowed: layernorm"):
+        load_study("squash", ["study.scales.cpu.variants=[nope]"]).jobs()
+
+
 def test_bad_study_names_and_scales_are_named_errors():
     with pytest.raises(StudyError, match="study = 'nope' is unknown; allowed: .*squash"):
         load_study("nope")

@@ -62,11 +62,14 @@ class Study:
         variant (e.g. the baselines' lr search) with its own seeds, under the same variant label."""
         scale = self.cfg["scales"][self.scale]
         base = list(self.cfg.get("common", [])) + list(scale.get("overrides", [])) + list(scale.get("grid", []))
-        only = scale.get("variants")  # a scale may run a subset of the variants
+        only = scale.get("variants")  # a scale may run a subset of the variants, in its own order
+        unknown = sorted(set(only or []) - set(self.cfg["variants"]))
+        if unknown:
+            raise StudyError(f"study.scales.{self.scale}.variants has {unknown[0]!r}, not a variant of study={self.name}; "
+                             f"allowed: {', '.join(self.cfg['variants'])}")
         jobs = []
-        for variant, overrides in self.cfg["variants"].items():
-            if only is not None and variant not in only:
-                continue
+        for variant in only if only is not None else list(self.cfg["variants"]):
+            overrides = self.cfg["variants"][variant]
             jobs.append(_job(variant, base, scale.get("seeds", [0]), list(overrides)))
             searches = scale.get("search", {}).get(variant) or []
             for search in [searches] if isinstance(searches, dict) else searches:

@@ -71,12 +71,13 @@ def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool 
     from normbench.report import log_report_to_wandb, report
     from normbench.study.readme import write_readme
 
+    if dry_run:  # print the commands, write nothing
+        launch(study, passthrough, dry_run=True)
+        return None
     study.out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(study.cfg), study.out / "study.yaml")  # the report spec travels with the runs
     t0 = time.perf_counter()
-    codes = {} if report_only else launch(study, passthrough, dry_run=dry_run)
-    if dry_run:
-        return None
+    codes = {} if report_only else launch(study, passthrough)
     made_by = study.out / "command.txt"  # the command that made the runs, kept across --report rebuilds
     if not report_only:
         made_by.write_text(command + "\n", encoding="utf-8")

@@ -16,10 +16,12 @@ from normbench.study.spec import Study, effective
 from normbench.study.verdicts import verdicts
 
 
-def machine() -> str:
+def machine(runs) -> str:
+    """This machine, and the torch threads its runs used (their config, not this process's)."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, {gpu}, "
-            f"{platform.system()} {platform.release()}")
+    threads = sorted({str((r.config.get("trainer") or {}).get("threads") or "torch's default") for r in runs})
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, {platform.system()} {platform.release()}; "
+            f"torch threads per run: {', '.join(threads)}")
 
 
 def _summaries(runs_dir: Path) -> list[dict]:
@@ -35,6 +37,7 @@ def write_readme(study: Study, result: "ReportResult", command: str, sweep_time_
         statuses[s.get("status")] = statuses.get(s.get("status"), 0) + 1
     run_time = sum(s.get("wall_time_s") or 0 for s in summaries)
     vers = next((s["versions"] for s in summaries if s.get("versions")), {})
+    commits = sorted({str((s.get("versions") or {}).get("git")) for s in summaries})
     scale = cfg["scales"][study.scale]
     lines = [f"# Study `{study.name}` ({study.scale} scale)", "", f"**Claim.** {cfg.get('claim', '').strip()}", ""]
     if cfg.get("paper"):
@@ -57,8 +60,9 @@ def write_readme(study: Study, result: "ReportResult", command: str, sweep_time_
               f"- Runs: {len(summaries)} ({', '.join(f'{v} {k}' for k, v in sorted(statuses.items()))}); "
               f"run wall time {run_time / 60:.1f} min in all"
               + (f"; this invocation {sweep_time_s / 60:.1f} min" if exit_codes else ""),
-              f"- Versions: {', '.join(f'{k} {v}' for k, v in vers.items())}",
-              f"- Machine: {machine()}"]
+              f"- Versions: {', '.join(f'{k} {v}' for k, v in vers.items())}"
+              + (f" ({len(commits)} code versions across runs: {', '.join(commits)})" if len(commits) > 1 else ""),
+              f"- Machine: {machine(result.runs)}"]
     failed = [v for v, code in exit_codes.items() if code]
     if failed:
         lines.append(f"- Variants with failed jobs in this invocation: {', '.join(failed)} (see their train.log)")

@@ -78,11 +78,14 @@ def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool 
     OmegaConf.save(OmegaConf.create(study.cfg), study.out / "study.yaml")  # the report spec travels with the runs
     t0 = time.perf_counter()
     codes = {} if report_only else launch(study, passthrough)
-    made_by = study.out / "command.txt"  # the command that made the runs, kept across --report rebuilds
-    if not report_only:
-        made_by.write_text(command + "\n", encoding="utf-8")
-    elif made_by.exists():
-        command = made_by.read_text(encoding="utf-8").strip()
+    # the commands that made the runs, one line per invocation (two sweeps may share a study),
+    # kept across --report rebuilds
+    made_by = study.out / "command.txt"
+    commands = made_by.read_text(encoding="utf-8").splitlines() if made_by.exists() else []
+    if not report_only and command not in commands:
+        commands.append(command)
+        made_by.write_text("\n".join(commands) + "\n", encoding="utf-8")
+    command = "\n".join(commands) or command
     result = report([study.runs_dir], study.out, spec=study.cfg.get("report"))
     mode = wandb_mode(study, passthrough)
     if mode != "disabled":

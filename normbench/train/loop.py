@@ -280,8 +280,9 @@ class Run:
     def checkpoint(self) -> None:
         # Never replace the last good checkpoint with a diverged one: check the loss of the
         # window not yet logged, and the weights themselves.
-        loss = self.window.mean_loss() if self.window.steps else self.last.get("train/loss", 0.0)
-        if self.window.steps:
+        loss = self.last.get("train/loss", 0.0)
+        if self.window.steps:  # steps since the last log: their loss has not been checked yet
+            loss = self.window.mean_loss()
             check_loss(self.step, loss, self.cfg.trainer.max_loss)
         check_weights(self.step, self.model, loss)
         self.save()

@@ -26,6 +26,10 @@ class ModelConfigError(InputError):
     """A `model.*` value, or a model/norm pairing that cannot be built."""
 
 
+class NormFreeConfigError(InputError):
+    """A `normfree.*` value, or a normalization-free method that does not fit the model or norm."""
+
+
 class DataError(InputError):
     """A `data.*` value, or a data set that is unknown, missing or corrupt."""
 
@@ -59,6 +63,7 @@ __all__ = [
     "ConfigError",
     "NormConfigError",
     "ModelConfigError",
+    "NormFreeConfigError",
     "DataError",
     "OptimConfigError",
     "TrainerConfigError",

@@ -57,7 +57,7 @@ def test_a_key_no_schema_has_is_named_with_the_allowed_ones():
     # Hydra rejects unknown keys in overrides; `+key=` adds one anyway, and the schema names it
     assert message(["+trainer.max_step=5"]).startswith(
         "trainer.max_step = 5 is not a known key; allowed: max_steps, eval_every, ")
-    assert message(["+epochs=5"]).startswith("epochs = 5 is not a known key; allowed: model, norm, data, ")
+    assert message(["+epochs=5"]).startswith("epochs = 5 is not a known key; allowed: model, norm, normfree, data, ")
 
 
 def test_config_error_is_an_input_error_so_train_py_prints_one_line():
@@ -95,7 +95,7 @@ def test_one_group_as_a_plain_dict():
     assert validate_config({"lr": "2e-3", "betas": [0.9, 0.95]}, group="optim") == {"lr": 2e-3, "betas": [0.9, 0.95]}
     with pytest.raises(ConfigError, match=r"^model.depth = 'deep' is not allowed: must be an int$"):
         validate_config({"name": "vit", "depth": "deep"}, group="model")
-    with pytest.raises(ConfigError, match="group = 'optimizer' is unknown; allowed: model, norm, data"):
+    with pytest.raises(ConfigError, match="group = 'optimizer' is unknown; allowed: model, norm, normfree, data"):
         validate_config({}, group="optimizer")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -83,7 +84,10 @@ def test_nan_loss_is_diverged(tiny_cfg, tmp_path):
         or float(summary["diverged"]["loss"]) > 100
 
 
-def test_resume_after_a_kill_is_exact(tiny_cfg, tmp_path, monkeypatch):
+# Normalization-free transforms too: their scalars, sigmaReparam's gamma and its u, v buffers.
+@pytest.mark.parametrize("extra", [(), ("norm=identity", "normfree=fixup"), ("norm=identity", "normfree=sigma_reparam")])
+def test_resume_after_a_kill_is_exact(tiny_cfg, tmp_path, monkeypatch, extra):
+    tiny_cfg = functools.partial(tiny_cfg, *extra)
     # log_every=1: a loss window never spans the kill (a resumed window restarts empty).
     straight = tmp_path / "straight"
     train(tiny_cfg("trainer.log_every=1"), straight)

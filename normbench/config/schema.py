@@ -45,6 +45,16 @@ class NormConfig:
     impl: str = "torch"            # dyt kernel implementation
 
 
+# -- normfree -----------------------------------------------------------------------------
+@dataclass
+class NormFreeConfig:
+    """`normfree`: a transform of the built model that trains it without normalization
+    (normbench/normfree); compose it with norm=identity for the paper's baselines."""
+
+    name: str = "none"             # none | fixup | skipinit | sigma_reparam
+    gain_init: float = 0.0         # skipinit: initial value of each residual branch's scalar
+
+
 # -- model: one schema per family ---------------------------------------------------------
 @dataclass
 class ViTConfig:
@@ -230,6 +240,7 @@ class RunConfig:
 GROUPS: dict[str, type | dict[str, type]] = {
     "model": MODELS,
     "norm": NormConfig,
+    "normfree": NormFreeConfig,
     "data": DataConfig,
     "optim": OptimConfig,
     "trainer": TrainerConfig,

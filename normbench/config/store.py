@@ -1,7 +1,7 @@
 """The schema as Hydra config nodes, so configs/*.yaml are presets of it.
 
 Each schema dataclass is stored in Hydra's ConfigStore as a PLAIN node (its defaults, no
-types) under the group `schema`: /schema/norm, /schema/model/{vit,convnext,resnet},
+types) under the group `schema`: /schema/norm, /schema/normfree, /schema/model/{vit,convnext,resnet},
 /schema/data, /schema/data_synthetic, /schema/optim, /schema/trainer, /schema/logger,
 /schema/probe, /schema/run (the top-level keys). A preset starts from one and holds only
 what differs:
@@ -34,6 +34,7 @@ from .schema import (
     DataConfig,
     LoggerConfig,
     NormConfig,
+    NormFreeConfig,
     OptimConfig,
     ProbeConfig,
     RunConfig,
@@ -45,6 +46,7 @@ SCHEMA_GROUP = "schema"
 
 NODES: dict[str, type] = {
     "norm": NormConfig,
+    "normfree": NormFreeConfig,
     **{f"model/{name}": cls for name, cls in MODELS.items()},
     "data": DataConfig,
     "data_synthetic": SyntheticConfig,  # data=synthetic adds it at data.synthetic

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from normbench.errors import ReportError
+from normbench.track.names import run_label
 from normbench.track import read_metrics, read_probes
 
 SUMMARY = "summary.json"
@@ -123,13 +124,14 @@ class Run:
 
     @property
     def variant(self) -> str:
-        """The config's `variant` label, else <model.name>-<norm.name> (as wandb groups do)."""
+        """The config's `variant` label, else <model>-<norm>[+<normfree>] (as wandb groups do)."""
         label = self.config.get("variant")
         if label not in (None, ""):
             return str(label)
         model = get_dotted(self.config, "model.name", None) or (self.summary.get("run") or {}).get("model")
         norm = get_dotted(self.config, "norm.name", None) or (self.summary.get("run") or {}).get("norm")
-        return f"{model}-{norm}"
+        normfree = get_dotted(self.config, "normfree.name", None) or (self.summary.get("run") or {}).get("normfree")
+        return run_label(model, norm, normfree)
 
     def key(self, key: str) -> Any:
         """The value of a dotted config key ("variant" falls back to <model>-<norm>); None if absent."""

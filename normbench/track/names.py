@@ -19,9 +19,17 @@ def probe_key(layer: str, stat: str) -> str:
     return f"probe/{layer}/{stat}"
 
 
+def run_label(model: Any, norm: Any, normfree: Any = None) -> str:
+    """<model>-<norm>, plus +<normfree> when a normalization-free transform is on: the label
+    of a run without a `variant` (wandb group, report rows)."""
+    label = f"{model}-{norm}"
+    return label if normfree in (None, "", "none") else f"{label}+{normfree}"
+
+
 def default_group(cfg: Any) -> str:
-    """A run's wandb group when the config names none: its variant, else <model>-<norm>."""
-    return cfg.get("variant") or f"{cfg.model.name}-{cfg.norm.name}"
+    """A run's wandb group when the config names none: its variant, else run_label."""
+    normfree = (cfg.get("normfree") or {}).get("name")
+    return cfg.get("variant") or run_label(cfg.model.name, cfg.norm.name, normfree)
 
 
 def wandb_names(cfg: Any, run_dir: str | Path, hydra: Any = None) -> tuple[str, str]:

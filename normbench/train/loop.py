@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from normbench.config import validate_config
 from normbench.models import build_model
+from normbench.normfree import apply_normfree, check_normfree
 from normbench.probes import HealthMonitor, NormProbe, check_probe_config
 from normbench.track import Tracker, WandbRun, metric_key, read_summary, versions, wandb_names
 from normbench.track.wandb_run import check_mode as check_wandb_mode
@@ -112,6 +113,7 @@ class Run:
     def __init__(self, cfg: DictConfig, run_dir: str | Path, hydra: Any = None):
         validate_config(cfg)  # a wrong type is one named error, before anything is built
         self.cfg = cfg
+        self.normfree_cfg = cfg.get("normfree") or {"name": "none"}
         self.hydra = hydra
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -119,6 +121,7 @@ class Run:
         check_trainer_config(t)
         check_probe_config(cfg.probe, t.max_steps)
         check_wandb_mode(cfg.logger.wandb.mode)
+        check_normfree(self.normfree_cfg, cfg.model.name, cfg.norm.name)
         ckpt_path = resolve_checkpoint(t.resume, self.run_dir)  # a bad path fails here, before any work
         self._refuse_to_overwrite(t.resume)
         self.device = resolve_device(t.device)
@@ -127,7 +130,9 @@ class Run:
         seed_everything(t.seed)
 
         self.task = build_task(cfg, self.device)
-        self.model = build_model(cfg.model, cfg.norm, **self.task.model_kwargs()).to(self.device)
+        model = build_model(cfg.model, cfg.norm, **self.task.model_kwargs())
+        # before the optimizer: the transforms add parameters (Fixup's scalars, sigmaReparam's gamma)
+        self.model = apply_normfree(model, self.normfree_cfg, cfg.model.name, cfg.norm.name).to(self.device)
         self.num_params = sum(p.numel() for p in self.model.parameters())
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.schedule = build_schedule(self.optimizer, cfg.optim, t.max_steps)
@@ -193,7 +198,7 @@ class Run:
 
     def _restore(self, state: dict[str, Any], path: Path) -> None:
         saved, current = state.get("config", {}), OmegaConf.to_container(self.cfg, resolve=True)
-        for group in ("model", "norm", "data", "task"):
+        for group in ("model", "norm", "normfree", "data", "task"):
             if saved.get(group) != current.get(group):
                 log.warning("resuming %s with a different `%s` config than it was saved with", path, group)
         self.model.load_state_dict(state["model"])
@@ -233,7 +238,8 @@ class Run:
             "num_params": self.num_params,
             "diverged": diverged,
             "error": error,
-            "run": {"task": cfg.task, "model": cfg.model.name, "norm": cfg.norm.name, "data": cfg.data.name,
+            "run": {"task": cfg.task, "model": cfg.model.name, "norm": cfg.norm.name,
+                    "normfree": self.normfree_cfg["name"], "data": cfg.data.name,
                     "variant": cfg.get("variant"), "seed": cfg.trainer.seed, "device": str(self.device)},
             "versions": versions(),
             "process": {"host": socket.gethostname(), "pid": os.getpid()},  # who trains it, for sweeps

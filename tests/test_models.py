@@ -23,6 +23,7 @@ from normbench.models import (
 )
 from normbench.models import convnext as convnext_module
 from normbench.models import resnet as resnet_module
+from normbench.models import vgg as vgg_module
 from normbench.models import vit as vit_module
 from normbench.norms import NormConfigError, is_norm_layer
 
@@ -32,6 +33,7 @@ TINY = {
     "vit": {"name": "vit", "patch_size": 7, "embed_dim": 16, "depth": 2, "num_heads": 2},
     "convnext": {"name": "convnext", "depths": [1, 1], "dims": [8, 16]},
     "resnet": {"name": "resnet", "layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8},
+    "vgg": {"name": "vgg", "layers": [8, "M", 16, "M", 16]},  # 28 px: convs at 28, 14 and 7 px
 }
 ALL_NORMS = ("layernorm", "rmsnorm", "batchnorm", "groupnorm", "instancenorm", "identity", "dyt")
 # Written out by hand (not taken from the code under test): which norms fit where.
@@ -43,6 +45,8 @@ FITS = {
     ("convnext", "norm_layer"): ("layernorm", "rmsnorm", "batchnorm", "groupnorm", "identity", "dyt"),
     ("resnet", "replace"): ALL_NORMS,
     ("resnet", "norm_layer"): ALL_NORMS,
+    ("vgg", "replace"): ALL_NORMS,  # every norm place follows a conv: channels_first maps
+    ("vgg", "norm_layer"): ALL_NORMS,
 }
 CASES = [(model, route, norm) for (model, route), norms in FITS.items() for norm in norms]
 MISFITS = [(model, route, norm) for (model, route), norms in FITS.items() for norm in ALL_NORMS if norm not in norms]
@@ -167,6 +171,57 @@ def test_resnet_zero_init_of_last_norm_is_kept(route, norm, block, last):
         assert torch.count_nonzero(b.bn1.weight) > 0
 
 
+@pytest.mark.parametrize("route", ["replace", "norm_layer"])
+def test_vgg_is_conv_norm_relu_with_max_pools(route):
+    model = build("vgg", "dyt", route)
+    kinds = [type(m).__name__ for m in model.features]
+    assert kinds == ["Conv2d", "DyT", "ReLU", "MaxPool2d", "Conv2d", "DyT", "ReLU", "MaxPool2d", "Conv2d", "DyT", "ReLU"]
+    convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.padding, c.bias) for c in convs] == [(8, (3, 3), (1, 1), None),
+                                                                                   (16, (3, 3), (1, 1), None),
+                                                                                   (16, (3, 3), (1, 1), None)]
+    assert [(m.layout, m.num_features) for _, m in norm_layers(model)] == [("channels_first", n) for n in (8, 16, 16)]
+    assert model.head.in_features == 16
+
+
+def test_vgg_default_resolutions_and_torchvision_init():
+    torch.manual_seed(0)
+    model = build_stock_model({"name": "vgg"}, num_classes=10, in_chans=1, img_size=28)
+    sizes, x = [], torch.randn(2, 1, 28, 28)
+    for m in model.features:
+        x = m(x)
+        if isinstance(m, nn.MaxPool2d):
+            sizes.append(x.shape[-1])
+    assert sizes == [14, 7, 3, 1] and x.shape[1] == 256
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 6
+    conv = [m for m in model.features if isinstance(m, nn.Conv2d)][-1]  # 256 -> 256; kaiming fan_out: sqrt(2 / 2304)
+    assert conv.weight.std().item() == pytest.approx((2 / (256 * 9)) ** 0.5, rel=0.05)
+    assert model.head.weight.std().item() == pytest.approx(0.01, rel=0.1) and not model.head.bias.any()
+
+
+@pytest.mark.parametrize(
+    "layers,img_size,message",
+    [
+        ([8, "P", 16], 28, r"^model.layers = \[8, 'P', 16\] is not allowed; allowed: a list of conv widths"),
+        (["M", "M"], 28, r"^model.layers = \['M', 'M'\] is not allowed; allowed: a list of conv widths"),
+        ([8, 0], 28, r"^model.layers = \[8, 0\] is not allowed"),
+        ([8, 2.5], 28, r"^model.layers = \[8, 2.5\] is not allowed"),
+        ([8, "M"] * 5, 28, r"^model.layers = .* has 5 max-pools, too many for img_size = 28; allowed: at most 4$"),
+    ],
+)
+def test_bad_vgg_layers(layers, img_size, message):
+    from normbench.config.validate import validate_config
+
+    validate_config(tiny("vgg", layers=layers), group="model")  # the schema lets items through to vgg.check
+    with pytest.raises(ModelConfigError, match=message):
+        build("vgg", "dyt", img_size=img_size, layers=layers)
+
+
+def test_vgg_32_px_takes_five_max_pools():
+    model = build("vgg", "dyt", img_size=32, layers=[8, "M"] * 5)  # 32 -> 1 px, as VGG19 on CIFAR
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
+
+
 def test_replace_norms_copies_affine_and_counts():
     model = build_stock_model(TINY["vit"], num_classes=5, in_chans=3, img_size=28)
     with torch.no_grad():
@@ -183,7 +238,8 @@ def test_replace_norms_copies_affine_and_counts():
 
 
 @pytest.mark.parametrize(
-    "model_name,same_norm", [("vit", "layernorm"), ("convnext", "layernorm"), ("resnet", "batchnorm")]
+    "model_name,same_norm",
+    [("vit", "layernorm"), ("convnext", "layernorm"), ("resnet", "batchnorm"), ("vgg", "batchnorm")],
 )
 def test_replacing_the_stock_norm_with_itself_changes_nothing(model_name, same_norm):
     # the strongest check of the replace route: places, layouts, affine copy and eps all match
@@ -196,9 +252,8 @@ def test_replacing_the_stock_norm_with_itself_changes_nothing(model_name, same_n
                 m.bias.uniform_(-0.5, 0.5)
     x = torch.randn(2, 3, 28, 28)
     expected = stock(x)
-    replaced, count = replace_norms(
-        stock, norm_cfg(same_norm, eps=None), targets=BATCHNORM_TARGETS if model_name == "resnet" else LAYERNORM_TARGETS
-    )
+    targets = BATCHNORM_TARGETS if same_norm == "batchnorm" else LAYERNORM_TARGETS
+    replaced, count = replace_norms(stock, norm_cfg(same_norm, eps=None), targets=targets)
     assert count_stock_norms(replaced) == 0 and count == len(norm_layers(replaced))
     torch.testing.assert_close(replaced(x), expected, rtol=1e-5, atol=1e-5)
 
@@ -218,7 +273,7 @@ def test_vit_patch_must_divide_image():
 
 
 def test_unknown_model_name():
-    with pytest.raises(ModelConfigError, match=r"^model.name = 'x' is unknown; allowed: convnext, resnet, vit$"):
+    with pytest.raises(ModelConfigError, match=r"^model.name = 'x' is unknown; allowed: convnext, resnet, vgg, vit$"):
         build_model({"name": "x"}, norm_cfg("dyt"), num_classes=5, in_chans=3, img_size=28)
 
 
@@ -259,7 +314,7 @@ def test_norm_config_errors_pass_through_unchanged():
             )
 
 
-@pytest.mark.parametrize("module", [vit_module, convnext_module, resnet_module])
+@pytest.mark.parametrize("module", [vit_module, convnext_module, resnet_module, vgg_module])
 def test_yaml_configs_match_python_defaults_and_build(module):
     from conftest import compose_cfg  # the preset on its schema node (normbench/config), as Hydra composes it
 

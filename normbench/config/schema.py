@@ -106,7 +106,23 @@ class ResNetConfig:
                                            # norm_layer: timm builds the norm
 
 
-MODELS: dict[str, type] = {"vit": ViTConfig, "convnext": ConvNeXtConfig, "resnet": ResNetConfig}
+@dataclass
+class VGGConfig:
+    """`model=vgg`: a small VGG with BatchNorm for 28-32 px images (normbench/models/vgg.py)."""
+
+    name: str = "vgg"
+    # conv3x3 widths, each conv -> norm -> ReLU, and "M" for a 2x2 max-pool; then global average
+    # pooling and a linear head. Default: VGG11's first four stages at half width (28 px: 28 -> 1).
+    # list[Any]: OmegaConf's errors for a Union item do not name the key; models/vgg.py checks the items.
+    layers: list[Any] = field(
+        default_factory=lambda: [32, "M", 64, "M", 128, 128, "M", 256, 256, "M"],
+        metadata={ALLOWED: "a list of conv widths (positive ints) and 'M' (a 2x2 max-pool)"},
+    )
+    norm_route: str = "replace"            # replace: build with BatchNorm2d, then swap every one;
+                                           # norm_layer: the configured norm is built in its place
+
+
+MODELS: dict[str, type] = {"vit": ViTConfig, "convnext": ConvNeXtConfig, "resnet": ResNetConfig, "vgg": VGGConfig}
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -148,16 +164,23 @@ class DataConfig:
 @dataclass
 class OptimConfig:
     """`optim`: the DyT paper's recipe (official code: timm + the ConvNeXt recipe): AdamW,
-    weight decay except on 1-D parameters, linear warmup then cosine, no gradient clipping."""
+    weight decay except on 1-D parameters, linear warmup then cosine, no gradient clipping.
+    optim=sgd (configs/optim/sgd.yaml) is torchvision's ConvNet recipe, for claim C8."""
 
     name: str = "adamw"            # adamw | adam | sgd | lamb | lion (timm's create_optimizer_v2)
     lr: float = 1e-3
-    weight_decay: float = 0.05     # not applied to 1-D parameters (norm weights, alpha, biases)
+    weight_decay: float = 0.05     # not applied to 1-D parameters (norm weights, alpha, biases) unless decay_1d
+    decay_1d: bool = False         # true: weight decay on every parameter, 1-D ones and the model's
+                                   # no_weight_decay() names included (torchvision's recipes)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw, adam, lamb, lion
     momentum: float = 0.9          # sgd
+    nesterov: bool = True          # sgd: Nesterov momentum, timm's sgd; false: classical momentum (torchvision)
     warmup_steps: int = 100
-    min_lr_ratio: float = 0.01     # final lr = lr * min_lr_ratio
-    schedule: str = "cosine"       # cosine | constant (after warmup)
+    min_lr_ratio: float = 0.01     # cosine: final lr = lr * min_lr_ratio
+    schedule: str = "cosine"       # cosine | constant | step (after warmup)
+    # step: lr *= step_gamma at each milestone, a fraction of trainer.max_steps (torchvision: epochs 30, 60 of 90)
+    milestones: list[float] = field(default_factory=lambda: [1 / 3, 2 / 3])
+    step_gamma: float = 0.1
     grad_clip: Optional[float] = None  # null: no clipping (the paper); a number: max global grad norm
 
 

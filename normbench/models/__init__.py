@@ -1,5 +1,5 @@
-"""Vision models (ViT, ConvNeXt, ResNet from timm, sized for 28-32 px images) whose norm
-layers are all the configured normbench norm.
+"""Vision models (ViT, ConvNeXt, ResNet from timm, and an own VGG, all sized for 28-32 px
+images) whose norm layers are all the configured normbench norm.
 
     from normbench.models import build_model
     model = build_model({"name": "vit"}, {"name": "dyt", "alpha0": 0.5},

@@ -2,7 +2,7 @@
 
 Why one place: the norm-fit check, the two norm routes and the guarantee that no stock
 norm is left are the same for every model family, so they live here once; the model
-files (vit.py, convnext.py, resnet.py) only say how timm builds each family.
+files (vit.py, convnext.py, resnet.py, vgg.py) only say how each family is built.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from torch import nn
 from normbench.errors import ModelConfigError
 from normbench.norms import split_norm_config
 
-from . import convnext, resnet, vit
+from . import convnext, resnet, vgg, vit
 from .config import to_plain_dict, with_defaults
 from .fit import check_norm_fits
 from .inspect import assert_all_norms_replaced
 from .replace import replace_norms
 from .spec import ModelSpec
 
-MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (convnext.SPEC, resnet.SPEC, vit.SPEC)}
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (convnext.SPEC, resnet.SPEC, vgg.SPEC, vit.SPEC)}
 MODEL_NAMES: tuple[str, ...] = tuple(sorted(MODELS))
 
 
@@ -40,7 +40,7 @@ def resolve_model_config(model_cfg: Mapping[str, Any], img_size: int) -> tuple[M
 
 
 def build_stock_model(model_cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: int) -> nn.Module:
-    """The model with timm's own norms (LayerNorm / BatchNorm), before any replacement:
+    """The model with its stock norms (timm's LayerNorm / BatchNorm), before any replacement:
     the reference for counting norm places and for comparisons."""
     spec, cfg = resolve_model_config(model_cfg, img_size)
     return spec.build(cfg, num_classes=num_classes, in_chans=in_chans, img_size=img_size)

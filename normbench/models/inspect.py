@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 from timm.layers import LayerNorm, LayerNorm2d
 
-# The stock norm classes timm builds in vit/convnext/resnet; none may survive build_model.
+# The stock norm classes of vit/convnext/resnet (timm) and vgg; none may survive build_model.
 STOCK_NORM_TYPES: tuple[type[nn.Module], ...] = (nn.LayerNorm, LayerNorm, LayerNorm2d, nn.BatchNorm2d)
 
 

@@ -1,8 +1,8 @@
 """What build_model needs to know about one model family, in one record.
 
-Why: vit, convnext and resnet differ only in their defaults, their checks, how timm
-builds them and which layouts their norm places see; build.py does the rest once
-(config checks, norm fit, either route, the no-stock-norm-left guarantee).
+Why: vit, convnext, resnet and vgg differ only in their defaults, their checks, how they
+are built (timm, or vgg.py's own VGG) and which layouts their norm places see; build.py
+does the rest once (config checks, norm fit, either route, the no-stock-norm-left guarantee).
 """
 
 from __future__ import annotations

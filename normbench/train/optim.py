@@ -1,15 +1,18 @@
-"""Optimizer and learning-rate schedule, as in the DyT paper's recipe.
+"""Optimizer and learning-rate schedule: the DyT paper's recipe and torchvision's.
 
-AdamW through timm's create_optimizer_v2, which keeps 1-D parameters (DyT's alpha, norm
-weights and biases, all biases) and the model's no_weight_decay() names out of weight
-decay. The schedule is linear warmup then cosine to min_lr, per step, as a pure function
-of the step so a resumed run gets the same learning rates.
+The paper's (configs/optim/adamw.yaml): AdamW through timm's create_optimizer_v2, which
+keeps 1-D parameters (DyT's alpha, norm weights and biases, all biases) and the model's
+no_weight_decay() names out of weight decay; linear warmup then cosine to min_lr.
+torchvision's ConvNet recipe (configs/optim/sgd.yaml, claim C8): SGD with classical
+momentum (timm's "sgd" is Nesterov unless optim.nesterov=false), weight decay on every
+parameter (optim.decay_1d=true), lr divided by 10 at fixed points of the run (step).
+The schedule is a pure function of the step, so a resumed run gets the same learning rates.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from timm.optim import create_optimizer_v2
@@ -18,8 +21,13 @@ from normbench.config.schema import OptimConfig, defaults_of
 from normbench.errors import OptimConfigError
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "lamb", "lion")
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("cosine", "constant", "step")
 DEFAULTS = defaults_of(OptimConfig, exclude=())  # for an optim config written by hand without every key
+
+
+def _complete(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """cfg with the schema's defaults for the keys it leaves out (a dict written by hand)."""
+    return {**DEFAULTS, **cfg}
 
 
 def _check(cfg: Mapping[str, Any]) -> None:
@@ -36,35 +44,69 @@ def _check(cfg: Mapping[str, Any]) -> None:
     clip = cfg.get("grad_clip")
     if clip is not None and not clip > 0:
         raise OptimConfigError(f"optim.grad_clip = {clip!r} is not allowed: null (no clipping) or a number > 0")
+    if not 0 <= cfg["momentum"] < 1:
+        raise OptimConfigError(f"optim.momentum = {cfg['momentum']!r} is not allowed: must be in [0, 1)")
+    if cfg["name"] == "sgd" and cfg["nesterov"] and cfg["momentum"] == 0:  # torch's SGD would refuse it
+        raise OptimConfigError(
+            "optim.nesterov = True is not allowed with optim.momentum = 0: set optim.momentum > 0 or optim.nesterov=false"
+        )
+    milestones = list(cfg["milestones"])
+    if not all(0 < m < 1 for m in milestones):
+        raise OptimConfigError(
+            f"optim.milestones = {milestones!r} is not allowed: each must be a fraction of trainer.max_steps in (0, 1)"
+        )
+    if not 0 < cfg["step_gamma"] <= 1:
+        raise OptimConfigError(f"optim.step_gamma = {cfg['step_gamma']!r} is not allowed: must be in (0, 1]")
 
 
 def build_optimizer(model: torch.nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+    cfg = _complete(cfg)
     _check(cfg)
     kwargs = {"betas": tuple(cfg["betas"])} if cfg["name"] in ("adamw", "adam", "lamb", "lion") else {}
     if cfg["name"] == "sgd":
-        kwargs["momentum"] = cfg.get("momentum", DEFAULTS["momentum"])
+        # passed explicitly: timm's registry would otherwise set nesterov=True for "sgd"
+        kwargs.update(momentum=cfg["momentum"], nesterov=bool(cfg["nesterov"]))
+    # decay_1d: every parameter in one group with the one weight decay, as torchvision's
+    # SGD(model.parameters(), weight_decay=...); a list of tensors passes timm's grouping by.
+    params = [p for p in model.parameters() if p.requires_grad] if cfg["decay_1d"] else model
     return create_optimizer_v2(
-        model,
+        params,
         opt=cfg["name"],
         lr=cfg["lr"],
         weight_decay=cfg["weight_decay"],
-        filter_bias_and_bn=True,  # no weight decay on 1-D parameters
+        filter_bias_and_bn=True,  # given the model (decay_1d false): no weight decay on 1-D parameters
         **kwargs,
     )
 
 
-def lr_factor(step: int, max_steps: int, warmup_steps: int, min_lr_ratio: float, schedule: str) -> float:
-    """Multiplier of the base lr at `step` (0-based): linear warmup, then cosine or constant."""
+def lr_factor(
+    step: int,
+    max_steps: int,
+    warmup_steps: int,
+    min_lr_ratio: float,
+    schedule: str,
+    milestones: Sequence[float] = (),
+    step_gamma: float = 0.1,
+) -> float:
+    """Multiplier of the base lr at `step` (0-based): linear warmup, then cosine, constant or
+    step (step_gamma ** the number of milestones reached; milestone m is reached at step
+    round(m * max_steps), counted from step 0 like torchvision's epochs)."""
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant":
         return 1.0
+    if schedule == "step":
+        return step_gamma ** sum(step >= round(m * max_steps) for m in milestones)
     progress = min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))
     return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], max_steps: int):
+    cfg = _complete(cfg)
+    _check(cfg)
+    milestones, gamma = tuple(cfg["milestones"]), cfg["step_gamma"]
+
     def factor(step: int) -> float:
-        return lr_factor(step, max_steps, cfg["warmup_steps"], cfg["min_lr_ratio"], cfg["schedule"])
+        return lr_factor(step, max_steps, cfg["warmup_steps"], cfg["min_lr_ratio"], cfg["schedule"], milestones, gamma)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

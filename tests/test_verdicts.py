@@ -51,3 +51,64 @@ def test_a_study_without_runs_of_every_variant_is_inconclusive(tmp_path):
     result = report([tmp_path], tmp_path / "report", spec={"group_by": ["variant"], "figures": []})
     assert [v for _, v, _ in verdicts("squash", result)] == [UNSURE]
     assert [v for _, v, _ in verdicts("no_such_rule", result)] == [UNSURE]
+
+
+def with_alpha0(run, alpha0: float):
+    import yaml
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["norm"]["alpha0"] = alpha0
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def alpha0_runs(root, band_slope: float):
+    """small and large ViTs x 2 lrs x alpha0; the large one diverges above 1.2 at the high lr
+    and above 1.5 at the low one; accuracy falls by `band_slope` points per unit of alpha0."""
+    for variant in ("small", "large"):
+        for lr in (2e-3, 8e-3):
+            for a0 in (0.1, 0.5, 0.8, 1.2, 1.5, 2.0):
+                limit = {(2e-3): 1.5, (8e-3): 1.2}[lr] if variant == "large" else 9.0
+                for seed in range(3):
+                    bad = a0 > limit
+                    run = make_run(root, f"{variant}-{lr}-{a0}-{seed}", variant=variant, seed=seed, lr=lr,
+                                   acc=80.0 - band_slope * a0 + 0.1 * seed, status="diverged" if bad else "ok",
+                                   best=30.0, diverged_step=200 if bad else None)
+                    with_alpha0(run, a0)
+    return report([root], root / "report", spec={"group_by": ["variant"], "figures": []})
+
+
+def test_alpha0_flat_band_and_smaller_alpha0_for_larger_model_and_lr(tmp_path):
+    found = {claim.split()[0]: verdict for claim, verdict, _ in verdicts("alpha0", alpha0_runs(tmp_path, 0.0))}
+    assert found == {"C5a": HOLDS, "C5b": HOLDS}
+
+
+def test_alpha0_sensitivity_inside_the_band_does_not_hold(tmp_path):
+    found = {claim.split()[0]: verdict for claim, verdict, _ in verdicts("alpha0", alpha0_runs(tmp_path, 10.0))}
+    assert found["C5a"] == FAILS
+
+
+def baseline_runs(root, normfree_acc: float):
+    best_lr = {"layernorm": 2e-3, "dyt": 2e-3, "fixup": 5e-4, "skipinit": 5e-4, "sigma_reparam": 1e-3}
+    top = {"layernorm": 80.0, "dyt": 80.2, "fixup": normfree_acc, "skipinit": normfree_acc - 2, "sigma_reparam": 79.9}
+    for variant, acc in top.items():
+        for lr in (5e-4, 1e-3, 2e-3, 4e-3):
+            diverges = variant in ("fixup", "skipinit") and lr == 4e-3 and normfree_acc < 80
+            for seed in range(3):
+                make_run(root, f"{variant}-{lr}-{seed}", variant=variant, seed=seed, lr=lr,
+                         acc=(acc if lr == best_lr[variant] else acc - 3) + 0.1 * seed,
+                         status="diverged" if diverges else "ok", best=20.0, diverged_step=200 if diverges else None)
+    make_run(root, "layernorm-long", variant="layernorm", lr=2e-3, acc=82.0, steps=(100, 200, 300, 600))
+    return report([root], root / "report", spec={"group_by": ["variant"], "figures": []})
+
+
+def test_baselines_lose_and_need_lower_lrs(tmp_path):
+    found = {claim: verdict for claim, verdict, _ in verdicts("baselines", baseline_runs(tmp_path, 75.0))}
+    assert found == {"C7: Fixup and SkipInit lose to LN and DyT": HOLDS, "C7: sigmaReparam close to LN": HOLDS,
+                     "C1/C7: DyT matches or beats LN": HOLDS, "C7: Fixup and SkipInit need lower learning rates": HOLDS,
+                     "lr search, layernorm": "best lr 0.002 (the study's lr)", "run length, layernorm": "+1.90 points "
+                     "from 300 to 600 steps"}
+
+
+def test_baselines_that_match_ln_do_not_hold(tmp_path):
+    found = {claim: verdict for claim, verdict, _ in verdicts("baselines", baseline_runs(tmp_path, 82.0))}
+    assert found["C7: Fixup and SkipInit lose to LN and DyT"] == FAILS

@@ -169,8 +169,87 @@ def stability(result) -> list[tuple[str, str, str]]:
     return out
 
 
+def _largest_good(group: dict[float, Cell]) -> float:
+    """The largest alpha0 whose runs did not diverge and are within the margin of the group's best."""
+    best = max(group.values(), key=lambda c: c.mean)
+    return max(a for a, c in group.items() if not c.n_diverged and not better(best, c))
+
+
+def alpha0(result) -> list[tuple[str, str, str]]:
+    """C5a holds when, for every (model size, lr), accuracy over alpha0 0.5-1.2 spreads less than
+    twice the largest seed std (at least 1 point); it fails when some spread is larger.
+    C5b holds when the largest good alpha0 (not diverged, within the margin of the best) is no
+    larger for the large model than the small one, nor at the higher lr than the lower, and
+    smaller somewhere; it fails when it is larger somewhere and smaller nowhere."""
+    cells = collect(result, keys=("variant", "optim.lr", "norm.alpha0"))
+    groups: dict[tuple, dict[float, Cell]] = {}
+    for (variant, lr, a0), c in cells.items():
+        if c.n:
+            groups.setdefault((variant, lr), {})[a0] = c
+    if not groups:
+        return [("C5", UNSURE, "no runs yet")]
+    flat, why = True, []
+    for (variant, lr), group in sorted(groups.items()):
+        band = [c for a, c in group.items() if 0.5 <= a <= 1.2]
+        if len(band) < 2:
+            continue
+        spread = max(c.mean for c in band) - min(c.mean for c in band)
+        tol = max(2 * max(c.std or 0.0 for c in band), 1.0)
+        flat &= spread <= tol
+        why.append(f"{variant} lr {lr:g}: spread {spread:.1f} (tolerance {tol:.1f})")
+    out = [("C5a (insensitive to alpha0 in 0.5-1.2)", HOLDS if flat else FAILS, "; ".join(why))]
+    good = {k: _largest_good(g) for k, g in groups.items()}
+    variants, lrs = sorted({k[0] for k in good}), sorted({k[1] for k in good})
+    pairs = [((v, lrs[i]), (v, lrs[i + 1])) for v in variants for i in range(len(lrs) - 1)]
+    if {"small", "large"} <= set(variants):
+        pairs += [(("small", lr), ("large", lr)) for lr in lrs]
+    pairs = [(a, b) for a, b in pairs if a in good and b in good]
+    smaller = sum(good[b] < good[a] for a, b in pairs)
+    larger = sum(good[b] > good[a] for a, b in pairs)
+    why = ", ".join(f"{v} lr {lr:g}: {good[(v, lr)]:g}" for v, lr in sorted(good))
+    verdict = HOLDS if smaller and not larger else FAILS if larger and not smaller else UNSURE
+    out.append(("C5b (a larger model or lr needs a smaller alpha0)", verdict, "largest good alpha0: " + why))
+    return out
+
+
+def baselines(result) -> list[tuple[str, str, str]]:
+    """C7, each method at its best lr (by mean over seeds): Fixup and SkipInit lose to both LN
+    and DyT; sigmaReparam is not worse than LN; DyT is not worse than LN; Fixup and SkipInit
+    prefer a lower lr than LN or diverge where LN does not."""
+    cells = collect(result, keys=("variant", "optim.lr", "trainer.max_steps"))
+    lengths = [k[2] for k, c in cells.items() if c.n]
+    if not lengths:
+        return [("C7", UNSURE, "no runs yet")]
+    steps = max(set(lengths), key=lengths.count)  # the study's length (a search run may be longer)
+    by_lr: dict[str, dict[float, Cell]] = {}
+    for (v, lr, s), c in cells.items():
+        if s == steps and c.n:
+            by_lr.setdefault(v, {})[lr] = c
+    need = ("layernorm", "dyt", "fixup", "skipinit", "sigma_reparam")
+    if any(v not in by_lr for v in need):
+        return [("C7", UNSURE, f"missing variants: {[v for v in need if v not in by_lr]}")]
+    best = {v: max(g.items(), key=lambda t: t[1].mean) for v, g in by_lr.items()}
+    b = {v: c for v, (_, c) in best.items()}
+    at = ", ".join(f"{v} {show(best[v][1])} at lr {best[v][0]:g}" for v in need)
+    diverged = {v: [lr for lr, c in sorted(g.items()) if c.n_diverged] for v, g in by_lr.items()}
+    div = "; diverged at lr: " + ", ".join(f"{v} {diverged[v] or 'none'}" for v in need)
+    lose = [better(b[s], b[f]) for f in ("fixup", "skipinit") for s in ("layernorm", "dyt")]
+    match = [not_worse(b[f], b["layernorm"]) for f in ("fixup", "skipinit")]
+    out = [("C7: Fixup and SkipInit lose to LN and DyT", HOLDS if all(lose) else FAILS if all(match) else UNSURE, at)]
+    out.append(("C7: sigmaReparam close to LN", FAILS if better(b["layernorm"], b["sigma_reparam"]) else HOLDS,
+                f"sigmaReparam {show(b['sigma_reparam'])}, LN {show(b['layernorm'])}"))
+    out.append(("C1/C7: DyT matches or beats LN", FAILS if better(b["layernorm"], b["dyt"]) else HOLDS,
+                f"DyT {show(b['dyt'])}, LN {show(b['layernorm'])}"))
+    ln_lr, ln_div = best["layernorm"][0], set(diverged["layernorm"])
+    lower = [best[f][0] < ln_lr or bool(set(diverged[f]) - ln_div) for f in ("fixup", "skipinit")]
+    out.append(("C7: Fixup and SkipInit need lower learning rates", HOLDS if all(lower) else FAILS if not any(lower)
+                else UNSURE, "best lr: " + ", ".join(f"{v} {best[v][0]:g}" for v in need) + div))
+    return out + recipe_checks(cells, (2e-3, steps), ("layernorm",))
+
+
 RULES: dict[str, Callable[..., list[tuple[str, str, str]]]] = {
     "squash": squash, "alpha_std": alpha_std, "ln_curve": ln_curve, "stability": stability,
+    "alpha0": alpha0, "baselines": baselines,
 }
 
 

@@ -28,9 +28,9 @@ def make_run(root: Path, name: str, *, variant: str | None = "dyt", seed: int = 
              acc: float = 80.0, best: float | None = None, lr: float = 1e-3, depth: int = 4,
              model: str = "vit", norm: str = "dyt", steps: tuple = (100, 200, 300), diverged_step: int | None = None,
              probes: bool = False, alpha_scale: float = 0.5, old_names: bool = False,
-             extra_metrics: list[dict] | None = None) -> Path:
+             extra_metrics: list[dict] | None = None, loss_scale: float = 1.0) -> Path:
     """A run folder as train.py writes it: config.yaml, summary.json, metrics.jsonl (a loss
-    that falls from 2.3, val acc rising to `acc`), and probes.jsonl when asked."""
+    that falls from 2.3, times `loss_scale`, val acc rising to `acc`), and probes.jsonl when asked."""
     d = root / name
     d.mkdir(parents=True)
     config = {"task": "classify", "variant": variant, "model": {"name": model, "depth": depth, "embed_dim": 64},
@@ -39,7 +39,7 @@ def make_run(root: Path, name: str, *, variant: str | None = "dyt", seed: int = 
     (d / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     lines = []
     for i, s in enumerate(steps):
-        loss = 2.3 * (0.5 ** (i + 1)) + 0.01 * seed
+        loss = (2.3 * (0.5 ** (i + 1)) + 0.01 * seed) * loss_scale
         if diverged_step is not None and s >= diverged_step:
             lines.append({"step": s, "split": "train", "loss": "nan", "lr": lr})
             break
@@ -194,6 +194,14 @@ def test_bad_spec_keys_name_the_key_and_what_is_allowed(tmp_path):
         parse_spec({"figures": [{"kind": "alpha_std", "layer": ["first"]}]})
     with pytest.raises(ReportError, match=r"split = 'test' is not allowed: allowed: train, val"):
         parse_spec({"figures": [{"kind": "loss_curves", "split": "test"}]})
+    with pytest.raises(ReportError, match=r"figures\[0\].pairs = None is not allowed: required: a list of \[label, reference\]"):
+        parse_spec({"figures": [{"kind": "curve_gap"}]})
+    with pytest.raises(ReportError, match=r"figures\[0\].pairs\[1\] = \['dyt'\] is not allowed: a list of \[label, reference\]"):
+        parse_spec({"figures": [{"kind": "curve_gap", "pairs": [["dyt", "ln"], ["dyt"]]}]})
+    with pytest.raises(ReportError, match=r"figures\[0\].smooth = 0 is not allowed: must be an integer >= 1"):
+        parse_spec({"figures": [{"kind": "curve_gap", "pairs": [["dyt", "ln"]], "smooth": 0}]})
+    with pytest.raises(ReportError, match=r"figures\[0\].band is not a key of a curve_gap figure; allowed: kind, pairs, by"):
+        parse_spec({"figures": [{"kind": "curve_gap", "pairs": [["dyt", "ln"]], "band": "std"}]})
     make_run(tmp_path, "r", probes=True)
     runs = load_runs([tmp_path])
     with pytest.raises(ReportError, match=r"report.group_by: key 'norm.nme' is in no run's config.yaml; did you mean norm.name"):
@@ -371,6 +379,49 @@ def test_dashboard_spec_is_built_offline():
     ys = [p.y for p in w.sections[2].panels]
     assert [str(y[0]) for y in ys] == ["probe/blocks.0.norm1/alpha", "probe/blocks.0.norm1/inv_std"]
     assert w.sections[1].panels[0].table_name == "report/table"
+
+
+def train_losses(steps: tuple, losses: list[float]) -> list[dict]:
+    """metrics.jsonl lines that replace make_run's train loss at each step (the last line of a step wins)."""
+    return [{"step": s, "split": "train", "loss": v} for s, v in zip(steps, losses)]
+
+
+def test_curve_gap_numbers_by_hand(tmp_path):
+    steps = (100, 200, 300, 400, 500)
+    # ln: two seeds whose mean is 6, 5, 4, 3, 2; dyt: one seed, and a step 600 that ln lacks (left out)
+    for seed, losses in enumerate(([5, 4, 3, 2, 1], [7, 6, 5, 4, 3])):
+        make_run(tmp_path, f"ln{seed}", variant="ln", norm="layernorm", seed=seed, steps=steps,
+                 extra_metrics=train_losses(steps, losses))
+    make_run(tmp_path, "dyt0", steps=steps + (600,), extra_metrics=train_losses(steps + (600,), [7, 5, 5, 3, 3, 9]))
+    figures = [{"kind": "curve_gap", "pairs": [["dyt", "ln"], ["ln", "dyt"]], "smooth": 2},
+               {"kind": "curve_gap", "pairs": [["dyt", "ln"]], "smooth": 1}]
+    result = report([tmp_path], tmp_path / "out", {"figures": figures})
+    # moving average of 2 points: ln 6, 5.5, 4.5, 3.5, 2.5; dyt 7, 6, 5, 4, 3; gap 1, .5, .5, .5, .5
+    dyt, ln = result.figure_output.tables["curve_gap"]
+    assert (dyt["label"], dyt["reference"], dyt["n_label"], dyt["n_reference"]) == ("dyt", "ln", 1, 2)
+    assert (dyt["points"], dyt["first_step"], dyt["last_step"]) == (5, 100, 500)
+    assert dyt["mean_abs_gap"] == pytest.approx(0.6) and dyt["relative_gap"] == pytest.approx(0.6 / 4.4)
+    assert dyt["final_gap"] == pytest.approx(0.5) and dyt["max_abs_gap"] == pytest.approx(1.0)
+    # the other way round: the sign flips, and the relative gap is over dyt's mean (5)
+    assert ln["final_gap"] == pytest.approx(-0.5) and ln["relative_gap"] == pytest.approx(0.6 / 5.0)
+    # unsmoothed: gap 1, 0, 1, 0, 1
+    raw = result.figure_output.tables["curve_gap_2"][0]
+    assert (raw["mean_abs_gap"], raw["final_gap"], raw["relative_gap"]) == (pytest.approx(0.6), pytest.approx(1.0),
+                                                                             pytest.approx(0.6 / 4.0))
+    for name in ("curve_gap.png", "curve_gap_2.png"):
+        assert (tmp_path / "out" / name).read_bytes()[:8] == PNG_MAGIC
+    header = (tmp_path / "out" / "curve_gap.csv").read_text().splitlines()[0].split(",")
+    assert header[:2] == ["label", "reference"] and "mean_abs_gap" in header and "relative_gap" in header
+    assert "| dyt | ln | 1/2 | 0.6000 | 13.64 % | +0.5000 | 1.0000 |" in result.markdown
+
+
+def test_curve_gap_label_that_no_group_has_names_the_labels(tmp_path):
+    make_run(tmp_path, "dyt0")
+    make_run(tmp_path, "ln0", variant="ln", norm="layernorm")
+    with pytest.raises(ReportError, match=r"curve_gap: pairs\[1\] = \['dytt', 'ln'\]: label 'dytt' is no group of "
+                                          r"by = \[variant\] among the finished runs; labels: dyt, ln"):
+        make_figures(load_runs([tmp_path]), {"figures": [{"kind": "curve_gap", "pairs": [["dyt", "ln"], ["dytt", "ln"]]}]},
+                     tmp_path / "out")
 
 
 def test_layer_stats_average_each_layer_over_runs_at_the_last_step(tmp_path):

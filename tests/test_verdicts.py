@@ -112,3 +112,69 @@ def test_baselines_lose_and_need_lower_lrs(tmp_path):
 def test_baselines_that_match_ln_do_not_hold(tmp_path):
     found = {claim: verdict for claim, verdict, _ in verdicts("baselines", baseline_runs(tmp_path, 82.0))}
     assert found["C7: Fixup and SkipInit lose to LN and DyT"] == FAILS
+
+
+VISION_PAIRS = [["vit_dyt", "vit_layernorm"], ["convnext_dyt", "convnext_layernorm"], ["vit_rmsnorm", "vit_layernorm"]]
+
+
+def vision_norms_runs(root, dyt_acc: float, dyt_loss_scale: float):
+    """LN, RMSNorm, DyT and DyT at the best alpha0 on ViT, LN and DyT on ConvNeXt; DyT's train
+    loss is LN's times `dyt_loss_scale`, so its relative gap is dyt_loss_scale - 1 exactly."""
+    accs = {"vit_layernorm": 80.0, "vit_rmsnorm": 79.8, "vit_dyt": dyt_acc, "vit_dyt_best": 80.4,
+            "convnext_layernorm": 85.0, "convnext_dyt": dyt_acc + 5}
+    for variant, acc in accs.items():
+        for seed in range(3):
+            make_run(root, f"{variant}-{seed}", variant=variant, seed=seed, acc=acc + 0.1 * seed,
+                     loss_scale=dyt_loss_scale if variant.endswith("_dyt") else 1.0)
+    spec = {"group_by": ["variant"], "figures": [{"kind": "curve_gap", "pairs": VISION_PAIRS}]}
+    return report([root], root / "report", spec=spec)
+
+
+def test_vision_norms_holds_when_dyt_matches_ln_and_curves_align(tmp_path):
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("vision_norms", vision_norms_runs(tmp_path, 79.9, 1.02))}
+    assert {k: v for k, (v, _) in found.items()} == {"C1: DyT matches LN on ViT": HOLDS, "C1: DyT matches LN on ConvNeXt": HOLDS,
+                                                    "C1: loss curves aligned": HOLDS}
+    assert "vit_rmsnorm 79.90 ± 0.10 (n=3)" in found["C1: DyT matches LN on ViT"][1]
+    assert "vit_dyt_best 80.50" in found["C1: DyT matches LN on ViT"][1]
+    assert "vit_dyt vs vit_layernorm: mean |gap|" in found["C1: loss curves aligned"][1]
+    assert "(2.0 % of the reference's loss)" in found["C1: loss curves aligned"][1]
+
+
+def test_vision_norms_does_not_hold_when_ln_is_better_and_curves_part(tmp_path):
+    found = {claim: verdict for claim, verdict, _ in verdicts("vision_norms", vision_norms_runs(tmp_path, 78.0, 1.3))}
+    assert found == {"C1: DyT matches LN on ViT": FAILS, "C1: DyT matches LN on ConvNeXt": FAILS,
+                     "C1: loss curves aligned": FAILS}
+
+
+def test_vision_norms_curves_between_the_thresholds_are_inconclusive(tmp_path):
+    found = {claim: verdict for claim, verdict, _ in verdicts("vision_norms", vision_norms_runs(tmp_path, 80.0, 1.1))}
+    assert found["C1: loss curves aligned"] == UNSURE
+
+
+def bn_replace_runs(root, dyt_acc: float):
+    """ResNet and VGG with BN (76), DyT, GroupNorm (74) and no norm, which diverges in every seed."""
+    for model in ("resnet", "vgg"):
+        for norm, acc in (("batchnorm", 76.0), ("dyt", dyt_acc), ("groupnorm", 74.0)):
+            for seed in range(3):
+                make_run(root, f"{model}_{norm}-{seed}", variant=f"{model}_{norm}", model=model, norm=norm,
+                         seed=seed, acc=acc + 0.1 * seed)
+        for seed in range(3):
+            make_run(root, f"{model}_identity-{seed}", variant=f"{model}_identity", model=model, norm="identity",
+                     seed=seed, status="diverged", acc=10.0, best=30.0, diverged_step=200)
+    return report([root], root / "report", spec={"group_by": ["variant"], "figures": []})
+
+
+def test_bn_replace_holds_when_batchnorm_beats_dyt(tmp_path):
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("bn_replace", bn_replace_runs(tmp_path, 69.0))}
+    assert {k: v for k, (v, _) in found.items()} == {
+        "C8: DyT cannot replace BatchNorm in ResNet": HOLDS, "ResNet: GroupNorm and no norm": "GroupNorm 74.1 ± 0.1 (n=3), "
+        "no norm diverged 3/3", "C8: DyT cannot replace BatchNorm in VGG": HOLDS,
+        "VGG: GroupNorm and no norm": "GroupNorm 74.1 ± 0.1 (n=3), no norm diverged 3/3"}
+    assert "BN 76.10 ± 0.10 (n=3), DyT 69.10 ± 0.10 (n=3) (+7.00 points for BN)" == found["C8: DyT cannot replace BatchNorm in VGG"][1]
+    assert "no norm 30.00 ± 0.00 failed (3/3 diverged) (n=3), diverged at steps 200, 200, 200" in found["VGG: GroupNorm and no norm"][1]
+
+
+def test_bn_replace_does_not_hold_when_dyt_is_not_worse(tmp_path):
+    found = {claim: verdict for claim, verdict, _ in verdicts("bn_replace", bn_replace_runs(tmp_path, 75.9))}
+    assert found["C8: DyT cannot replace BatchNorm in ResNet"] == FAILS
+    assert found["C8: DyT cannot replace BatchNorm in VGG"] == FAILS

@@ -31,6 +31,8 @@ FIGURES: dict[str, dict[str, Any]] = {
     "scurve": {"layers": ["first", "last"], "step": "last", "by": None, "tolerance": 0.1, "title": None},
     "final_metric_bars": {"by": None, "metric": None, "title": None},
     "layer_stats": {"by": None, "step": "last", "title": None},
+    # pairs is required; by defaults to [variant] so that pairs name variants as the study lists them
+    "curve_gap": {"pairs": None, "by": ["variant"], "split": "train", "metric": "loss", "smooth": 5, "title": None},
 }
 
 TOP_KEYS = ("metric", "group_by", "columns", "figures", "higher_is_better", "decimals")
@@ -118,6 +120,23 @@ def _step(where: str, value: Any) -> str | int:
     raise _bad(where, value, "must be last or a step number >= 0")
 
 
+def _pairs(where: str, value: Any) -> list[list[str]]:
+    example = "a list of [label, reference] pairs of group labels, e.g. [[dyt, layernorm]]"
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _bad(where, value, "required: " + example)
+    pairs = []
+    for i, pair in enumerate(value):
+        if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                or any(isinstance(v, bool) or not isinstance(v, (str, int, float)) or v == "" for v in pair)):
+            raise _bad(f"{where}[{i}]", pair, example)
+        # a number as YAML reads it (by: [norm.alpha0], pairs: [[0.5, 1.0]]) -> the label the table shows
+        label, ref = (f"{v:g}" if isinstance(v, float) else str(v) for v in pair)
+        if label == ref:
+            raise _bad(f"{where}[{i}]", pair, "a pair compares two different labels")
+        pairs.append([label, ref])
+    return pairs
+
+
 def _figure(i: int, raw: Any, counts: dict[str, int]) -> FigureSpec:
     where = f"report.figures[{i}]"
     if isinstance(raw, str):  # "- loss_curves" is short for "- {kind: loss_curves}"
@@ -139,9 +158,9 @@ def _figure(i: int, raw: Any, counts: dict[str, int]) -> FigureSpec:
         o["metric"] = _metric(w + "metric", o["metric"])
     if o.get("title") is not None and not isinstance(o["title"], str):
         raise _bad(w + "title", o["title"], "must be a string")
+    if kind in ("loss_curves", "curve_gap") and o["split"] not in SPLITS:
+        raise _bad(w + "split", o["split"], f"allowed: {', '.join(SPLITS)}")
     if kind == "loss_curves":
-        if o["split"] not in SPLITS:
-            raise _bad(w + "split", o["split"], f"allowed: {', '.join(SPLITS)}")
         if o["band"] not in BANDS:
             raise _bad(w + "band", o["band"], f"allowed: {', '.join(BANDS)}")
         if o["logy"] not in LOGY:
@@ -158,6 +177,11 @@ def _figure(i: int, raw: Any, counts: dict[str, int]) -> FigureSpec:
         tol = o["tolerance"]
         if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
             raise _bad(w + "tolerance", tol, "must be a number between 0 and 1 (0.1: the linear range ends where the fitted tanh is 10 % below its tangent)")
+    if kind == "curve_gap":
+        o["pairs"] = _pairs(w + "pairs", o["pairs"])
+        smooth = o["smooth"]
+        if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
+            raise _bad(w + "smooth", smooth, "must be an integer >= 1 (a moving-average window in logged points; 1: no smoothing)")
     counts[kind] = counts.get(kind, 0) + 1
     stem = kind if counts[kind] == 1 else f"{kind}_{counts[kind]}"
     return FigureSpec(kind=kind, options=o, stem=stem)

@@ -247,9 +247,80 @@ def baselines(result) -> list[tuple[str, str, str]]:
     return out + recipe_checks(cells, (2e-3, steps), ("layernorm",))
 
 
+def _by_variant(result) -> dict[str, Cell]:
+    return {k[0]: c for k, c in collect(result, keys=("variant",)).items() if c.n and c.mean is not None}
+
+
+def _gap(r: dict) -> str:
+    return (f"{r['label']} vs {r['reference']}: mean |gap| {r['mean_abs_gap']:.4f} "
+            f"({100 * r['relative_gap']:.1f} % of the reference's loss), final {r['final_gap']:+.4f}")
+
+
+def vision_norms(result) -> list[tuple[str, str, str]]:
+    """C1 per model (ViT, ConvNeXt): DyT (alpha0 0.5) matches LN when it is not worse than LN
+    by more than the seed spread; it does not hold when LN is better. The curves are aligned
+    when, for DyT vs LN on ViT and on ConvNeXt, the mean |gap| of smoothed train loss (the
+    curve_gap table) is below 5 % of LN's mean smoothed loss; not aligned when one is above
+    15 %; inconclusive between."""
+    c = _by_variant(result)
+    out = []
+    for model, name, others in (("vit", "ViT", ("vit_rmsnorm", "vit_dyt_best")), ("convnext", "ConvNeXt", ())):
+        dyt, ln = c.get(f"{model}_dyt"), c.get(f"{model}_layernorm")
+        claim = f"C1: DyT matches LN on {name}"
+        if dyt is None or ln is None:
+            out.append((claim, UNSURE, f"no finished runs of {model}_dyt or {model}_layernorm"))
+            continue
+        why = ", ".join(f"{v} {show(c[v])}" for v in (f"{model}_layernorm", f"{model}_dyt", *others) if v in c)
+        out.append((claim, HOLDS if not_worse(dyt, ln) else FAILS, why))
+    rows = {(r["label"], r["reference"]): r for r in _table(result, "curve_gap") if r.get("relative_gap") is not None}
+    need = [("vit_dyt", "vit_layernorm"), ("convnext_dyt", "convnext_layernorm")]
+    claim = "C1: loss curves aligned"
+    if any(p not in rows for p in need):
+        out.append((claim, UNSURE, f"no curve_gap numbers for {[p for p in need if p not in rows]}"))
+        return out
+    rel = [rows[p]["relative_gap"] for p in need]
+    why = "; ".join(_gap(rows[p]) for p in need)
+    others = [_gap(r) for p, r in rows.items() if p not in need]
+    why += ("; also " + "; ".join(others)) if others else ""
+    out.append((claim, HOLDS if max(rel) < 0.05 else FAILS if max(rel) > 0.15 else UNSURE, why))
+    return out
+
+
+def _context(name: str, c: Cell) -> str:
+    """"GroupNorm 70.1 ± 0.3 (n=3)", "no norm diverged 3/3", or the number with k/n diverged."""
+    if c.status == "failed":
+        return f"{name} diverged {c.n_diverged}/{c.n}"
+    text = f"{c.mean:.1f}" + (f" ± {c.std:.1f}" if c.std is not None else "") + f" (n={c.n})"
+    return f"{name} {text}" + (f", diverged {c.n_diverged}/{c.n}" if c.n_diverged else "")
+
+
+def bn_replace(result) -> list[tuple[str, str, str]]:
+    """C8 per model (ResNet, VGG), DyT with BatchNorm's hyperparameters: it holds when BN beats
+    DyT by more than the seed spread; it does not hold when DyT is not worse than BN. GroupNorm
+    and no norm are context, not part of the verdict: their numbers and divergences."""
+    c = _by_variant(result)
+    out = []
+    for model, name in (("resnet", "ResNet"), ("vgg", "VGG")):
+        bn, dyt = c.get(f"{model}_batchnorm"), c.get(f"{model}_dyt")
+        if bn is None or dyt is None:
+            out.append((f"C8: DyT cannot replace BatchNorm in {name}", UNSURE,
+                        f"no finished runs of {model}_batchnorm or {model}_dyt"))
+            continue
+        out.append((f"C8: DyT cannot replace BatchNorm in {name}", HOLDS if better(bn, dyt) else FAILS,
+                    f"BN {show(bn)}, DyT {show(dyt)} ({bn.mean - dyt.mean:+.2f} points for BN)"))
+        rest = [(label, c[f"{model}_{v}"]) for v, label in (("groupnorm", "GroupNorm"), ("identity", "no norm"))
+                if f"{model}_{v}" in c]
+        if rest:
+            steps = lambda cell: ", ".join(str(r.diverged_step) for r in cell.runs if r.status == "diverged")  # noqa: E731
+            out.append((f"{name}: GroupNorm and no norm", ", ".join(_context(*t) for t in rest),
+                        "; ".join(f"{label} {show(cell)}" + (f", diverged at steps {steps(cell)}" if steps(cell) else "")
+                                  for label, cell in rest)))
+    return out
+
+
 RULES: dict[str, Callable[..., list[tuple[str, str, str]]]] = {
     "squash": squash, "alpha_std": alpha_std, "ln_curve": ln_curve, "stability": stability,
-    "alpha0": alpha0, "baselines": baselines,
+    "alpha0": alpha0, "baselines": baselines, "vision_norms": vision_norms, "bn_replace": bn_replace,
 }
 
 

@@ -14,6 +14,7 @@ from normbench.report.figures.alpha import alpha_std, alpha_vs_inv_std
 from normbench.report.figures.bars import final_metric_bars
 from normbench.report.figures.common import FigureOutput
 from normbench.report.figures.curves import loss_curves
+from normbench.report.figures.gap import curve_gap
 from normbench.report.figures.grid import stability_grid
 from normbench.report.figures.layers import layer_stats
 from normbench.report.figures.scurve import scurve
@@ -29,6 +30,7 @@ DRAW: dict[str, Callable[..., Path | None]] = {
     "scurve": scurve,
     "final_metric_bars": final_metric_bars,
     "layer_stats": layer_stats,
+    "curve_gap": curve_gap,
 }
 assert set(DRAW) == set(FIGURES), "every figure kind in spec.FIGURES needs a drawing function"
 

@@ -60,13 +60,19 @@ def curve_gap(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Path,
         series = [(r, s, v) for r, s, v in series if s]
         steps, mean, _, _ = mean_band([(s, v) for _, s, v in series]) if series else ([], [], None, None)
         curves[label] = (np.asarray(steps), np.asarray(mean), len(series), sum(r.status == "diverged" for r, _, _ in series))
+    # A pair whose label has no finished runs is skipped with a note (a study still running, a
+    # smoke scale with fewer variants); when no pair has both labels, it is an error (a typo, a wrong `by`).
+    found = [p for p in fs["pairs"] if all(label in curves for label in p)]
     for i, pair in enumerate(fs["pairs"]):
-        for label in pair:
-            if label not in curves:  # a typo in the study file: say what the labels are
-                raise ReportError(f"{path.stem}: pairs[{i}] = {pair}: label {label!r} is no group of "
-                                  f"by = [{', '.join(by)}] among the finished runs; labels: {', '.join(curves)}")
+        missing = [label for label in pair if label not in curves]
+        if missing:
+            message = (f"{path.stem}: pairs[{i}] = {pair}: label {missing[0]!r} is no group of "
+                       f"by = [{', '.join(by)}] among the finished runs; labels: {', '.join(curves)}")
+            if not found:
+                raise ReportError(message)
+            out.notes.append(message + " (pair skipped)")
     rows = []
-    for label, ref in fs["pairs"]:
+    for label, ref in found:
         (sa, ma, na, da), (sb, mb, nb, db) = curves[label], curves[ref]
         row = gap_row(label, ref, sa, ma, sb, mb, fs["smooth"]) if na and nb else None
         if row is None:

@@ -1,7 +1,8 @@
 """The image-classification task: batches, loss and evaluation for the shared loop.
 
 A task owns its data and its randomness (batch order and augmentation), so the loop
-stays task-agnostic and a checkpoint of the task's state resumes data exactly.
+stays task-agnostic and a checkpoint of the task's state resumes data exactly. It is one
+implementation of the Task protocol (normbench/train/task.py).
 """
 
 from __future__ import annotations
@@ -11,12 +12,23 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn.functional as F
 
+from omegaconf import DictConfig
+
 from normbench.data import Augment, BatchStream, eval_batches, load_image_data_from_config
 
 
 class ClassifyTask:
     name = "classify"
-    best_metric = "acc1"  # higher is better; the summary keeps its best value
+    best_metric = "acc1"  # the summary keeps its best value
+    higher_is_better = True
+    throughput_unit = "images"
+    units_per_sample = 1
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, device: torch.device) -> "ClassifyTask":
+        # label smoothing is read from trainer.* for now (every study config sets it there);
+        # it belongs to this task and moves with a task config group.
+        return cls(cfg.data, device, seed=cfg.trainer.seed, label_smoothing=cfg.trainer.label_smoothing)
 
     def __init__(self, data_cfg: Mapping[str, Any], device: torch.device, seed: int, label_smoothing: float = 0.0):
         self.data = load_image_data_from_config(data_cfg)
@@ -47,6 +59,9 @@ class ClassifyTask:
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
         return F.cross_entropy(model(x), y, label_smoothing=self.label_smoothing)
+
+    def train_metrics(self, loss: float) -> dict[str, float]:
+        return {}
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, float]:

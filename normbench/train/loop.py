@@ -39,6 +39,7 @@ from normbench.train.classify import ClassifyTask
 from normbench.train.guard import Diverged, check_loss, check_weights
 from normbench.train.optim import build_optimizer, build_schedule
 from normbench.train.periodic import Periodic
+from normbench.train.task import Task, is_better
 from normbench.train.runtime import (
     TrainerConfigError,
     autocast,
@@ -49,14 +50,18 @@ from normbench.train.runtime import (
 
 log = logging.getLogger(__name__)
 
-TASKS = {"classify": ClassifyTask}
+TASKS: dict[str, type[Task]] = {"classify": ClassifyTask}
 DONE = ("ok", "diverged")  # a finished run: trainer.resume=true leaves it as it is
 
 
-def build_task(cfg: DictConfig, device: torch.device):
-    if cfg.task not in TASKS:
-        raise TrainerConfigError(f"task = {cfg.task!r} is unknown; allowed: {', '.join(TASKS)}")
-    return TASKS[cfg.task](cfg.data, device, seed=cfg.trainer.seed, label_smoothing=cfg.trainer.label_smoothing)
+def check_task(name: str) -> None:
+    if name not in TASKS:
+        raise TrainerConfigError(f"task = {name!r} is unknown; allowed: {', '.join(TASKS)}")
+
+
+def build_task(cfg: DictConfig, device: torch.device) -> Task:
+    check_task(cfg.task)
+    return TASKS[cfg.task].from_config(cfg, device)
 
 
 def read_run_state(run_dir: Path) -> dict | None:
@@ -235,6 +240,10 @@ class Run:
             "train_time_s": round(self.train_time, 3),
             "action_time_s": {k: round(v, 3) for k, v in self.action_time.items()},
             "throughput_samples_per_s": round(self.samples_seen / self.train_time, 2) if self.train_time else None,
+            # in the task's unit (images or tokens per second), over the whole train time
+            "throughput": {"unit": f"{self.task.throughput_unit}/s",
+                           "value": round(self.samples_seen * self.task.units_per_sample / self.train_time, 2)
+                           if self.train_time else None},
             "num_params": self.num_params,
             "diverged": diverged,
             "error": error,
@@ -262,8 +271,12 @@ class Run:
         loss, window_time, steps = w.mean_loss(), w.elapsed(), w.steps
         w.reset()
         self.train_time += window_time
-        self.last.update(self.tracker.log(self.step, "train", loss=loss, lr=self.lr_used,
-                         samples_per_s=steps * self.task.batch_size / window_time,
+        samples_per_s = steps * self.task.batch_size / window_time
+        # tokens_per_s for lm; an image is a sample, so classification logs samples_per_s alone
+        rate = ({} if self.task.units_per_sample == 1
+                else {f"{self.task.throughput_unit}_per_s": samples_per_s * self.task.units_per_sample})
+        self.last.update(self.tracker.log(self.step, "train", loss=loss, **self.task.train_metrics(loss),
+                         lr=self.lr_used, samples_per_s=samples_per_s, **rate,
                          samples=self.samples_seen, train_time_s=round(self.train_time, 3)))
         check_loss(self.step, loss, self.cfg.trainer.max_loss)
 
@@ -271,10 +284,10 @@ class Run:
         val = self.task.evaluate(self.forward_model, lambda: autocast(self.device, self.cfg.trainer.precision))
         self.last.update(self.tracker.log(self.step, "val", **val))
         value = val[self.task.best_metric]
-        if self.best["value"] is None or value > self.best["value"]:
+        if is_better(self.task, value, self.best["value"]):
             self.best = {"metric": self.best_key, "value": value, "step": self.step}
-        log.info("step %d  train loss %.4f  val loss %.4f  val %s %.2f", self.step,
-                 self.last.get("train/loss", float("nan")), val["loss"], self.task.best_metric, value)
+        shown = "  ".join(f"val {k} {v:.4g}" for k, v in val.items())
+        log.info("step %d  train loss %.4f  %s", self.step, self.last.get("train/loss", float("nan")), shown)
         self.tracker.summary(self.summary("running"))
 
     def run_probe(self) -> None:

@@ -1,0 +1,56 @@
+"""The Task seam: what the shared loop needs from a task (classify, lm), and nothing more.
+
+Why: the loop trains, evaluates, probes and checkpoints the same way for every task; what
+differs is the data and its randomness, the loss, the evaluation, what "best" means (higher
+accuracy or lower loss) and what throughput is counted in (images or tokens). A task owns
+all of that, so a new task is one class and one line in TASKS, not an edit of the loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Protocol
+
+import torch
+from omegaconf import DictConfig
+
+
+class Task(Protocol):
+    name: str
+    best_metric: str         # a key of evaluate()'s dict; summary.json keeps its best value
+    higher_is_better: bool   # acc1: true; loss: false
+    throughput_unit: str     # "images" | "tokens": metrics.jsonl logs `<unit>_per_s`
+    units_per_sample: int    # 1 image per sample; context_length tokens per sequence
+    batch_size: int          # samples per training batch
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, device: torch.device) -> "Task":
+        """The task of a whole composed run config (its data group, seed, ...)."""
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Sizes the model builder needs from the data (classes, image size, vocabulary); opaque to the loop."""
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next (input, target) training batch on the device; its order is part of state_dict()."""
+
+    def probe_batch(self, n: int) -> torch.Tensor:
+        """A fixed input batch of n samples for the norm-layer probes."""
+
+    def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The training loss of one batch (a scalar tensor, no host sync)."""
+
+    def train_metrics(self, loss: float) -> dict[str, float]:
+        """Metrics derived from a logged mean train loss (lm: bits per byte); may be empty."""
+
+    def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, float]:
+        """Validation metrics, `loss` and best_metric among them."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+def is_better(task: Task, value: float, best: float | None) -> bool:
+    """True when `value` beats the best so far in the task's direction (None: no best yet)."""
+    if best is None:
+        return True
+    return value > best if task.higher_is_better else value < best

@@ -311,7 +311,9 @@ def test_data_configs_load():
     from conftest import compose_cfg  # each preset on its schema node (normbench/config), as Hydra composes it
 
     files = sorted((REPO / "configs" / "data").glob("*.yaml"))
-    assert {f.stem for f in files} == set(DATA_NAMES)
+    from normbench.data.text import TEXT_DATA_NAMES
+
+    assert {f.stem for f in files} == set(DATA_NAMES) | set(TEXT_DATA_NAMES)  # image and text (task=lm) sets
     data = {f.stem: compose_cfg([f"data={f.stem}"]).data for f in files}
     for name, cfg in data.items():
         assert cfg.name == name

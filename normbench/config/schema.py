@@ -150,12 +150,17 @@ class SyntheticConfig:
 class DataConfig:
     """`data`: one schema for every data set; root and download apply to those read from files."""
 
-    name: str = MISSING            # fashion_mnist_mini | fashion_mnist | cifar10 | cifar100 | synthetic
+    name: str = MISSING            # images (task=classify): fashion_mnist_mini | fashion_mnist | cifar10 | cifar100 |
+                                   # synthetic; text (task=lm): shakespeare (shipped) | text (the files of `paths`)
     root: Optional[str] = None     # folder with the data files; null: the standard places
     download: bool = False         # torchvision download where there is internet
-    batch_size: int = 128
+    batch_size: int = 128          # images, or sequences of context_length tokens
     eval_batch_size: int = 1000
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # text only (normbench/data/text.py): byte-level tokens, vocabulary 256
+    paths: list[str] = field(default_factory=list)  # data=text: files or globs, concatenated in sorted order
+    context_length: int = 128      # tokens per training window (the model sees this many positions)
+    val_fraction: float = 0.1      # the last fraction of the corpus is the validation split
     # only data=synthetic has it (its preset adds /schema/data/synthetic@synthetic)
     synthetic: Optional[SyntheticConfig] = None
 

@@ -5,6 +5,8 @@ its train split into an endless, exactly resumable stream of shuffled batches;
 :class:`Augment` crops, flips and normalises batches on the device; and
 ``eval_batches`` walks a split in order. The default data set,
 ``fashion_mnist_mini``, ships inside the package so a run needs no network.
+Byte-level text for task=lm lives in ``normbench.data.text`` (the shipped corpus:
+tiny Shakespeare).
 """
 
 from normbench.data.augment import Augment

@@ -1,0 +1,232 @@
+"""Byte-level text for language modelling, offline first: a corpus, a split, resumable windows.
+
+Why bytes: a vocabulary of 256 needs no tokenizer to download or train, every file is
+valid input, and the loss in bits is bits per byte, comparable across corpora.
+A corpus is tokenised once into a cached uint8 file that later runs memory-map (a large
+local corpus never has to fit in memory). The split is deterministic: the last
+`val_fraction` of the bytes is validation, so no training window overlaps it.
+Training windows of context_length + 1 bytes start at offsets drawn from a generator
+seeded by (seed, step), so the batch order is a pure function of them and a checkpoint
+stores only {seed, step}, as BatchStream does for images.
+
+The default corpus ships inside the package: tiny Shakespeare (char-rnn's input.txt,
+1,115,394 bytes, public domain), xz-compressed, its sha256 checked on every load.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import lzma
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from normbench.data import paths
+from normbench.errors import DataError
+
+log = logging.getLogger(__name__)
+
+VOCAB_SIZE = 256
+TEXT_DATA_NAMES = ("shakespeare", "text")  # shakespeare: shipped; text: the files of data.paths
+# its own folder: assets/ holds the image data sets (and their 5 MB budget)
+ASSET = Path(__file__).resolve().parent / "corpora" / "tinyshakespeare.txt.xz"
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"  # of the uncompressed bytes
+_CACHE_FORMAT = 1  # bump when the cache layout changes: old entries are then never read
+
+
+@dataclass
+class TextData:
+    name: str
+    train: np.ndarray  # uint8 bytes (a view of the cached memmap)
+    val: np.ndarray
+    sources: list[str]  # the files (or the shipped asset) it was made from
+
+    @property
+    def vocab_size(self) -> int:
+        return VOCAB_SIZE
+
+
+def cache_dir() -> Path:
+    # read at call time, so tests that move paths.DEFAULT_ROOT move the cache too
+    return paths.DEFAULT_ROOT / "text"
+
+
+def _sha256(data: np.ndarray | bytes) -> str:
+    return hashlib.sha256(memoryview(data)).hexdigest()
+
+
+def _write_atomic(path: Path, chunks: Iterator[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        for chunk in chunks:
+            f.write(chunk)
+    os.replace(tmp, path)  # a concurrent run or a kill never leaves a half-written cache
+
+
+def _memmap(path: Path) -> np.ndarray:
+    return np.memmap(path, dtype=np.uint8, mode="r")
+
+
+def _shakespeare() -> np.ndarray:
+    hint = "reinstall normbench (the shipped corpus is normbench/data/corpora/tinyshakespeare.txt.xz)"
+    cached = cache_dir() / f"shakespeare-{SHAKESPEARE_SHA256[:16]}.u8"
+    if cached.exists():
+        tokens = _memmap(cached)
+        if _sha256(tokens) == SHAKESPEARE_SHA256:
+            return tokens
+        log.warning("cached corpus %s fails its sha256 check; rebuilding it from the shipped asset", cached)
+    try:
+        raw = lzma.decompress(ASSET.read_bytes())
+    except FileNotFoundError as err:
+        raise DataError(f"data.name = 'shakespeare': shipped corpus missing: {ASSET}; {hint}") from err
+    except (lzma.LZMAError, EOFError) as err:
+        raise DataError(f"data.name = 'shakespeare': shipped corpus {ASSET} is corrupt ({err}); {hint}") from err
+    if _sha256(raw) != SHAKESPEARE_SHA256:
+        raise DataError(f"data.name = 'shakespeare': {ASSET} fails its sha256 check "
+                        f"(expected {SHAKESPEARE_SHA256}); {hint}")
+    try:
+        _write_atomic(cached, iter([raw]))
+    except OSError as err:  # a read-only home: train from memory instead
+        log.warning("cannot cache the corpus at %s (%s); keeping it in memory", cached, err)
+        return np.frombuffer(raw, dtype=np.uint8)
+    return _memmap(cached)
+
+
+def expand_paths(patterns: Sequence[str]) -> list[Path]:
+    """The files named by data.paths (files or globs, ~ expanded), sorted, each once.
+    Raises DataError naming the patterns that match no file."""
+    if not patterns:
+        raise DataError("data.paths = [] is empty: data.name = 'text' needs the files of a corpus; "
+                        "allowed: a list of files or globs (data.paths='[corpus/*.txt]'), "
+                        "or data=shakespeare (the shipped corpus)")
+    found: dict[str, Path] = {}
+    unmatched = []
+    for pattern in patterns:
+        matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(str(pattern)), recursive=True))
+        files = [p for p in matches if p.is_file()]
+        if not files:
+            unmatched.append(str(pattern))
+        for p in files:
+            found.setdefault(str(p.resolve()), p)
+    if unmatched:
+        raise DataError(f"data.paths = {list(map(str, patterns))}: no file matches {', '.join(unmatched)}; "
+                        "allowed: existing files or globs of files")
+    return [found[k] for k in sorted(found)]
+
+
+def _files(patterns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    files = expand_paths(patterns)
+    total = sum(f.stat().st_size for f in files)
+    if total == 0:
+        raise DataError(f"data.paths = {list(map(str, patterns))}: the corpus is empty "
+                        f"(0 bytes in {', '.join(map(str, files))})")
+    # the cache key: which files, how large, when last changed (an edit makes a new entry)
+    key = json.dumps([_CACHE_FORMAT] + [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files])
+    cached = cache_dir() / f"files-{hashlib.sha256(key.encode()).hexdigest()[:16]}.u8"
+    if not cached.exists():
+        def chunks() -> Iterator[bytes]:  # files are concatenated as they are, in sorted order
+            for f in files:
+                with open(f, "rb") as fh:
+                    yield from iter(lambda: fh.read(1 << 22), b"")
+
+        _write_atomic(cached, chunks())
+    return _memmap(cached), [str(f) for f in files]
+
+
+def split(tokens: np.ndarray, val_fraction: float, context_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val): the last val_fraction of the bytes is validation."""
+    if not 0 < val_fraction < 1:
+        raise DataError(f"data.val_fraction = {val_fraction!r} is not allowed: must be in (0, 1)")
+    n_val = int(len(tokens) * val_fraction)
+    train, val = tokens[: len(tokens) - n_val], tokens[len(tokens) - n_val :]
+    if min(len(train), len(val)) < context_length + 1:
+        raise DataError(
+            f"the corpus ({len(tokens)} bytes) is too small for data.context_length = {context_length} with "
+            f"data.val_fraction = {val_fraction}: each split needs at least context_length + 1 = "
+            f"{context_length + 1} bytes (train {len(train)}, val {len(val)})"
+        )
+    return train, val
+
+
+def load_text_data(name: str, paths: Sequence[str] = (), val_fraction: float = 0.1,
+                   context_length: int = 128) -> TextData:
+    if name not in TEXT_DATA_NAMES:
+        raise DataError(f"data.name = {name!r} is not a text data set; allowed with task=lm: "
+                        f"{', '.join(TEXT_DATA_NAMES)}")
+    if not isinstance(context_length, int) or context_length < 1:
+        raise DataError(f"data.context_length = {context_length!r} is not allowed: must be an int >= 1")
+    if name == "shakespeare":
+        if paths:
+            raise DataError(f"data.paths = {list(paths)} does not apply to data.name = 'shakespeare' (the shipped "
+                            "corpus); allowed: data.paths=[] or data=text for a corpus of your own")
+        tokens, sources = _shakespeare(), [str(ASSET)]
+    else:
+        tokens, sources = _files(paths)
+    train, val = split(tokens, val_fraction, context_length)
+    return TextData(name, train, val, sources)
+
+
+def load_text_data_from_config(cfg: Mapping[str, Any]) -> TextData:
+    """From the `data` config group: name, paths, val_fraction, context_length."""
+    return load_text_data(cfg["name"], [str(p) for p in cfg.get("paths") or []], float(cfg["val_fraction"]),
+                          cfg["context_length"])
+
+
+def _windows(tokens: np.ndarray, starts: np.ndarray, context_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    w = torch.from_numpy(tokens[starts[:, None] + np.arange(context_length + 1)].astype(np.int64))
+    return w[:, :-1], w[:, 1:]  # input and next-byte target
+
+
+def window_starts(n: int, context_length: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+    """The start offsets of batch `step`: uniform over every full window, a pure function of (seed, step)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, step]))
+    return rng.integers(0, n - context_length, size=batch_size)
+
+
+class WindowStream:
+    """Infinite iterator of (x, y) batches of random contiguous windows; state {seed, step}."""
+
+    def __init__(self, tokens: np.ndarray, context_length: int, batch_size: int, seed: int = 0):
+        if batch_size < 1:
+            raise DataError(f"data.batch_size = {batch_size} is not allowed: must be >= 1")
+        self.tokens, self.context_length, self.batch_size = tokens, int(context_length), int(batch_size)
+        self.seed, self.step = int(seed), 0
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = window_starts(len(self.tokens), self.context_length, self.batch_size, self.seed, self.step)
+        self.step += 1
+        return _windows(self.tokens, starts, self.context_length)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seed": self.seed, "step": self.step}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        self.seed, self.step = int(state["seed"]), int(state["step"])
+
+
+def first_windows(tokens: np.ndarray, context_length: int, count: int | None = None) -> np.ndarray:
+    """Start offsets of the non-overlapping windows from the beginning (all of them, or the first count)."""
+    n = (len(tokens) - 1) // context_length
+    return np.arange(n if count is None else min(n, count)) * context_length
+
+
+def eval_windows(tokens: np.ndarray, context_length: int, batch_size: int
+                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Every non-overlapping window of the split, in order; the last batch may be smaller."""
+    if batch_size < 1:
+        raise DataError(f"data.eval_batch_size = {batch_size} is not allowed: must be >= 1")
+    starts = first_windows(tokens, context_length)
+    for i in range(0, len(starts), batch_size):
+        yield _windows(tokens, starts[i : i + batch_size], context_length)

@@ -12,13 +12,8 @@ import normbench.config  # noqa: F401  registers the schema nodes that configs/*
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
-# A run small enough for a test: synthetic 16 px data, a 1-block ViT, a few steps.
-TINY = [
-    "data=synthetic",
-    "model.patch_size=4",
-    "model.embed_dim=16",
-    "model.depth=1",
-    "model.num_heads=2",
+# A few steps on the cpu, logged, evaluated and checkpointed often, nothing sent anywhere.
+TINY_RUN = [
     "trainer.max_steps=6",
     "trainer.eval_every=3",
     "trainer.log_every=2",
@@ -26,6 +21,32 @@ TINY = [
     "trainer.progress=false",
     "trainer.device=cpu",
     "logger.wandb.mode=disabled",
+]
+# A run small enough for a test: synthetic 16 px data, a 1-block ViT, a few steps.
+TINY = [
+    "data=synthetic",
+    "model.patch_size=4",
+    "model.embed_dim=16",
+    "model.depth=1",
+    "model.num_heads=2",
+    *TINY_RUN,
+]
+
+# The same for task=lm: a 1-block LLaMA on 16-byte windows of the shipped corpus.
+TINY_LM = [
+    "task=lm",
+    "model=llama",
+    "data=shakespeare",
+    "optim=adamw_llama",
+    "model.embed_dim=16",
+    "model.depth=1",
+    "model.num_heads=2",
+    "data.context_length=16",
+    "data.batch_size=4",
+    "data.eval_batch_size=8",
+    "data.eval_windows=8",
+    "probe.batch_size=4",
+    *TINY_RUN,
 ]
 
 
@@ -38,5 +59,18 @@ def compose_cfg(overrides: list[str] | tuple[str, ...] = ()):
 def tiny_cfg():
     def make(*extra: str):
         return compose_cfg(TINY + list(extra))
+
+    return make
+
+
+@pytest.fixture
+def tiny_lm_cfg(tmp_path, monkeypatch):
+    """Like tiny_cfg for task=lm; the corpus cache goes to tmp_path, not the user's home."""
+    from normbench.data import paths
+
+    monkeypatch.setattr(paths, "DEFAULT_ROOT", tmp_path / "data_cache")
+
+    def make(*extra: str):
+        return compose_cfg(TINY_LM + list(extra))
 
     return make

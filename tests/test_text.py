@@ -86,3 +86,9 @@ def test_eval_windows_cover_the_split_once_in_order():
     xs = [x for x, _ in text.eval_windows(tokens, context_length=10, batch_size=4)]
     assert [len(x) for x in xs] == [4, 4, 1]  # (100 - 1) // 10 = 9 windows
     assert torch.equal(torch.cat(xs)[:, 0], torch.arange(9) * 10)
+
+
+def test_eval_windows_can_be_a_fixed_evenly_spaced_subset():
+    tokens = np.arange(100, dtype=np.uint8)
+    xs = torch.cat([x for x, _ in text.eval_windows(tokens, context_length=10, batch_size=4, count=3)])
+    assert xs[:, 0].tolist() == [0, 40, 80]  # windows 0, 4 and 8 of 9

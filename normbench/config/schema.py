@@ -43,6 +43,11 @@ class NormConfig:
     num_groups: int = 32           # groupnorm
     momentum: float = 0.1          # batchnorm running-statistics momentum
     impl: str = "torch"            # dyt kernel implementation
+    # dyt in model=llama: alpha0 per position (the paper's C6: attention wants a larger one);
+    # null: norm.alpha0. attn: the norm before attention; ffn: before the MLP; final: before the head.
+    alpha0_attn: Optional[float] = None
+    alpha0_ffn: Optional[float] = None
+    alpha0_final: Optional[float] = None
 
 
 # -- normfree -----------------------------------------------------------------------------
@@ -122,7 +127,26 @@ class VGGConfig:
                                            # norm_layer: the configured norm is built in its place
 
 
-MODELS: dict[str, type] = {"vit": ViTConfig, "convnext": ConvNeXtConfig, "resnet": ResNetConfig, "vgg": VGGConfig}
+@dataclass
+class LlamaConfig:
+    """`model=llama` (task=lm): a small LLaMA of our own (normbench/models/llama.py); the context
+    length is data.context_length and the vocabulary the data's (256 bytes)."""
+
+    name: str = "llama"
+    embed_dim: int = 128
+    depth: int = 4
+    num_heads: int = 4
+    mlp_ratio: float = 4.0         # SwiGLU hidden = 2/3 * mlp_ratio * embed_dim, rounded up to a multiple of 16
+                                   # (LLaMA's rule: the parameters of a plain MLP of this ratio)
+    tie_embeddings: bool = False   # true: the head reuses the token embedding
+    embed_scale: bool = True       # a learnable scalar after the embedding, init sqrt(embed_dim) (DyT-LLaMA)
+    norm_position: str = "pre"     # pre: x + f(norm(x)), a final norm; post: norm(x + f(x)), no final norm
+    norm_bias: bool = False        # LLaMA has no biases; DyT-LLaMA's DyT has none either
+    rope_theta: float = 10000.0
+
+
+MODELS: dict[str, type] = {"vit": ViTConfig, "convnext": ConvNeXtConfig, "resnet": ResNetConfig, "vgg": VGGConfig,
+                           "llama": LlamaConfig}
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -161,6 +185,7 @@ class DataConfig:
     paths: list[str] = field(default_factory=list)  # data=text: files or globs, concatenated in sorted order
     context_length: int = 128      # tokens per training window (the model sees this many positions)
     val_fraction: float = 0.1      # the last fraction of the corpus is the validation split
+    eval_windows: Optional[int] = None  # validation windows, evenly spaced over the split; null: every one
     # only data=synthetic has it (its preset adds /schema/data/synthetic@synthetic)
     synthetic: Optional[SyntheticConfig] = None
 
@@ -260,7 +285,7 @@ class ProbeConfig:
 class RunConfig:
     """The top-level keys of configs/train.yaml besides the groups."""
 
-    task: str = "classify"         # classify (lm joins later)
+    task: str = "classify"         # classify (images) | lm (byte-level text, model=llama)
     variant: Optional[str] = None  # a label for this run's variant in a study (reports group by it); null: <model>-<norm>
 
 

@@ -222,11 +222,16 @@ def first_windows(tokens: np.ndarray, context_length: int, count: int | None = N
     return np.arange(n if count is None else min(n, count)) * context_length
 
 
-def eval_windows(tokens: np.ndarray, context_length: int, batch_size: int
+def eval_windows(tokens: np.ndarray, context_length: int, batch_size: int, count: int | None = None
                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Every non-overlapping window of the split, in order; the last batch may be smaller."""
+    """The non-overlapping windows of the split in order: every one, or `count` evenly spaced
+    over the whole split (the same ones at every evaluation); the last batch may be smaller."""
     if batch_size < 1:
         raise DataError(f"data.eval_batch_size = {batch_size} is not allowed: must be >= 1")
+    if count is not None and count < 1:
+        raise DataError(f"data.eval_windows = {count} is not allowed: must be null (every window) or >= 1")
     starts = first_windows(tokens, context_length)
+    if count is not None and count < len(starts):
+        starts = starts[np.linspace(0, len(starts) - 1, count).round().astype(np.int64)]
     for i in range(0, len(starts), batch_size):
         yield _windows(tokens, starts[i : i + batch_size], context_length)

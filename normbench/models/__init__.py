@@ -1,5 +1,5 @@
 """Vision models (ViT, ConvNeXt, ResNet from timm, and an own VGG, all sized for 28-32 px
-images) whose norm layers are all the configured normbench norm.
+images) and a small LLaMA (task=lm) whose norm layers are all the configured normbench norm.
 
     from normbench.models import build_model
     model = build_model({"name": "vit"}, {"name": "dyt", "alpha0": 0.5},
@@ -8,7 +8,7 @@ images) whose norm layers are all the configured normbench norm.
 
 from normbench.errors import ModelConfigError
 
-from .build import MODEL_NAMES, build_model, build_stock_model, resolve_model_config
+from .build import MODEL_NAMES, MODEL_TASKS, build_model, build_stock_model, check_model_fits_task, resolve_model_config
 from .inspect import norm_layers, stock_norm_layers
 from .replace import BATCHNORM_TARGETS, LAYERNORM_TARGETS, replace_norms
 
@@ -16,6 +16,8 @@ __all__ = [
     "BATCHNORM_TARGETS",
     "LAYERNORM_TARGETS",
     "MODEL_NAMES",
+    "MODEL_TASKS",
+    "check_model_fits_task",
     "ModelConfigError",
     "build_model",
     "build_stock_model",

@@ -3,6 +3,8 @@
 Why one place: the norm-fit check, the two norm routes and the guarantee that no stock
 norm is left are the same for every model family, so they live here once; the model
 files (vit.py, convnext.py, resnet.py, vgg.py) only say how each family is built.
+The language model (llama.py, task=lm) has no stock version and builds each norm for its
+position (norm.alpha0_<position>); it shares the config and norm-fit checks.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from torch import nn
 
 from normbench.errors import ModelConfigError
 from normbench.norms import split_norm_config
+from normbench.norms.options import POSITION_KEYS, options_at
 
-from . import convnext, resnet, vgg, vit
+from . import convnext, llama, resnet, vgg, vit
 from .config import to_plain_dict, with_defaults
 from .fit import check_norm_fits
 from .inspect import assert_all_norms_replaced
@@ -24,13 +27,30 @@ from .replace import replace_norms
 from .spec import ModelSpec
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (convnext.SPEC, resnet.SPEC, vgg.SPEC, vit.SPEC)}
-MODEL_NAMES: tuple[str, ...] = tuple(sorted(MODELS))
+LM_MODELS = {"llama": llama}  # language models (task=lm): module with DEFAULTS, check, build, MISFITS
+MODEL_NAMES: tuple[str, ...] = tuple(sorted([*MODELS, *LM_MODELS]))
+MODEL_TASKS: dict[str, str] = {**{name: "classify" for name in MODELS}, **{name: "lm" for name in LM_MODELS}}
+
+
+def check_model_fits_task(model_name: str, task: str) -> None:
+    """Raise ModelConfigError unless model=<model_name> trains on `task` (an unknown model is
+    build_model's error, naming the allowed ones)."""
+    need = MODEL_TASKS.get(model_name)
+    if need is not None and need != task:
+        fitting = sorted(n for n, t in MODEL_TASKS.items() if t == task)
+        raise ModelConfigError(
+            f"model={model_name} needs task={need}, not task={task}; "
+            f"models for task={task}: {', '.join(fitting) or 'none'} (or set task={need})"
+        )
 
 
 def resolve_model_config(model_cfg: Mapping[str, Any], img_size: int) -> tuple[ModelSpec, dict[str, Any]]:
     """(spec, complete checked model config): defaults filled in, unknown keys rejected."""
     cfg = to_plain_dict(model_cfg, "model")
     name = cfg.get("name")
+    if name in LM_MODELS:
+        raise ModelConfigError(f"model.name = {name!r} is a language model (task=lm); this builds image models: "
+                               f"{', '.join(sorted(MODELS))}")
     if name not in MODELS:
         raise ModelConfigError(f"model.name = {name!r} is unknown; allowed: {', '.join(MODEL_NAMES)}")
     spec = MODELS[name]
@@ -46,23 +66,49 @@ def build_stock_model(model_cfg: Mapping[str, Any], *, num_classes: int, in_chan
     return spec.build(cfg, num_classes=num_classes, in_chans=in_chans, img_size=img_size)
 
 
-def build_model(
-    model_cfg: Mapping[str, Any],
-    norm_cfg: Mapping[str, Any],
-    *,
-    num_classes: int,
-    in_chans: int,
-    img_size: int,
-) -> nn.Module:
+def build_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any], **sizes: int) -> nn.Module:
     """Build model `model_cfg.name` with the norm of `norm_cfg` in every norm place.
 
+    sizes: what the task's data says (Task.model_kwargs): num_classes, in_chans and img_size
+    for an image model; vocab_size and context_length for a language model.
     Raises ModelConfigError for a bad model config or a norm that does not fit the model
     (before building); the norm library's NormConfigError passes through unchanged.
     """
+    if to_plain_dict(model_cfg, "model").get("name") in LM_MODELS:
+        return _build_language_model(model_cfg, norm_cfg, **sizes)
+    return _build_image_model(model_cfg, norm_cfg, **sizes)
+
+
+def _build_language_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any], *, vocab_size: int,
+                          context_length: int) -> nn.Module:
+    from normbench.norms import build_norm, norm_factory
+
+    cfg = to_plain_dict(model_cfg, "model")
+    module = LM_MODELS[cfg["name"]]
+    cfg = with_defaults(cfg, module.DEFAULTS, cfg["name"])
+    module.check(cfg, context_length)
+    norm_name, norm_options = split_norm_config(norm_cfg)
+    check_norm_fits(norm_name, cfg["name"], (module.LAYOUT,), misfits=module.MISFITS)
+    # the model's biases are model.norm_bias (LLaMA has none), not norm.bias
+    norm_options = {**norm_options, "bias": bool(cfg["norm_bias"])}
+    norm_factory(norm_name, layout=module.LAYOUT, **norm_options)  # bad norm options fail now, not mid-build
+
+    def make_norm(position: str) -> nn.Module:
+        return build_norm(norm_name, cfg["embed_dim"], layout=module.LAYOUT, **options_at(norm_options, position))
+
+    return module.build(cfg, make_norm, vocab_size=vocab_size, context_length=context_length)
+
+
+def _build_image_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any], *, num_classes: int,
+                       in_chans: int, img_size: int) -> nn.Module:
     from normbench.norms import norm_factory
 
     spec, cfg = resolve_model_config(model_cfg, img_size)
     norm_name, norm_options = split_norm_config(norm_cfg)
+    for key in POSITION_KEYS:  # a silently ignored key would mislabel a study's runs
+        if norm_options.get(key) is not None:
+            raise ModelConfigError(f"norm.{key} = {norm_options[key]!r} applies to model=llama only; "
+                                   f"allowed with model={spec.name}: null (norm.alpha0 sets every norm)")
     route = cfg["norm_route"]
     hint = ""
     if route == "replace" and set(spec.layouts["norm_layer"]) != set(spec.layouts["replace"]):

@@ -52,6 +52,10 @@ def check_choice(key: str, value: object, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _check_optional_positive(key: str, value: object) -> float | None:
+    return None if value is None else check_positive(key, value)
+
+
 def _check_eps(value: object) -> float | None:
     return None if value is None else check_positive("eps", value)
 
@@ -94,6 +98,7 @@ _CHECKS = {
     "num_groups": _check_num_groups,
     "momentum": _check_momentum,
     "impl": lambda v: check_choice("impl", v, IMPLS),
+    **{f"alpha0_{p}": (lambda v, p=p: _check_optional_positive(f"alpha0_{p}", v)) for p in ("attn", "ffn", "final")},
     "device": _check_device,
     "dtype": _check_dtype,
 }
@@ -114,3 +119,16 @@ def eps_or(opts: dict, default: float) -> float:
 
 def factory_kwargs(opts: dict) -> dict:
     return {"device": opts["device"], "dtype": opts["dtype"]}
+
+
+# Norm positions of a transformer block that take their own alpha0 (norm.alpha0_<position>).
+POSITIONS = ("attn", "ffn", "final")
+POSITION_KEYS = tuple(f"alpha0_{p}" for p in POSITIONS)
+
+
+def options_at(options: Mapping[str, object], position: str) -> dict:
+    """The norm options for one position: alpha0 is norm.alpha0_<position> where that is set."""
+    if position not in POSITIONS:
+        raise NormConfigError(f"position = {position!r} is unknown; allowed: {', '.join(POSITIONS)}")
+    own = options.get(f"alpha0_{position}")
+    return dict(options) if own is None else {**options, "alpha0": own}

@@ -22,7 +22,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from normbench.config import validate_config
-from normbench.models import build_model
+from normbench.models import build_model, check_model_fits_task
 from normbench.normfree import apply_normfree, check_normfree
 from normbench.probes import HealthMonitor, NormProbe, check_probe_config
 from normbench.track import Tracker, WandbRun, metric_key, read_summary, versions, wandb_names
@@ -37,6 +37,7 @@ from normbench.train.checkpoint import (
 )
 from normbench.train.classify import ClassifyTask
 from normbench.train.guard import Diverged, check_loss, check_weights
+from normbench.train.lm import LMTask
 from normbench.train.optim import build_optimizer, build_schedule
 from normbench.train.periodic import Periodic
 from normbench.train.task import Task, is_better
@@ -50,7 +51,7 @@ from normbench.train.runtime import (
 
 log = logging.getLogger(__name__)
 
-TASKS: dict[str, type[Task]] = {"classify": ClassifyTask}
+TASKS: dict[str, type[Task]] = {"classify": ClassifyTask, "lm": LMTask}
 DONE = ("ok", "diverged")  # a finished run: trainer.resume=true leaves it as it is
 
 
@@ -126,6 +127,8 @@ class Run:
         check_trainer_config(t)
         check_probe_config(cfg.probe, t.max_steps)
         check_wandb_mode(cfg.logger.wandb.mode)
+        check_task(cfg.task)
+        check_model_fits_task(cfg.model.name, cfg.task)
         check_normfree(self.normfree_cfg, cfg.model.name, cfg.norm.name)
         ckpt_path = resolve_checkpoint(t.resume, self.run_dir)  # a bad path fails here, before any work
         self._refuse_to_overwrite(t.resume)

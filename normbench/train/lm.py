@@ -1,0 +1,88 @@
+"""The language-modelling task: next-byte prediction on byte-level text, for the shared loop.
+
+Best is the lowest validation loss (in nats per byte); bits per byte is the same number
+divided by ln 2, logged beside it because it compares across tokenizations and papers.
+Throughput is counted in tokens. The task owns its window stream, so a checkpoint of its
+state ({seed, step}) resumes the batch order exactly. One implementation of the Task
+protocol (normbench/train/task.py).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+
+from normbench.data.text import WindowStream, eval_windows, first_windows, load_text_data_from_config
+
+
+def bits_per_byte(loss: float) -> float:
+    """A byte-level cross-entropy in nats -> bits per byte."""
+    return loss / math.log(2)
+
+
+class LMTask:
+    name = "lm"
+    best_metric = "loss"
+    higher_is_better = False
+    throughput_unit = "tokens"
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, device: torch.device) -> "LMTask":
+        # trainer.label_smoothing is the classification task's (the default run sets it); not used here
+        return cls(cfg.data, device, seed=cfg.trainer.seed)
+
+    def __init__(self, data_cfg: Mapping[str, Any], device: torch.device, seed: int):
+        self.data = load_text_data_from_config(data_cfg)
+        self.device = device
+        self.context_length = int(data_cfg["context_length"])
+        self.units_per_sample = self.context_length
+        self.batch_size = int(data_cfg["batch_size"])
+        self.eval_batch_size = int(data_cfg["eval_batch_size"])
+        self.eval_windows = data_cfg.get("eval_windows")
+        self.stream = WindowStream(self.data.train, self.context_length, self.batch_size, seed=seed)
+
+    def model_kwargs(self) -> dict[str, int]:
+        return {"vocab_size": self.data.vocab_size, "context_length": self.context_length}
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = next(self.stream)
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def probe_batch(self, n: int) -> torch.Tensor:
+        """The fixed probe batch: the first n non-overlapping windows of the training split."""
+        starts = first_windows(self.data.train, self.context_length, n)
+        x = torch.stack([torch.from_numpy(self.data.train[s : s + self.context_length].astype("int64")) for s in starts])
+        return x.to(self.device)
+
+    def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(model(x).flatten(0, 1).float(), y.flatten())
+
+    def train_metrics(self, loss: float) -> dict[str, float]:
+        return {"bpb": bits_per_byte(loss)}
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, float]:
+        """Mean loss over the validation windows (data.eval_windows of them, or every one)."""
+        was_training = model.training
+        model.eval()
+        loss_sum, count = torch.zeros((), device=self.device), 0
+        for x, y in eval_windows(self.data.val, self.context_length, self.eval_batch_size, self.eval_windows):
+            x, y = x.to(self.device), y.to(self.device)
+            with autocast():
+                logits = model(x)
+            loss_sum += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum")
+            count += y.numel()
+        model.train(was_training)
+        loss = loss_sum.item() / count
+        return {"loss": loss, "bpb": bits_per_byte(loss)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stream": self.stream.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.stream.load_state_dict(state["stream"])

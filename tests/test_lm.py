@@ -1,0 +1,91 @@
+"""task=lm in the shared loop: metrics (loss, bits per byte, tokens/s), best = lowest val loss,
+probes on the llama's norms, the LLaMA optimizer preset, exact resume, task/model mismatches."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from normbench.errors import InputError
+from normbench.models import ModelConfigError
+from normbench.track import read_metrics
+from normbench.train import train
+from normbench.train.checkpoint import load_checkpoint
+from normbench.train.lm import LMTask
+from normbench.train.optim import build_optimizer
+
+
+def test_an_lm_run_writes_loss_bits_per_byte_and_tokens_per_second(tiny_lm_cfg, tmp_path):
+    summary = train(tiny_lm_cfg(), tmp_path / "run")
+    assert summary["status"] == "ok" and summary["run"]["task"] == "lm"
+    val = read_metrics(tmp_path / "run" / "metrics.jsonl", split="val")
+    assert [e["step"] for e in val] == [3, 6]
+    for e in val:
+        assert e["bpb"] == pytest.approx(e["loss"] / math.log(2))
+    best = min(val, key=lambda e: e["loss"])  # lower is better
+    assert summary["best"] == {"metric": "val/loss", "value": best["loss"], "step": best["step"]}
+    assert set(summary["final"]) == {"val/loss", "val/bpb", "train/loss"}
+    for e in read_metrics(tmp_path / "run" / "metrics.jsonl", split="train"):
+        assert e["tokens_per_s"] == pytest.approx(e["samples_per_s"] * 16)  # context_length tokens a sequence
+        assert e["bpb"] == pytest.approx(e["loss"] / math.log(2))
+    assert summary["throughput"]["unit"] == "tokens/s" and summary["throughput"]["value"] > 0
+    probes = [line for line in (tmp_path / "run" / "probes.jsonl").read_text().splitlines() if '"stats"' in line]
+    assert any('"layers.0.attention_norm"' in line and '"alpha"' in line for line in probes)
+
+
+def test_the_llama_optimizer_preset_decays_every_parameter(tiny_lm_cfg):
+    cfg = tiny_lm_cfg()
+    assert (list(cfg.optim.betas), cfg.optim.weight_decay, cfg.optim.grad_clip, cfg.optim.min_lr_ratio) == \
+        ([0.9, 0.95], 0.1, 1.0, 0.1)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    opt = build_optimizer(model, cfg.optim)
+    decayed = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.1 for p in g["params"]}
+    assert decayed == {id(p) for p in model.parameters()}  # alpha, norm weights and biases included
+
+
+def test_lm_resume_after_a_kill_is_exact(tiny_lm_cfg, tmp_path, monkeypatch):
+    # as test_train.test_resume_after_a_kill_is_exact, for the window stream of task=lm
+    straight = tmp_path / "straight"
+    train(tiny_lm_cfg("trainer.log_every=1"), straight)
+    killed = tmp_path / "killed"
+    real_next_batch = LMTask.next_batch
+    calls = {"n": 0}
+
+    def next_batch(self):
+        calls["n"] += 1
+        if calls["n"] == 4:  # in the middle of step 4, after the step-3 checkpoint
+            raise RuntimeError("simulated kill")
+        return real_next_batch(self)
+
+    monkeypatch.setattr(LMTask, "next_batch", next_batch)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train(tiny_lm_cfg("trainer.log_every=1"), killed)
+    assert load_checkpoint(killed / "checkpoint.pt")["step"] == 3
+    monkeypatch.setattr(LMTask, "next_batch", real_next_batch)
+
+    summary = train(tiny_lm_cfg("trainer.log_every=1", "trainer.resume=true"), killed)
+    assert summary["status"] == "ok" and summary["step"] == 6
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(killed / "checkpoint.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    timing = {"samples_per_s", "tokens_per_s", "train_time_s"}
+    strip = lambda events: [{k: v for k, v in e.items() if k not in timing} for e in events]  # noqa: E731
+    assert strip(read_metrics(straight / "metrics.jsonl")) == strip(read_metrics(killed / "metrics.jsonl"))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["task=classify"], "model=llama needs task=lm, not task=classify; models for task=classify: convnext, resnet"),
+    (["model=vit"], "model=vit needs task=classify, not task=lm; models for task=lm: llama"),
+    (["data=fashion_mnist_mini"], "data.name = 'fashion_mnist_mini' is not a text data set"),
+])
+def test_task_model_and_data_mismatches_are_named_errors(tiny_lm_cfg, tmp_path, overrides, message):
+    with pytest.raises(InputError, match=message):
+        train(tiny_lm_cfg(*overrides), tmp_path)
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_model_task_check_is_a_model_config_error(tiny_lm_cfg, tmp_path):
+    with pytest.raises(ModelConfigError):
+        train(tiny_lm_cfg("model=vit"), tmp_path)

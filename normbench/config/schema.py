@@ -38,7 +38,7 @@ class NormConfig:
     squash: str = "tanh"           # dyt: tanh | hardtanh | sigmoid | identity
     learnable_alpha: bool = True   # dyt: false freezes alpha at alpha0
     affine: bool = True            # per-channel weight (init ones)
-    bias: bool = True              # per-channel bias (init zeros)
+    bias: bool = True              # per-channel bias (init zeros); model=llama takes model.norm_bias instead
     eps: Optional[float] = None    # null: the norm's own default
     num_groups: int = 32           # groupnorm
     momentum: float = 0.1          # batchnorm running-statistics momentum
@@ -228,7 +228,7 @@ class TrainerConfig:
     precision: str = "fp32"        # fp32 | bf16 | fp16 (autocast)
     compile: bool = False          # torch.compile the model
     threads: Optional[int] = None  # torch CPU threads; null: torch's default
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0   # task=classify only; it belongs to that task and moves with a task group
     max_loss: float = 100.0        # divergence guard: a train loss above this (or NaN/inf) ends the run as diverged
     # false | true (this run folder's checkpoint) | path to a checkpoint or run folder
     resume: Optional[Union[bool, str]] = field(default=False, metadata={ALLOWED: "false, true, or a path"})

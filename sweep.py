@@ -7,7 +7,8 @@
 
 `study=` and `study.<key>=` configure the study (configs/study/<name>.yaml); every other
 argument is a train.py override and reaches every run (launchers, trainer.device=cuda, ...).
-Re-running a study skips finished runs and resumes or redoes the rest.
+Re-running a study skips finished runs and resumes or redoes the rest. SIGTERM or Ctrl-C stops
+the running job at a step boundary with a checkpoint and exits 128 + the signal (143, 130).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 
 from normbench.errors import InputError
 from normbench.study import load_study, run_study
+from normbench.study.runner import StudyInterrupted
 
 
 def main(argv: list[str]) -> int:
@@ -38,6 +40,9 @@ def main(argv: list[str]) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except StudyInterrupted as err:  # 128 + the signal, as train.py exits: SLURM/submitit may requeue
+        print(f"sweep: {err}", file=sys.stderr)
+        return err.exit_code
     if readme is not None:
         print(f"wrote {readme}")
     return 0

@@ -31,6 +31,11 @@ def main(cfg: DictConfig) -> float | None:
         if hc.mode == RunMode.MULTIRUN:
             raise  # Hydra runs the other jobs, then reports this one as failed
         sys.exit(f"error: {err}")  # one clear line, no traceback: the input, not the code, is wrong
+    if summary["status"] == "interrupted":
+        # 128 + the signal (143 SIGTERM, 130 Ctrl-C): SLURM/submitit see a job killed by a signal
+        # and requeue it; a -m sweep stops here too, and re-running it with trainer.resume=true
+        # resumes this run exactly and skips the finished ones.
+        sys.exit(summary["interrupted"]["exit_code"])
     # The best metric is the job's return value, for sweepers that optimise it (optuna).
     return summary["best"]["value"]
 

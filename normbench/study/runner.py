@@ -4,12 +4,18 @@ Each variant is one `train.py -m` process (Hydra's basic launcher by default; an
 `hydra/launcher=...` override given to sweep.py reaches every one). A job that fails or
 diverges is recorded in its run folder and the others go on; the report and README are
 written from whatever run folders exist, so an interrupted study reports what it has and a
-re-run finishes the rest (train.py skips ok/diverged runs and resumes unfinished ones).
+re-run finishes the rest (train.py skips ok/diverged runs and resumes unfinished ones:
+failed, interrupted, or "running" with no live process).
+
+SIGTERM (SLURM's preemption) or Ctrl-C to sweep.py is passed on to the running train.py as
+SIGTERM, so its run stops at a step boundary with a checkpoint ("interrupted"); no further
+variant starts, and re-running the same command resumes the study.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -18,25 +24,78 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from normbench.study.spec import Study
+from normbench.preempt import SIGNALS, exit_code
 
 log = logging.getLogger("normbench.sweep")
 TRAIN_PY = Path(__file__).resolve().parents[2] / "train.py"
 
 
+class StudyInterrupted(Exception):
+    """SIGTERM or Ctrl-C stopped a study between (or inside) its jobs; re-running resumes it."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"interrupted by {signal.Signals(signum).name}; the running job stopped with a checkpoint "
+                         "(status interrupted); re-run the same command to resume the study")
+        self.signum = signum
+        self.exit_code = exit_code(signum)
+
+
+class _PassOn:
+    """While a job runs: a SIGTERM or SIGINT to this process becomes one SIGTERM to the job. The
+    job gets SIGTERM even for Ctrl-C: a terminal's Ctrl-C reaches it too, and a second SIGINT
+    would stop it at once, without its checkpoint."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.child: subprocess.Popen | None = None
+        self._previous: dict = {}
+
+    def __call__(self, signum: int, frame) -> None:
+        first = self.signum is None
+        self.signum = self.signum or signum
+        if first and self.child is not None and self.child.poll() is None:
+            self.child.send_signal(signal.SIGTERM)
+
+    def run(self, argv: list[str], cwd: Path) -> int:
+        if self.signum is not None:
+            raise StudyInterrupted(self.signum)
+        self.child = subprocess.Popen(argv, cwd=cwd)
+        try:
+            return self.child.wait()
+        finally:
+            self.child = None
+
+    def __enter__(self) -> "_PassOn":
+        for sig in SIGNALS:
+            try:
+                self._previous[sig] = signal.signal(sig, self)
+            except ValueError:  # not the main thread: signals stay as they are
+                break
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def launch(study: Study, passthrough: list[str], dry_run: bool = False) -> dict[str, int]:
-    """Run every job of the study; returns {variant: exit code}."""
+    """Run every job of the study; returns {variant: exit code}. Raises StudyInterrupted when
+    SIGTERM or Ctrl-C stopped it."""
     codes = {}
-    for job in study.jobs():
-        argv = [sys.executable, str(TRAIN_PY), *job.argv(study.runs_dir.resolve(), passthrough, study.name)]
-        log.info("study %s, variant %s: %s", study.name, job.variant, " ".join(argv[2:]))
-        if dry_run:
-            print(" ".join(argv[1:]))
-            codes[job.variant] = 0
-            continue
-        codes[job.variant] = subprocess.run(argv, cwd=TRAIN_PY.parent).returncode
-        if codes[job.variant]:
-            log.warning("variant %s: some jobs failed (exit %d); see their run folders", job.variant,
-                        codes[job.variant])
+    with _PassOn() as jobs:
+        for job in study.jobs():
+            argv = [sys.executable, str(TRAIN_PY), *job.argv(study.runs_dir.resolve(), passthrough, study.name)]
+            log.info("study %s, variant %s: %s", study.name, job.variant, " ".join(argv[2:]))
+            if dry_run:
+                print(" ".join(argv[1:]))
+                codes[job.variant] = 0
+                continue
+            codes[job.variant] = jobs.run(argv, cwd=TRAIN_PY.parent)
+            if codes[job.variant]:
+                log.warning("variant %s: some jobs failed (exit %d); see their run folders", job.variant,
+                            codes[job.variant])
+        if jobs.signum is not None:
+            raise StudyInterrupted(jobs.signum)
     return codes
 
 

@@ -1,7 +1,8 @@
 """summary.json: the run's outcome in one small file (status, final and best metrics, time).
 
 Written atomically at every evaluation and at the end, so a killed run still has a
-summary (status "running") and a finished one says ok | diverged | failed.
+summary (status "running") and a finished one says ok | diverged | failed; a run stopped by
+SIGTERM or Ctrl-C at a step boundary, with a checkpoint to resume from, says "interrupted".
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-STATUSES = ("running", "ok", "diverged", "failed")
+STATUSES = ("running", "ok", "diverged", "failed", "interrupted")
 
 
 def write_summary(path: str | Path, summary: dict) -> None:

@@ -6,7 +6,9 @@ train-loss log with the divergence guard, evaluation, probes, checkpoints) is a 
 action, and every number goes through the Tracker. The run folder is complete at every
 moment: metrics.jsonl and probes.jsonl line by line, summary.json at each evaluation, the
 checkpoint every `trainer.ckpt_every` steps (never after a divergence). A diverged run ends
-with status "diverged" and its best metric kept; an exception ends it "failed" and is re-raised.
+with status "diverged" and its best metric kept; an exception ends it "failed" and is re-raised;
+SIGTERM or Ctrl-C ends it at the next step boundary with a checkpoint and status "interrupted"
+(normbench/preempt.py), and trainer.resume=true continues it exactly.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from normbench.train.guard import Diverged, check_loss, check_weights
 from normbench.train.lm import LMTask
 from normbench.train.optim import build_optimizer, build_schedule
 from normbench.train.periodic import Periodic
+from normbench.preempt import StopRequest
 from normbench.train.task import Task, is_better
 from normbench.train.runtime import (
     TrainerConfigError,
@@ -52,7 +55,8 @@ from normbench.train.runtime import (
 log = logging.getLogger(__name__)
 
 TASKS: dict[str, type[Task]] = {"classify": ClassifyTask, "lm": LMTask}
-DONE = ("ok", "diverged")  # a finished run: trainer.resume=true leaves it as it is
+DONE = ("ok", "diverged")  # a finished run: trainer.resume=true leaves it as it is (and resumes
+# "running" when its process is gone, "failed" and "interrupted")
 
 
 def check_task(name: str) -> None:
@@ -100,7 +104,17 @@ class TrainWindow:
 
     def reset(self) -> None:
         self.loss.zero_()
-        self.steps, self.start, self.paused = 0, time.perf_counter(), 0.0
+        self.steps, self.start, self.paused, self.before = 0, time.perf_counter(), 0.0, 0.0
+
+    # A checkpoint keeps the unlogged window, so a run stopped between two logs and resumed
+    # logs the same mean loss as a run never stopped.
+    def state_dict(self) -> dict[str, float]:
+        return {"loss": self.loss.item(), "steps": self.steps, "time": self.elapsed()}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.reset()
+        self.loss.fill_(state["loss"])
+        self.steps, self.before = int(state["steps"]), float(state["time"])
 
     def add(self, loss: torch.Tensor) -> None:
         self.loss += loss
@@ -110,7 +124,7 @@ class TrainWindow:
         return (self.loss / self.steps).item() if self.steps else float("nan")
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.start - self.paused
+        return time.perf_counter() - self.start - self.paused + self.before
 
 
 class Run:
@@ -163,6 +177,9 @@ class Run:
         self.action_time: dict[str, float] = {}  # seconds spent in each periodic action (probe cost, ...)
         self.samples_seen = 0
         self.wandb_id: str | None = None
+        self.window = TrainWindow(self.device)
+        self.saved_step: int | None = None  # the step of the last checkpoint this session wrote
+        self.stop = StopRequest()
         if ckpt_path is not None:
             self._restore(load_checkpoint(ckpt_path), ckpt_path)
 
@@ -200,6 +217,7 @@ class Run:
             "train_time": self.train_time,
             "action_time": self.action_time,
             "samples_seen": self.samples_seen,
+            "window": self.window.state_dict(),
             "wandb_id": self.wandb_id,
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
@@ -222,11 +240,14 @@ class Run:
         self.train_time = state["train_time"]
         self.action_time = state.get("action_time", {})
         self.samples_seen = state["samples_seen"]
+        if "window" in state:
+            self.window.load_state_dict(state["window"])
         self.wandb_id = state["wandb_id"]
         log.info("resumed from %s at step %d", path, self.step)
 
     def save(self) -> None:
         save_checkpoint(self.run_dir / CHECKPOINT_NAME, self._state())
+        self.saved_step = self.step
 
     # -- outputs --------------------------------------------------------------------------
     def summary(self, status: str, diverged: dict | None = None, error: str | None = None) -> dict[str, Any]:
@@ -250,6 +271,7 @@ class Run:
             "num_params": self.num_params,
             "diverged": diverged,
             "error": error,
+            "interrupted": self.stop.record() if status == "interrupted" else None,
             "run": {"task": cfg.task, "model": cfg.model.name, "norm": cfg.norm.name,
                     "normfree": self.normfree_cfg["name"], "data": cfg.data.name,
                     "variant": cfg.get("variant"), "seed": cfg.trainer.seed, "device": str(self.device)},
@@ -332,29 +354,12 @@ class Run:
         self.tracker = Tracker(self.run_dir, wandb=self._start_wandb(), total_steps=t.max_steps,
                                initial_step=self.step, progress=t.progress, shown_metric=self.task.best_metric)
         self.tracker.summary(self.summary("running"))
-        grad_clip = cfg.optim.grad_clip
         status, diverged, error = "ok", None, None
         self.model.train()
-        self.window = TrainWindow(self.device)
+        self.window.start = time.perf_counter()  # a restored window's time so far is in window.before
         try:
-            if self.step == 0:
-                for action in self.actions:
-                    if action.at_start:
-                        action.run()
-            while self.step < t.max_steps:
-                batch = self.task.next_batch()
-                self.window.add(self.train_step(batch, grad_clip))
-                self.step += 1
-                self.samples_seen += len(batch[1])
-                last = self.step == t.max_steps
-                for action in self.actions:
-                    if action.due(self.step, last):
-                        tic = time.perf_counter()
-                        action.run()
-                        spent = time.perf_counter() - tic
-                        self.action_time[action.name] = self.action_time.get(action.name, 0.0) + spent
-                        if not action.training:
-                            self.window.paused += spent
+            with self.stop:
+                status = self._steps()
         except Diverged as err:
             status, diverged = "diverged", err.record()
             log.warning("%s; the last checkpoint (before it) is kept", err)
@@ -364,8 +369,37 @@ class Run:
         finally:
             summary = self.summary(status, diverged=diverged, error=error)
             self.tracker.summary(summary, final=True)
-            self.tracker.close(exit_code=0 if status != "failed" else 1)
+            code = {"failed": 1, "interrupted": (summary["interrupted"] or {}).get("exit_code", 1)}.get(status, 0)
+            self.tracker.close(exit_code=code)
         return summary
+
+    def _steps(self) -> str:
+        """Train to trainer.max_steps, or to the step boundary after a stop request; returns the status."""
+        t = self.cfg.trainer
+        if self.step == 0:
+            for action in self.actions:
+                if action.at_start:
+                    action.run()
+        while self.step < t.max_steps:
+            if self.stop.requested:
+                if self.saved_step != self.step:
+                    self.checkpoint()  # the guard first: a diverged state is never saved
+                log.warning("interrupted at step %d; checkpoint written, trainer.resume=true continues", self.step)
+                return "interrupted"
+            batch = self.task.next_batch()
+            self.window.add(self.train_step(batch, self.cfg.optim.grad_clip))
+            self.step += 1
+            self.samples_seen += len(batch[1])
+            last = self.step == t.max_steps
+            for action in self.actions:
+                if action.due(self.step, last):
+                    tic = time.perf_counter()
+                    action.run()
+                    spent = time.perf_counter() - tic
+                    self.action_time[action.name] = self.action_time.get(action.name, 0.0) + spent
+                    if not action.training:
+                        self.window.paused += spent
+        return "ok"
 
 
 def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, Any]:

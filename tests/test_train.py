@@ -132,6 +132,48 @@ def test_bad_resume_path_and_corrupt_checkpoint(tiny_cfg, tmp_path):
     assert bad.read_bytes() == b"not a checkpoint"  # nothing written is lost
 
 
+class _RunsCode:
+    """A pickle payload: loading it with weights_only=False would write `marker`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (self.marker.__class__.write_text, (self.marker, "code ran"))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_unread(tiny_cfg, tmp_path):
+    marker = tmp_path / "marker"
+    evil = tmp_path / "run" / "checkpoint.pt"
+    evil.parent.mkdir()
+    torch.save({"format_version": 2, "step": 3, "model": _RunsCode(marker)}, evil)
+    with pytest.raises(CheckpointError, match="refused unread") as info:
+        train(tiny_cfg("trainer.resume=true"), tmp_path / "run")
+    assert str(evil) in str(info.value) and "\n" not in str(info.value)
+    assert not marker.exists()  # weights_only=True: the payload never ran
+    with pytest.raises(CheckpointError, match="refused unread"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+
+
+def test_checkpoints_load_with_weights_only(tiny_cfg, tmp_path):
+    train(tiny_cfg(), tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # plain containers and tensors only
+    assert state["format_version"] == 2 and isinstance(state["rng"]["numpy"][1], list)
+
+
+def test_a_format_1_checkpoint_still_resumes(tiny_cfg, tmp_path):
+    import numpy as np
+
+    train(tiny_cfg("trainer.max_steps=3"), tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    name, keys, *rest = state["rng"]["numpy"]
+    state["rng"]["numpy"] = (name, np.asarray(keys, dtype=np.uint32), *rest)  # as format 1 stored it
+    torch.save({**state, "format_version": 1}, tmp_path / "checkpoint.pt")
+    (tmp_path / "summary.json").unlink()  # not "ok": resume it
+    assert train(tiny_cfg("trainer.resume=true"), tmp_path)["step"] == 6
+
+
 @pytest.mark.parametrize("override, error, key", [
     ("optim.lr=-1", OptimConfigError, "optim.lr"),
     ("optim.name=adagrad9", OptimConfigError, "optim.name"),

@@ -2,6 +2,9 @@
 
 wandb is imported only when it is used (it is slow to import), the config goes in as a
 plain dict, and the run is finished inside the job so Hydra multirun jobs never share one.
+Online without a key, without network or with wandb's servers down, wandb.init raises (or
+times out); the run then goes on offline, with one warning, and `wandb sync` uploads it later:
+the run folder is the source of truth, wandb never ends a run.
 """
 
 from __future__ import annotations
@@ -42,8 +45,7 @@ class WandbRun:
             return
         import wandb
 
-        self.run = wandb.init(
-            mode=mode,
+        kwargs = dict(
             dir=str(run_dir),
             project=project,
             entity=entity,
@@ -55,6 +57,16 @@ class WandbRun:
             resume="allow" if resume_id else None,
             settings=wandb.Settings(silent=True, console="off"),
         )
+        try:
+            self.run = wandb.init(mode=mode, **kwargs)
+        except Exception as err:  # wandb's own errors (no key, network) and whatever its client raises
+            if mode != "online":
+                raise
+            log.warning("logger.wandb.mode = 'online' failed (%s: %s); this run logs offline instead, "
+                        "`wandb sync %s/wandb/offline-run-*` uploads it later",
+                        type(err).__name__, str(err).splitlines()[0] if str(err) else "", run_dir)
+            self.mode = "offline"
+            self.run = wandb.init(mode="offline", **kwargs)
 
     @property
     def id(self) -> str | None:

@@ -177,6 +177,7 @@ class Run:
         self.action_time: dict[str, float] = {}  # seconds spent in each periodic action (probe cost, ...)
         self.samples_seen = 0
         self.wandb_id: str | None = None
+        self.wandb_mode = cfg.logger.wandb.mode
         self.window = TrainWindow(self.device)
         self.saved_step: int | None = None  # the step of the last checkpoint this session wrote
         self.stop = StopRequest()
@@ -277,7 +278,8 @@ class Run:
                     "variant": cfg.get("variant"), "seed": cfg.trainer.seed, "device": str(self.device)},
             "versions": versions(),
             "process": {"host": socket.gethostname(), "pid": os.getpid()},  # who trains it, for sweeps
-            "wandb": {"mode": cfg.logger.wandb.mode, "id": self.wandb_id},
+            # the mode wandb runs in: "offline" when online was asked but could not start
+            "wandb": {"mode": self.wandb_mode, "id": self.wandb_id},
         }
 
     def _start_wandb(self) -> WandbRun:
@@ -286,7 +288,7 @@ class Run:
         run = WandbRun(mode=w.mode, run_dir=self.run_dir, config=OmegaConf.to_container(self.cfg, resolve=True),
                        project=w.project, entity=w.entity, group=group, name=name, tags=list(w.tags),
                        resume_id=self.wandb_id)
-        self.wandb_id = run.id
+        self.wandb_id, self.wandb_mode = run.id, run.mode
         return run
 
     # -- periodic actions -------------------------------------------------------------------

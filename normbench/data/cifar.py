@@ -33,7 +33,8 @@ def load_cifar(name: str, root: str | Path | None = None, download: bool = False
             ds = getattr(torchvision.datasets, cls_name)(root=str(folder), train=train, download=download)
         except Exception as err:  # "Dataset not found or corrupted", or a network error
             raise DataError(
-                f"{name} could not be loaded from {folder} (download={download}): {err}\n"
+                f"data.name = {name!r} could not be loaded from {folder} (data.download = {download}): "
+                f"{' '.join(str(err).split())}; "
                 f"Get it with `data.download=true` on a machine with internet (torchvision downloads "
                 f"into data.root, default ~/.cache/normbench/data), or set `data.root=<folder>` to a folder "
                 f"that already holds torchvision's {'cifar-10-batches-py' if name == 'cifar10' else 'cifar-100-python'}."

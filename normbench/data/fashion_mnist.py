@@ -61,12 +61,13 @@ def find_files(root: str | Path | None) -> dict[str, Path]:
             return found  # type: ignore[return-value]
         missing = [s for s, p in found.items() if p is None]
         note = "folder does not exist" if not folder.is_dir() else f"missing {', '.join(missing)}"
-        searched.append(f"  {folder}  ({note})")
+        searched.append(f"{folder} ({note})")
+    # one line, as every InputError: train.py prints it after "error: "
     raise DataError(
-        "Fashion-MNIST not found. Searched for the idx files "
-        f"({', '.join(s for pair in FILES.values() for s in pair)}, each raw or .gz) in:\n"
-        + "\n".join(searched)
-        + "\n"
+        "data.name = 'fashion_mnist': not found; searched for the idx files "
+        f"({', '.join(s for pair in FILES.values() for s in pair)}, each raw or .gz) in: "
+        + "; ".join(searched)
+        + ". "
         + INSTALL_HINT
     )
 

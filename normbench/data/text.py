@@ -128,7 +128,7 @@ def _files(patterns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     total = sum(f.stat().st_size for f in files)
     if total == 0:
         raise DataError(f"data.paths = {list(map(str, patterns))}: the corpus is empty "
-                        f"(0 bytes in {', '.join(map(str, files))})")
+                        f"(0 bytes in {', '.join(map(str, files))}); allowed: files that hold the corpus's text")
     # the cache key: which files, how large, when last changed (an edit makes a new entry)
     key = json.dumps([_CACHE_FORMAT] + [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files])
     cached = cache_dir() / f"files-{hashlib.sha256(key.encode()).hexdigest()[:16]}.u8"

@@ -55,6 +55,19 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def parse_resume(value: Any) -> bool | str | None:
+    """trainer.resume as written: a bool, null, a path, or the strings "true"/"false" that a
+    quoted override (`trainer.resume='true'`) gives; those mean the bools, not a path."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("true", "false"):
+            return word == "true"
+        if not word:
+            raise CheckpointError("trainer.resume = '' is not allowed; allowed: false, true, or a path to a "
+                                  "checkpoint file or a run folder holding one")
+    return value
+
+
 def resolve_checkpoint(resume: Any, run_dir: str | Path) -> Path | None:
     """trainer.resume: false -> None; true -> this run folder's checkpoint if there is one;
     a path -> that checkpoint file, or the checkpoint inside that run folder (must exist)."""

@@ -24,14 +24,17 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from normbench.config import validate_config
+from normbench.errors import CheckpointError
 from normbench.models import build_model, check_model_fits_task
 from normbench.normfree import apply_normfree, check_normfree
+from normbench.preempt import StopRequest
 from normbench.probes import HealthMonitor, NormProbe, check_probe_config
 from normbench.track import Tracker, WandbRun, metric_key, read_summary, versions, wandb_names
 from normbench.track.wandb_run import check_mode as check_wandb_mode
 from normbench.train.checkpoint import (
     CHECKPOINT_NAME,
     load_checkpoint,
+    parse_resume,
     resolve_checkpoint,
     rng_state,
     save_checkpoint,
@@ -42,12 +45,12 @@ from normbench.train.guard import Diverged, check_loss, check_weights
 from normbench.train.lm import LMTask
 from normbench.train.optim import build_optimizer, build_schedule
 from normbench.train.periodic import Periodic
-from normbench.preempt import StopRequest
 from normbench.train.task import Task, is_better
 from normbench.train.runtime import (
     TrainerConfigError,
     autocast,
     check_trainer_config,
+    check_writable,
     resolve_device,
     seed_everything,
 )
@@ -95,6 +98,25 @@ def alive_elsewhere(summary: dict) -> bool:
     return True
 
 
+MODEL_GROUPS = ("task", "model", "norm", "normfree")  # what the weights in a checkpoint are of
+
+
+def check_same_model(saved: dict, current: dict, path: Path) -> None:
+    """A checkpoint resumes only the model it was saved from: another one would fail to load
+    its weights (a traceback) or, worse, load them into a model that means something else.
+    Keys one side lacks (a schema that grew since) are not compared."""
+    for group in MODEL_GROUPS:
+        a, b = saved.get(group), current.get(group)
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            pairs = [(group, a, b)] if a is not None and a != b else []
+        else:
+            pairs = [(f"{group}.{k}", a[k], b[k]) for k in a if k in b and a[k] != b[k]]
+        if pairs:
+            key, was, now = pairs[0]
+            raise CheckpointError(f"{key} = {now!r} but checkpoint {path} was saved with {key} = {was!r}; allowed: "
+                                  f"resume with the checkpoint's {', '.join(MODEL_GROUPS)} (or start a fresh run)")
+
+
 class TrainWindow:
     """The train loss and time since the last log: summed on the device, read once per window."""
 
@@ -136,7 +158,7 @@ class Run:
         self.normfree_cfg = cfg.get("normfree") or {"name": "none"}
         self.hydra = hydra
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        check_writable(self.run_dir)
         t = cfg.trainer
         check_trainer_config(t)
         check_probe_config(cfg.probe, t.max_steps)
@@ -225,9 +247,9 @@ class Run:
 
     def _restore(self, state: dict[str, Any], path: Path) -> None:
         saved, current = state.get("config", {}), OmegaConf.to_container(self.cfg, resolve=True)
-        for group in ("model", "norm", "normfree", "data", "task"):
-            if saved.get(group) != current.get(group):
-                log.warning("resuming %s with a different `%s` config than it was saved with", path, group)
+        check_same_model(saved, current, path)
+        if saved.get("data") != current.get("data"):  # continuing on other data can be meant (fine-tuning)
+            log.warning("resuming %s with a different `data` config than it was saved with", path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
@@ -411,6 +433,9 @@ def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, 
     returned, so re-running a sweep skips what is done and resumes what is not; a run that
     another live process on this host is training (two sweeps, a parallel launcher) is left to it.
     """
+    resume = parse_resume(cfg.trainer.resume)
+    if resume is not cfg.trainer.resume:
+        cfg.trainer.resume = resume  # a quoted 'true' is true, not a path
     if cfg.trainer.resume is True:
         state = read_run_state(Path(run_dir))
         if state is not None and state.get("status") in DONE:

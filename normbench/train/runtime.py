@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import random
+import tempfile
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -45,6 +47,18 @@ def check_trainer_config(cfg: Mapping[str, Any]) -> None:
     resume = cfg["resume"]
     if not (isinstance(resume, bool) or resume is None or isinstance(resume, str)):
         raise TrainerConfigError(f"trainer.resume = {resume!r} is not allowed: false, true, or a path")
+
+
+def check_writable(run_dir: Path) -> None:
+    """The run folder can be made and written, before anything is built: a read-only or
+    misplaced hydra.run.dir is one named error, not a traceback at the first metric."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write_check"):
+            pass
+    except OSError as err:
+        raise TrainerConfigError(f"hydra.run.dir = {str(run_dir)!r} cannot be written ({err.strerror or err}); "
+                                 "allowed: a folder this user can create and write") from None
 
 
 def seed_everything(seed: int) -> None:

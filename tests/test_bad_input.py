@@ -110,10 +110,6 @@ def test_bad_value_is_one_named_line_before_training(earlier, tmp_path, name, ex
     assert files_of(earlier) == before
 
 
-def test_at_least_25_cases():
-    assert len(CASES) + 9 >= 25  # the table above and the tests below
-
-
 # -- data files ---------------------------------------------------------------------------------
 @pytest.fixture
 def no_standard_places(tmp_path, monkeypatch):

@@ -73,6 +73,7 @@ def stability_grid(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: 
         ax.set_ylabel(yk)
         ax.set_title(f"{fk} = {fmt_value(facet)}" if fk else metric)
     fig.colorbar(image, ax=list(axes[0]), label=f"{metric} (mean over seeds)", shrink=0.9)
-    fig.suptitle(fs["title"] or f"{metric} by {xk} and {yk}; {DIVERGED} hatched: diverged (best before divergence)")
+    # two lines, so a one-panel grid is not narrower than its title
+    fig.suptitle(fs["title"] or f"{metric} by {xk} and {yk}\n{DIVERGED} hatched: diverged (best before divergence)")
     out.tables[path.stem] = rows
     return save(fig, path)

@@ -178,3 +178,22 @@ def test_bn_replace_does_not_hold_when_dyt_is_not_worse(tmp_path):
     found = {claim: verdict for claim, verdict, _ in verdicts("bn_replace", bn_replace_runs(tmp_path, 75.9))}
     assert found["C8: DyT cannot replace BatchNorm in ResNet"] == FAILS
     assert found["C8: DyT cannot replace BatchNorm in VGG"] == FAILS
+
+
+def test_baselines_with_runs_that_diverge_before_any_evaluation(tmp_path):
+    """A cell whose runs all diverged before their first evaluation has no accuracy: it ranks
+    last and counts as diverged (the extended lr grid's Fixup at 1.6e-2)."""
+    import json
+
+    root = tmp_path / "runs"
+    baseline_runs(root, 75.0)
+    for seed in range(3):
+        run = make_run(root, f"fixup-early-{seed}", variant="fixup", seed=seed, lr=1.6e-2, status="diverged",
+                       diverged_step=50)
+        summary = json.loads((run / "summary.json").read_text())
+        summary["final"], summary["best"]["value"] = {"train/loss": "nan"}, None
+        (run / "summary.json").write_text(json.dumps(summary))
+    result = report([root], tmp_path / "report", spec={"group_by": ["variant"], "figures": []})
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("baselines", result)}
+    assert found["C7: Fixup and SkipInit lose to LN and DyT"][0] == HOLDS
+    assert "fixup [0.004, 0.016]" in found["C7: Fixup and SkipInit need lower learning rates"][1]

@@ -26,16 +26,22 @@ def show(c: Cell) -> str:
     return c.text(2, with_n=True)
 
 
+def score(c: Cell) -> float:
+    """A cell's mean for ranking; a cell without one (every run diverged before its first
+    evaluation) ranks last."""
+    return c.mean if c.mean is not None else float("-inf")
+
+
 def margin(a: Cell, b: Cell) -> float:
     return max(a.std or 0.0, b.std or 0.0, 0.3)
 
 
 def better(a: Cell, b: Cell) -> bool:
-    return a.mean - b.mean > margin(a, b)
+    return score(a) - score(b) > margin(a, b)
 
 
 def not_worse(a: Cell, b: Cell) -> bool:
-    return a.mean - b.mean >= -margin(a, b)
+    return score(a) - score(b) >= -margin(a, b)
 
 
 def _at(cells: dict[tuple, Cell], lr: float, steps: int) -> dict[str, Cell]:
@@ -48,7 +54,7 @@ def recipe_checks(cells: dict[tuple, Cell], main: tuple, searched: tuple[str, ..
     for v in searched:
         by_lr = {k[1]: c for k, c in cells.items() if k[0] == v and k[2] == main[1] and c.n}
         if len(by_lr) > 1:
-            best = max(by_lr, key=lambda lr: by_lr[lr].mean)
+            best = max(by_lr, key=lambda lr: score(by_lr[lr]))
             out.append((f"lr search, {v}", f"best lr {best:g}" + (" (the study's lr)" if best == main[0] else
                         " (not the study's lr: the other variants may be under-tuned)"),
                         ", ".join(f"{lr:g}: {show(c)}" for lr, c in sorted(by_lr.items()))))
@@ -171,8 +177,8 @@ def stability(result) -> list[tuple[str, str, str]]:
 
 def _largest_good(group: dict[float, Cell]) -> float:
     """The largest alpha0 whose runs did not diverge and are within the margin of the group's best."""
-    best = max(group.values(), key=lambda c: c.mean)
-    return max(a for a, c in group.items() if not c.n_diverged and not better(best, c))
+    best = max(group.values(), key=score)
+    return max((a for a, c in group.items() if not c.n_diverged and not better(best, c)), default=min(group))
 
 
 def alpha0(result) -> list[tuple[str, str, str]]:
@@ -190,7 +196,7 @@ def alpha0(result) -> list[tuple[str, str, str]]:
         return [("C5", UNSURE, "no runs yet")]
     flat, why = True, []
     for (variant, lr), group in sorted(groups.items()):
-        band = [c for a, c in group.items() if 0.5 <= a <= 1.2]
+        band = [c for a, c in group.items() if 0.5 <= a <= 1.2 and c.mean is not None]
         if len(band) < 2:
             continue
         spread = max(c.mean for c in band) - min(c.mean for c in band)
@@ -228,7 +234,7 @@ def baselines(result) -> list[tuple[str, str, str]]:
     need = ("layernorm", "dyt", "fixup", "skipinit", "sigma_reparam")
     if any(v not in by_lr for v in need):
         return [("C7", UNSURE, f"missing variants: {[v for v in need if v not in by_lr]}")]
-    best = {v: max(g.items(), key=lambda t: t[1].mean) for v, g in by_lr.items()}
+    best = {v: max(g.items(), key=lambda t: score(t[1])) for v, g in by_lr.items()}
     b = {v: c for v, (_, c) in best.items()}
     at = ", ".join(f"{v} {show(best[v][1])} at lr {best[v][0]:g}" for v in need)
     diverged = {v: [lr for lr, c in sorted(g.items()) if c.n_diverged] for v, g in by_lr.items()}
@@ -307,7 +313,8 @@ def bn_replace(result) -> list[tuple[str, str, str]]:
                         f"no finished runs of {model}_batchnorm or {model}_dyt"))
             continue
         out.append((f"C8: DyT cannot replace BatchNorm in {name}", HOLDS if better(bn, dyt) else FAILS,
-                    f"BN {show(bn)}, DyT {show(dyt)} ({bn.mean - dyt.mean:+.2f} points for BN)"))
+                    f"BN {show(bn)}, DyT {show(dyt)}" + (f" ({bn.mean - dyt.mean:+.2f} points for BN)"
+                                                   if None not in (bn.mean, dyt.mean) else "")))
         rest = [(label, c[f"{model}_{v}"]) for v, label in (("groupnorm", "GroupNorm"), ("identity", "no norm"))
                 if f"{model}_{v}" in c]
         if rest:

@@ -1,7 +1,7 @@
 """The schema as Hydra config nodes, so configs/*.yaml are presets of it.
 
 Each schema dataclass is stored in Hydra's ConfigStore as a PLAIN node (its defaults, no
-types) under the group `schema`: /schema/norm, /schema/normfree, /schema/model/{vit,convnext,resnet},
+types) under the group `schema`: /schema/norm, /schema/normfree, /schema/model/<family> (one per model, schema.MODELS),
 /schema/data, /schema/data_synthetic, /schema/optim, /schema/trainer, /schema/logger,
 /schema/probe, /schema/run (the top-level keys). A preset starts from one and holds only
 what differs:

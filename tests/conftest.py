@@ -74,3 +74,40 @@ def tiny_lm_cfg(tmp_path, monkeypatch):
         return compose_cfg(TINY_LM + list(extra))
 
     return make
+
+
+# -- exact resume: the same run stopped and taken up again equals the run never stopped -------
+TIMING = ("samples_per_s", "tokens_per_s", "train_time_s")  # wall-clock numbers, never equal
+
+
+def at_batch(monkeypatch, task_cls, n: int, effect):
+    """Patch task_cls.next_batch so that its n-th call runs `effect()` first (raising: a kill in
+    the middle of step n; os.kill: a signal). Returns the undo."""
+    real, calls = task_cls.next_batch, {"n": 0}
+
+    def next_batch(self):
+        calls["n"] += 1
+        if calls["n"] == n:
+            effect()
+        return real(self)
+
+    monkeypatch.setattr(task_cls, "next_batch", next_batch)
+    return lambda: monkeypatch.setattr(task_cls, "next_batch", real)
+
+
+def simulated_kill():
+    raise RuntimeError("simulated kill")
+
+
+def assert_same_run(straight: Path, resumed: Path) -> None:
+    """The same final weights and the same metrics.jsonl, wall-clock numbers aside."""
+    import torch
+
+    from normbench.track import read_metrics
+    from normbench.train.checkpoint import load_checkpoint
+
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    strip = lambda path: [{k: v for k, v in e.items() if k not in TIMING} for e in read_metrics(path)]  # noqa: E731
+    assert strip(straight / "metrics.jsonl") == strip(resumed / "metrics.jsonl")

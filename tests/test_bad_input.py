@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from conftest import ROOT, TINY, TINY_LM, TINY_RUN, compose_cfg
 from test_data import write_fashion_files
 
@@ -209,31 +208,9 @@ def test_resume_as_a_quoted_string_is_the_bool(earlier, tmp_path):
         train(compose_cfg(TINY + ["trainer.resume='false'"]), copy)
 
 
-def test_ckpt_every_not_a_multiple_of_log_every_still_resumes_exactly(tmp_path, monkeypatch):
-    # It used to matter: a loss window that spans a checkpoint restarted empty on resume, so
-    # the two had to line up. The checkpoint now keeps the unlogged window, so any pair is
-    # allowed: ckpt_every=3, log_every=2, killed during step 4, resumed, equals a run never killed.
-    from normbench.track import read_metrics
-    from normbench.train.classify import ClassifyTask
-
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    train(compose_cfg(TINY), straight)
-    real, calls = ClassifyTask.next_batch, {"n": 0}
-
-    def next_batch(self):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise RuntimeError("simulated kill")
-        return real(self)
-
-    monkeypatch.setattr(ClassifyTask, "next_batch", next_batch)
-    with pytest.raises(RuntimeError):
-        train(compose_cfg(TINY), killed)
-    monkeypatch.setattr(ClassifyTask, "next_batch", real)
-    train(compose_cfg(TINY + ["trainer.resume=true"]), killed)
-    timing = {"samples_per_s", "train_time_s"}
-    strip = lambda events: [{k: v for k, v in e.items() if k not in timing} for e in events]  # noqa: E731
-    assert strip(read_metrics(straight / "metrics.jsonl")) == strip(read_metrics(killed / "metrics.jsonl"))
+# ckpt_every not a multiple of log_every used to lose the unlogged loss window on resume; the
+# checkpoint now carries it, so the pair is allowed, not an error: test_train's
+# test_resume_after_a_kill_is_exact runs with log_every=2, ckpt_every=3 and resumes exactly.
 
 
 # -- train.py itself: the message a user sees ---------------------------------------------------

@@ -8,6 +8,8 @@ import math
 import pytest
 import torch
 
+from conftest import assert_same_run, at_batch, simulated_kill
+
 from normbench.errors import InputError
 from normbench.models import ModelConfigError
 from normbench.track import read_metrics
@@ -47,32 +49,17 @@ def test_the_llama_optimizer_preset_decays_every_parameter(tiny_lm_cfg):
 
 def test_lm_resume_after_a_kill_is_exact(tiny_lm_cfg, tmp_path, monkeypatch):
     # as test_train.test_resume_after_a_kill_is_exact, for the window stream of task=lm
-    straight = tmp_path / "straight"
-    train(tiny_lm_cfg("trainer.log_every=1"), straight)
-    killed = tmp_path / "killed"
-    real_next_batch = LMTask.next_batch
-    calls = {"n": 0}
-
-    def next_batch(self):
-        calls["n"] += 1
-        if calls["n"] == 4:  # in the middle of step 4, after the step-3 checkpoint
-            raise RuntimeError("simulated kill")
-        return real_next_batch(self)
-
-    monkeypatch.setattr(LMTask, "next_batch", next_batch)
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    train(tiny_lm_cfg(), straight)
+    undo = at_batch(monkeypatch, LMTask, 4, simulated_kill)  # in step 4, after the step-3 checkpoint
     with pytest.raises(RuntimeError, match="simulated kill"):
-        train(tiny_lm_cfg("trainer.log_every=1"), killed)
+        train(tiny_lm_cfg(), killed)
     assert load_checkpoint(killed / "checkpoint.pt")["step"] == 3
-    monkeypatch.setattr(LMTask, "next_batch", real_next_batch)
+    undo()
 
-    summary = train(tiny_lm_cfg("trainer.log_every=1", "trainer.resume=true"), killed)
+    summary = train(tiny_lm_cfg("trainer.resume=true"), killed)
     assert summary["status"] == "ok" and summary["step"] == 6
-    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(killed / "checkpoint.pt")
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
-    timing = {"samples_per_s", "tokens_per_s", "train_time_s"}
-    strip = lambda events: [{k: v for k, v in e.items() if k not in timing} for e in events]  # noqa: E731
-    assert strip(read_metrics(straight / "metrics.jsonl")) == strip(read_metrics(killed / "metrics.jsonl"))
+    assert_same_run(straight, killed)
 
 
 @pytest.mark.parametrize("overrides, message", [

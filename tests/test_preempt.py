@@ -11,21 +11,13 @@ import threading
 import time
 
 import pytest
-import torch
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, assert_same_run, at_batch
 
 from normbench.preempt import StopRequest, exit_code
 from normbench.track import read_metrics, read_summary
 from normbench.train import train
 from normbench.train.checkpoint import load_checkpoint
 from normbench.train.classify import ClassifyTask
-
-TIMING = {"samples_per_s", "train_time_s"}
-
-
-def strip(events):
-    return [{k: v for k, v in e.items() if k not in TIMING} for e in events]
-
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_at_the_step_boundary_and_resume_is_exact(tiny_cfg, tmp_path, monkeypatch, sig):
@@ -36,32 +28,20 @@ def test_a_signal_stops_at_the_step_boundary_and_resume_is_exact(tiny_cfg, tmp_p
     # The signal arrives while step 5 fetches its batch: step 5 finishes, then the run stops.
     # Step 5 is between two logs (log_every=2) and two checkpoints (ckpt_every=3).
     stopped = tmp_path / "stopped"
-    real_next_batch = ClassifyTask.next_batch
-    calls = {"n": 0}
-
-    def next_batch(self):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            os.kill(os.getpid(), sig)
-        return real_next_batch(self)
-
-    monkeypatch.setattr(ClassifyTask, "next_batch", next_batch)
+    undo = at_batch(monkeypatch, ClassifyTask, 5, lambda: os.kill(os.getpid(), sig))
     summary = train(tiny_cfg(), stopped)
     assert summary["status"] == "interrupted" and summary["step"] == 5
     assert summary["interrupted"] == {"signal": sig.name, "exit_code": 128 + sig}
     assert read_summary(stopped / "summary.json")["status"] == "interrupted"
     assert load_checkpoint(stopped / "checkpoint.pt")["step"] == 5  # not the step-3 one: nothing lost
     assert signal.getsignal(sig) == handler_before  # the run's handlers are gone with it
-    monkeypatch.setattr(ClassifyTask, "next_batch", real_next_batch)
+    undo()
 
     # trainer.resume=true takes an interrupted run up again: the same weights and metrics,
     # the step-6 train loss averaged over steps 5 and 6 as in the run never stopped.
     summary = train(tiny_cfg("trainer.resume=true"), stopped)
     assert summary["status"] == "ok" and summary["step"] == 6 and summary["interrupted"] is None
-    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(stopped / "checkpoint.pt")
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
-    assert strip(read_metrics(straight / "metrics.jsonl")) == strip(read_metrics(stopped / "metrics.jsonl"))
+    assert_same_run(straight, stopped)
 
 
 def test_a_second_ctrl_c_stops_at_once_and_a_second_sigterm_is_ignored():

@@ -105,7 +105,7 @@ def test_baselines_lose_and_need_lower_lrs(tmp_path):
     found = {claim: verdict for claim, verdict, _ in verdicts("baselines", baseline_runs(tmp_path, 75.0))}
     assert found == {"C7: Fixup and SkipInit lose to LN and DyT": HOLDS, "C7: sigmaReparam close to LN": HOLDS,
                      "C1/C7: DyT matches or beats LN": HOLDS, "C7: Fixup and SkipInit need lower learning rates": HOLDS,
-                     "lr search, layernorm": "best lr 0.002 (the study's lr)", "run length, layernorm": "+1.90 points "
+                     "lr search, layernorm": "best lr 0.002", "run length, layernorm": "+1.90 points "
                      "from 300 to 600 steps"}
 
 

@@ -24,32 +24,34 @@ from .fixup import fixup_resnet, fixup_vit
 from .sigma_reparam import sigma_reparam
 from .skipinit import skipinit_convnext, skipinit_resnet, skipinit_vit
 
-ANY = None  # every model / every norm
+EVERY_MODEL = "*"  # a transform key that fits any model
+Transform = Callable[[nn.Module, Mapping[str, Any]], nn.Module]
 
 
 @dataclass(frozen=True)
 class Method:
-    # model name -> transform(model, cfg) (ANY: one transform for every model)
-    models: Mapping[str, Callable[[nn.Module, Mapping[str, Any]], nn.Module]] | None
-    transform: Callable[[nn.Module, Mapping[str, Any]], nn.Module] | None = None
-    norms: tuple[str, ...] | None = ANY  # the norms it composes with
+    transforms: Mapping[str, Transform]  # model name (or EVERY_MODEL) -> transform(model, cfg)
+    norms: tuple[str, ...] | None = None  # the norms it composes with; None: every norm
     why_norms: str = ""
+
+    def transform_for(self, model_name: str) -> Transform | None:
+        return self.transforms.get(model_name) or self.transforms.get(EVERY_MODEL)
 
 
 METHODS: dict[str, Method] = {
     "fixup": Method(
-        models={"resnet": lambda m, c: fixup_resnet(m), "vit": lambda m, c: fixup_vit(m)},
+        transforms={"resnet": lambda m, c: fixup_resnet(m), "vit": lambda m, c: fixup_vit(m)},
         norms=("identity",),
         why_norms="Fixup's init and scalar biases replace normalization",
     ),
     "skipinit": Method(
-        models={
+        transforms={
             "vit": lambda m, c: skipinit_vit(m, c["gain_init"]),
             "convnext": lambda m, c: skipinit_convnext(m, c["gain_init"]),
             "resnet": lambda m, c: skipinit_resnet(m, c["gain_init"]),
         },
     ),
-    "sigma_reparam": Method(models=ANY, transform=lambda m, c: sigma_reparam(m)),
+    "sigma_reparam": Method(transforms={EVERY_MODEL: lambda m, c: sigma_reparam(m)}),
 }
 NORMFREE_NAMES: tuple[str, ...] = ("none", *METHODS)
 DEFAULTS = defaults_of(NormFreeConfig)
@@ -63,11 +65,11 @@ def check_normfree(cfg: Mapping[str, Any], model_name: str, norm_name: str) -> N
     if name == "none":
         return
     method = METHODS[name]
-    if method.models is not ANY and model_name not in method.models:
+    if method.transform_for(model_name) is None:
         raise NormFreeConfigError(
-            f"normfree={name} does not fit model={model_name}; models it fits: {', '.join(sorted(method.models))}"
+            f"normfree={name} does not fit model={model_name}; models it fits: {', '.join(sorted(method.transforms))}"
         )
-    if method.norms is not ANY and norm_name not in method.norms:
+    if method.norms is not None and norm_name not in method.norms:
         raise NormFreeConfigError(
             f"normfree={name} does not fit norm={norm_name} ({method.why_norms}); "
             f"allowed: {', '.join('norm=' + n for n in method.norms)}"
@@ -80,6 +82,4 @@ def apply_normfree(model: nn.Module, cfg: Mapping[str, Any], model_name: str, no
     check_normfree(cfg, model_name, norm_name)
     if cfg["name"] == "none":
         return model
-    method = METHODS[cfg["name"]]
-    transform = method.transform if method.models is ANY else method.models[model_name]
-    return transform(model, cfg)
+    return METHODS[cfg["name"]].transform_for(model_name)(model, cfg)

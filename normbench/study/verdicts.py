@@ -49,20 +49,27 @@ def _at(cells: dict[tuple, Cell], lr: float, steps: int) -> dict[str, Cell]:
 
 
 def recipe_checks(cells: dict[tuple, Cell], main: tuple, searched: tuple[str, ...]) -> list[tuple[str, str, str]]:
-    """What the lr search chose for the baselines, and how far the baseline is from a run twice as long."""
+    """What the lr search chose for the baselines, and how far the baseline is from a run twice
+    as long (at whichever lr that run was made). main = (the study's lr, its length); lr None
+    when every variant has its own search, so there is no shared lr to compare with."""
     out = []
     for v in searched:
         by_lr = {k[1]: c for k, c in cells.items() if k[0] == v and k[2] == main[1] and c.n}
         if len(by_lr) > 1:
             best = max(by_lr, key=lambda lr: score(by_lr[lr]))
-            out.append((f"lr search, {v}", f"best lr {best:g}" + (" (the study's lr)" if best == main[0] else
-                        " (not the study's lr: the other variants may be under-tuned)"),
+            note = "" if main[0] is None else " (the study's lr)" if best == main[0] else \
+                " (not the study's lr: the other variants may be under-tuned)"
+            out.append((f"lr search, {v}", f"best lr {best:g}{note}",
                         ", ".join(f"{lr:g}: {show(c)}" for lr, c in sorted(by_lr.items()))))
-    ln = [(k[2], c) for k, c in cells.items() if k[0] == searched[0] and k[1] == main[0] and c.n]
-    if len(ln) > 1:
-        (s1, c1), (s2, c2) = sorted(ln, key=lambda t: t[0])[:2]
-        out.append((f"run length, {searched[0]}", f"{c2.mean - c1.mean:+.2f} points from {s1} to {s2} steps",
-                    f"{s1} steps: {show(c1)}; {s2} steps: {show(c2)}"))
+    lengths: dict[float, list[tuple[int, Cell]]] = {}
+    for k, c in cells.items():
+        if k[0] == searched[0] and c.n:
+            lengths.setdefault(k[1], []).append((k[2], c))
+    for lr, ln in sorted(lengths.items()):
+        if len(ln) > 1:
+            (s1, c1), (s2, c2) = sorted(ln, key=lambda t: t[0])[:2]
+            out.append((f"run length, {searched[0]}", f"{c2.mean - c1.mean:+.2f} points from {s1} to {s2} steps",
+                        f"at lr {lr:g}: {s1} steps: {show(c1)}; {s2} steps: {show(c2)}"))
     return out
 
 
@@ -250,7 +257,7 @@ def baselines(result) -> list[tuple[str, str, str]]:
     lower = [best[f][0] < ln_lr or bool(set(diverged[f]) - ln_div) for f in ("fixup", "skipinit")]
     out.append(("C7: Fixup and SkipInit need lower learning rates", HOLDS if all(lower) else FAILS if not any(lower)
                 else UNSURE, "best lr: " + ", ".join(f"{v} {best[v][0]:g}" for v in need) + div))
-    return out + recipe_checks(cells, (2e-3, steps), ("layernorm",))
+    return out + recipe_checks(cells, (None, steps), ("layernorm",))
 
 
 def _by_variant(result) -> dict[str, Cell]:

@@ -197,3 +197,71 @@ def test_baselines_with_runs_that_diverge_before_any_evaluation(tmp_path):
     found = {claim: (verdict, why) for claim, verdict, why in verdicts("baselines", result)}
     assert found["C7: Fixup and SkipInit lose to LN and DyT"][0] == HOLDS
     assert "fixup [0.004, 0.016]" in found["C7: Fixup and SkipInit need lower learning rates"][1]
+
+
+def lm_run(root, name: str, variant: str, seed: int, bpb: float, steps: int = 600, diverged: bool = False):
+    """An LM run folder: val bits per byte `bpb` at the end (lower is better)."""
+    import json
+
+    import yaml
+
+    run = make_run(root, name, variant=variant, seed=seed, steps=(steps // 2, steps), model="llama",
+                   status="diverged" if diverged else "ok", diverged_step=steps if diverged else None,
+                   extra_metrics=[{"step": steps // 2, "split": "val", "bpb": bpb + 0.5}]
+                   + ([] if diverged else [{"step": steps, "split": "val", "bpb": bpb}]))
+    summary = json.loads((run / "summary.json").read_text())
+    summary["final"] = {"val/bpb": bpb, "val/loss": bpb * 0.693}
+    summary["best"] = {"metric": "val/loss", "value": bpb * 0.693, "step": steps}
+    (run / "summary.json").write_text(json.dumps(summary))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["task"] = {"name": "lm"}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    return run
+
+
+def lm_report(root):
+    return report([root], root / "report", spec={"metric": "val/bpb", "group_by": ["variant"], "figures": []})
+
+
+def test_llm_norms_dyt_matches_rmsnorm_and_needs_the_embedding_scalar(tmp_path):
+    for seed in range(3):
+        lm_run(tmp_path, f"rms-{seed}", "rmsnorm", seed, 2.000 + 0.002 * seed)
+        lm_run(tmp_path, f"dyt-{seed}", "dyt", seed, 2.005 + 0.002 * seed)  # worse by 0.005 < 0.01: a tie
+        lm_run(tmp_path, f"noscale-{seed}", "dyt_noscale", seed, 2.300 + 0.002 * seed)
+    lm_run(tmp_path, "rms-long", "rmsnorm", 0, 1.900, steps=1200)
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("llm_norms", lm_report(tmp_path))}
+    assert found["C1 (LLM): DyT matches RMSNorm"][0] == HOLDS
+    assert found["C6: DyT without the sqrt(d) embedding scalar struggles"][0] == HOLDS
+    assert found["run length, rmsnorm"][0] == "-0.102 bits per byte from 600 to 1200 steps"  # 1.900 - mean(2.000, 2.002, 2.004)
+
+
+def test_llm_norms_lower_bits_per_byte_is_better_not_higher(tmp_path):
+    for seed in range(3):
+        lm_run(tmp_path, f"rms-{seed}", "rmsnorm", seed, 2.000 + 0.002 * seed)
+        lm_run(tmp_path, f"dyt-{seed}", "dyt", seed, 2.100 + 0.002 * seed)  # clearly worse
+        lm_run(tmp_path, f"noscale-{seed}", "dyt_noscale", seed, 2.000 + 0.002 * seed)  # better than DyT
+    found = {claim: verdict for claim, verdict, _ in verdicts("llm_norms", lm_report(tmp_path))}
+    assert found == {"C1 (LLM): DyT matches RMSNorm": FAILS,
+                     "C6: DyT without the sqrt(d) embedding scalar struggles": FAILS}
+
+
+def test_pre_post_compares_dyts_order_with_rmsnorms(tmp_path):
+    bpbs = {"pre_rmsnorm": 2.0, "post_rmsnorm": 2.2, "pre_dyt": 2.05, "post_dyt": 2.3}
+    for variant, bpb in bpbs.items():
+        for seed in range(3):
+            lm_run(tmp_path, f"{variant}-{seed}", variant, seed, bpb + 0.002 * seed)
+    found = {claim: verdict for claim, verdict, _ in verdicts("pre_post", lm_report(tmp_path))}
+    assert found == {"rmsnorm: pre vs post": "pre better", "dyt: pre vs post": "pre better",
+                     "DyT responds to the norm position as RMSNorm does": HOLDS}
+
+
+def test_pre_post_opposite_orders_do_not_hold_and_a_diverged_post_counts_as_worse(tmp_path):
+    for seed in range(3):
+        lm_run(tmp_path, f"pre_rmsnorm-{seed}", "pre_rmsnorm", seed, 2.2 + 0.002 * seed)
+        lm_run(tmp_path, f"post_rmsnorm-{seed}", "post_rmsnorm", seed, 2.0 + 0.002 * seed)
+        lm_run(tmp_path, f"pre_dyt-{seed}", "pre_dyt", seed, 2.1 + 0.002 * seed)
+        lm_run(tmp_path, f"post_dyt-{seed}", "post_dyt", seed, 1.9, diverged=True)
+    found = {claim: verdict for claim, verdict, _ in verdicts("pre_post", lm_report(tmp_path))}
+    assert found["rmsnorm: pre vs post"] == "post better"
+    assert found["dyt: pre vs post"] == "pre better"
+    assert found["DyT responds to the norm position as RMSNorm does"] == FAILS

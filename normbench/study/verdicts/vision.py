@@ -1,47 +1,11 @@
-"""A verdict per study, drawn from the numbers by a rule written down before the runs:
-holds | does not hold at this scale | inconclusive, with the numbers that decide it.
-
-"Better" means better by more than the seed spread (the larger of the two stds, at least
-0.3 points); a difference inside it is a tie. A study without a rule gets "inconclusive"
-and its README says so.
-"""
+"""Verdict rules of the vision studies (squash, alpha_std, ln_curve, stability, alpha0,
+baselines, vision_norms, bn_replace): accuracy, higher is better, a tie within the seed
+spread or 0.3 points (compare.ACC)."""
 
 from __future__ import annotations
 
-from typing import Callable
-
-from normbench.report.spec import parse_spec
-from normbench.report.tables import Cell, build_cells
-
-HOLDS, FAILS, UNSURE = "holds", "does not hold at this scale", "inconclusive"
-
-
-def collect(result, keys: tuple[str, ...], metric: str = "val/acc1") -> dict[tuple, Cell]:
-    """The report's cells (a diverged run counts with its best value before divergence) by `keys`."""
-    spec = parse_spec({"metric": metric, "group_by": list(keys), "figures": []})
-    return {c.row: c for c in build_cells(result.runs, spec)} if result is not None else {}
-
-
-def show(c: Cell) -> str:
-    return c.text(2, with_n=True)
-
-
-def score(c: Cell) -> float:
-    """A cell's mean for ranking; a cell without one (every run diverged before its first
-    evaluation) ranks last."""
-    return c.mean if c.mean is not None else float("-inf")
-
-
-def margin(a: Cell, b: Cell) -> float:
-    return max(a.std or 0.0, b.std or 0.0, 0.3)
-
-
-def better(a: Cell, b: Cell) -> bool:
-    return score(a) - score(b) > margin(a, b)
-
-
-def not_worse(a: Cell, b: Cell) -> bool:
-    return score(a) - score(b) >= -margin(a, b)
+from normbench.report.tables import Cell
+from normbench.study.verdicts.compare import FAILS, HOLDS, UNSURE, better, collect, not_worse, score, show
 
 
 def _at(cells: dict[tuple, Cell], lr: float, steps: int) -> dict[str, Cell]:
@@ -330,17 +294,3 @@ def bn_replace(result) -> list[tuple[str, str, str]]:
                         "; ".join(f"{label} {show(cell)}" + (f", diverged at steps {steps(cell)}" if steps(cell) else "")
                                   for label, cell in rest)))
     return out
-
-
-RULES: dict[str, Callable[..., list[tuple[str, str, str]]]] = {
-    "squash": squash, "alpha_std": alpha_std, "ln_curve": ln_curve, "stability": stability,
-    "alpha0": alpha0, "baselines": baselines, "vision_norms": vision_norms, "bn_replace": bn_replace,
-}
-
-
-def verdicts(name: str, result) -> list[tuple[str, str, str]]:
-    """[(claim, verdict, the numbers behind it)] for study `name` from its report."""
-    rule = RULES.get(name)
-    if rule is None:
-        return [(name, UNSURE, "no rule: read the table and figures")]
-    return rule(result)

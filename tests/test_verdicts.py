@@ -265,3 +265,38 @@ def test_pre_post_opposite_orders_do_not_hold_and_a_diverged_post_counts_as_wors
     assert found["rmsnorm: pre vs post"] == "post better"
     assert found["dyt: pre vs post"] == "pre better"
     assert found["DyT responds to the norm position as RMSNorm does"] == FAILS
+
+
+def llm_alpha0_runs(root, best_of_width: dict[int, tuple[float, float]], depth_moves: bool = False):
+    """w<width>_d<depth> models on a 2 x 2 alpha0 grid; the cell `best_of_width[width]` is
+    clearly best (0.2 bits per byte lower), the others tie; depth_moves: d4's best is another cell."""
+    import yaml
+
+    grid = [(a, o) for a in (0.5, 2.0) for o in (0.5, 2.0)]
+    for w, good in best_of_width.items():
+        for d in (2, 4):
+            target = good if not (depth_moves and d == 4) else next(g for g in grid if g != good)
+            for attn, other in grid:
+                for seed in range(3):
+                    bpb = 2.0 + 0.002 * seed - (0.2 if (attn, other) == target else 0.0)
+                    run = lm_run(root, f"w{w}_d{d}-{attn}-{other}-{seed}", f"w{w}_d{d}", seed, bpb)
+                    config = yaml.safe_load((run / "config.yaml").read_text())
+                    config["norm"].update(alpha0=other, alpha0_attn=attn)
+                    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    return lm_report(root)
+
+
+def test_llm_alpha0_width_sets_it_attention_wants_more(tmp_path):
+    result = llm_alpha0_runs(tmp_path, {32: (2.0, 2.0), 64: (2.0, 0.5), 128: (0.5, 0.5)})
+    found = {claim: verdict for claim, verdict, _ in verdicts("llm_alpha0", result)}
+    assert found == {"C6: depth does not set the best alpha0": HOLDS,
+                     "C6: wider models want a smaller alpha0": HOLDS,
+                     "C6: attention wants a larger alpha0": HOLDS}
+
+
+def test_llm_alpha0_depth_moving_the_optimum_and_the_wrong_trend_do_not_hold(tmp_path):
+    result = llm_alpha0_runs(tmp_path, {32: (0.5, 2.0), 128: (2.0, 2.0)}, depth_moves=True)
+    found = {claim: verdict for claim, verdict, _ in verdicts("llm_alpha0", result)}
+    assert found["C6: depth does not set the best alpha0"] == FAILS
+    assert found["C6: wider models want a smaller alpha0"] == FAILS  # d2: attn x other 1.0 at w32, 4.0 at w128
+    assert found["C6: attention wants a larger alpha0"] == UNSURE  # smaller in 1 of 4 models, larger in none

@@ -16,7 +16,7 @@ RULES: dict[str, Callable[..., list[tuple[str, str, str]]]] = {
     "squash": vision.squash, "alpha_std": vision.alpha_std, "ln_curve": vision.ln_curve,
     "stability": vision.stability, "alpha0": vision.alpha0, "baselines": vision.baselines,
     "vision_norms": vision.vision_norms, "bn_replace": vision.bn_replace,
-    "llm_norms": lm.llm_norms, "pre_post": lm.pre_post,
+    "llm_norms": lm.llm_norms, "pre_post": lm.pre_post, "llm_alpha0": lm.llm_alpha0,
 }
 
 __all__ = ["FAILS", "HOLDS", "UNSURE", "RULES", "verdicts"]

@@ -72,3 +72,70 @@ def pre_post(result) -> list[tuple[str, str, str]]:
     out.append(("DyT responds to the norm position as RMSNorm does", HOLDS if same else FAILS if opposite else UNSURE,
                 f"RMSNorm: {order['rmsnorm']}, DyT: {order['dyt']}"))
     return out
+
+
+def _model(variant: str) -> tuple[int, int] | None:
+    """"w64_d4" -> (64, 4); None for another name."""
+    parts = variant.split("_")
+    if len(parts) == 2 and parts[0][:1] == "w" and parts[1][:1] == "d" and parts[0][1:].isdigit() \
+            and parts[1][1:].isdigit():
+        return int(parts[0][1:]), int(parts[1][1:])
+    return None
+
+
+def llm_alpha0(result) -> list[tuple[str, str, str]]:
+    """C6 on the (alpha0_attn, alpha0 other) grid of each model w<width>_d<depth>; a model's best
+    cell is the lowest mean val bits per byte.
+    - Depth does not set alpha0: holds when, at every width, each depth's best cell is not worse
+      than the best by more than the seed spread at the other depth's best setting (the two
+      depths share a good setting); does not hold when at some width neither setting carries over.
+    - Wider wants smaller: holds when the best attn x other product falls from the narrowest
+      width to the widest at every depth and never rises between neighbours; does not hold when it
+      rises from the narrowest to the widest at some depth; inconclusive otherwise.
+    - Attention wants larger: holds when the best alpha0_attn is >= the best other alpha0 in every
+      model and > in at least one; does not hold when it is smaller in at least half the models."""
+    cells = collect(result, keys=("variant", "norm.alpha0_attn", "norm.alpha0"), metric=METRIC)
+    grids: dict[tuple[int, int], dict[tuple[float, float], Cell]] = {}
+    for (v, attn, other), c in cells.items():
+        m = _model(str(v))
+        if m is not None and c.n and attn is not None:
+            grids.setdefault(m, {})[(float(attn), float(other))] = c
+    if not grids:
+        return [("C6", UNSURE, "no runs of w<width>_d<depth> variants with norm.alpha0_attn")]
+    best = {m: min(g, key=lambda k: -BPB.score(g[k])) for m, g in grids.items()}
+    name = lambda m: f"w{m[0]}_d{m[1]}"  # noqa: E731
+    where = "; ".join(f"{name(m)}: attn {best[m][0]:g} / other {best[m][1]:g} ({BPB.show(grids[m][best[m]])})"
+                      for m in sorted(grids))
+    out = []
+    widths = sorted({w for w, _ in grids})
+    depths = sorted({d for _, d in grids})
+    carried, broken = [], []
+    for w in widths:
+        ds = [d for d in depths if (w, d) in grids]
+        for a, b in zip(ds, ds[1:]):
+            ga, gb = grids[(w, a)], grids[(w, b)]
+            ok_ab = best[(w, a)] in gb and BPB.not_worse(gb[best[(w, a)]], gb[best[(w, b)]])
+            ok_ba = best[(w, b)] in ga and BPB.not_worse(ga[best[(w, b)]], ga[best[(w, a)]])
+            (carried if ok_ab or ok_ba else broken).append(f"w{w}: d{a} vs d{b}")
+    if carried or broken:
+        out.append(("C6: depth does not set the best alpha0", FAILS if broken else HOLDS,
+                    (f"a shared good setting at {', '.join(carried)}" if carried else "")
+                    + ("; " if carried and broken else "") + (f"none at {', '.join(broken)}" if broken else "")))
+    trends = []
+    for d in depths:
+        prods = [best[(w, d)][0] * best[(w, d)][1] for w in widths if (w, d) in grids]
+        if len(prods) > 1:
+            trends.append(("falls" if prods[-1] < prods[0] and all(b <= a for a, b in zip(prods, prods[1:]))
+                           else "rises" if prods[-1] > prods[0] else "mixed", d, prods))
+    if trends:
+        kinds = {t[0] for t in trends}
+        out.append(("C6: wider models want a smaller alpha0", HOLDS if kinds == {"falls"} else
+                    FAILS if "rises" in kinds else UNSURE,
+                    "; ".join(f"d{d}: best attn x other by width {', '.join(f'{p:g}' for p in prods)} ({k})"
+                              for k, d, prods in trends)))
+    larger = sum(best[m][0] > best[m][1] for m in grids)
+    smaller = sum(best[m][0] < best[m][1] for m in grids)
+    out.append(("C6: attention wants a larger alpha0", HOLDS if smaller == 0 and larger else
+                FAILS if 2 * smaller >= len(grids) else UNSURE,
+                f"attn > other in {larger}, < in {smaller} of {len(grids)} models; best: {where}"))
+    return out

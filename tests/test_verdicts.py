@@ -300,3 +300,31 @@ def test_llm_alpha0_depth_moving_the_optimum_and_the_wrong_trend_do_not_hold(tmp
     assert found["C6: depth does not set the best alpha0"] == FAILS
     assert found["C6: wider models want a smaller alpha0"] == FAILS  # d2: attn x other 1.0 at w32, 4.0 at w128
     assert found["C6: attention wants a larger alpha0"] == UNSURE  # smaller in 1 of 4 models, larger in none
+
+
+def data_regime_runs(root, advantage: dict[object, float]):
+    """rmsnorm, dyt and hardtanh at budgets data.train_bytes (None: all); the squashes' bpb is
+    RMSNorm's minus `advantage[budget]`."""
+    import yaml
+
+    for budget, adv in advantage.items():
+        for variant in ("rmsnorm", "dyt", "hardtanh"):
+            for seed in range(3):
+                bpb = 2.0 + 0.002 * seed - (adv if variant != "rmsnorm" else 0.0)
+                run = lm_run(root, f"{variant}-{budget}-{seed}", variant, seed, bpb)
+                config = yaml.safe_load((run / "config.yaml").read_text())
+                config["data"] = {"name": "shakespeare", "train_bytes": budget}
+                (run / "config.yaml").write_text(yaml.safe_dump(config))
+    return lm_report(root)
+
+
+def test_data_regime_holds_when_the_advantage_flips_with_more_data(tmp_path):
+    found = {c: v for c, v, _ in verdicts("data_regime", data_regime_runs(tmp_path, {65536: 0.1, 262144: 0.0, None: -0.1}))}
+    assert set(found.values()) == {HOLDS} and len(found) == 2
+
+
+def test_data_regime_no_trend_does_not_hold_and_a_shrinking_lead_is_inconclusive(tmp_path):
+    found = {c: v for c, v, _ in verdicts("data_regime", data_regime_runs(tmp_path / "a", {65536: 0.0, None: 0.05}))}
+    assert set(found.values()) == {FAILS}
+    found = {c: v for c, v, _ in verdicts("data_regime", data_regime_runs(tmp_path / "b", {65536: 0.2, None: 0.05}))}
+    assert set(found.values()) == {UNSURE}

@@ -17,6 +17,7 @@ RULES: dict[str, Callable[..., list[tuple[str, str, str]]]] = {
     "stability": vision.stability, "alpha0": vision.alpha0, "baselines": vision.baselines,
     "vision_norms": vision.vision_norms, "bn_replace": vision.bn_replace,
     "llm_norms": lm.llm_norms, "pre_post": lm.pre_post, "llm_alpha0": lm.llm_alpha0,
+    "data_regime": lm.data_regime,
 }
 
 __all__ = ["FAILS", "HOLDS", "UNSURE", "RULES", "verdicts"]

@@ -139,3 +139,40 @@ def llm_alpha0(result) -> list[tuple[str, str, str]]:
                 FAILS if 2 * smaller >= len(grids) else UNSURE,
                 f"attn > other in {larger}, < in {smaller} of {len(grids)} models; best: {where}"))
     return out
+
+
+def data_regime(result) -> list[tuple[str, str, str]]:
+    """arXiv 2604.23434, for DyT and for hardtanh against RMSNorm across data.train_bytes budgets
+    (null: the whole training split, the largest): holds when the squash is better than RMSNorm
+    by more than the seed spread at the smallest budget and worse by more than it at the largest;
+    does not hold when its advantage (RMSNorm's bpb minus its own) does not shrink from the
+    smallest budget to the largest by more than the spread; inconclusive otherwise (the trend is
+    there, the sign does not flip)."""
+    cells = collect(result, keys=("variant", "data.train_bytes"), metric=METRIC)
+    size = lambda b: float("inf") if b is None else float(b)  # noqa: E731
+    by: dict[str, dict[float, Cell]] = {}
+    for (v, b), c in cells.items():
+        if c.n and c.mean is not None:
+            by.setdefault(str(v), {})[size(b)] = c
+    out = []
+    for squash in ("dyt", "hardtanh"):
+        claim = f"{'DyT' if squash == 'dyt' else 'hardtanh'} ahead of RMSNorm when data is scarce, behind when plentiful"
+        budgets = sorted(set(by.get("rmsnorm", {})) & set(by.get(squash, {})))
+        if len(budgets) < 2:
+            out.append((claim, UNSURE, f"fewer than two budgets with both rmsnorm and {squash} runs"))
+            continue
+        rms, sq = by["rmsnorm"], by[squash]
+        lo, hi = budgets[0], budgets[-1]
+        adv = {b: rms[b].mean - sq[b].mean for b in budgets}
+        spread = max(BPB.margin(rms[lo], sq[lo]), BPB.margin(rms[hi], sq[hi]))
+        label = lambda b: "all" if b == float("inf") else f"{int(b) // 1024} KiB"  # noqa: E731
+        why = "; ".join(f"{label(b)}: RMSNorm {BPB.show(rms[b])}, {squash} {BPB.show(sq[b])} "
+                        f"(advantage {adv[b]:+.3f})" for b in budgets)
+        if BPB.better(sq[lo], rms[lo]) and BPB.better(rms[hi], sq[hi]):
+            verdict = HOLDS
+        elif adv[lo] - adv[hi] <= spread:
+            verdict = FAILS
+        else:
+            verdict = UNSURE
+        out.append((claim, verdict, why))
+    return out

@@ -32,12 +32,10 @@ TINY = [
     *TINY_RUN,
 ]
 
-# The same for task=lm: a 1-block LLaMA on 16-byte windows of the shipped corpus.
+# The same for task=lm: a 1-block LLaMA on 16-byte windows of the shipped corpus (task=lm
+# makes model=llama, data=shakespeare and optim=adamw_llama the defaults).
 TINY_LM = [
     "task=lm",
-    "model=llama",
-    "data=shakespeare",
-    "optim=adamw_llama",
     "model.embed_dim=16",
     "model.depth=1",
     "model.num_heads=2",

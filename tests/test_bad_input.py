@@ -81,12 +81,13 @@ CASES = [
     ("norm unsuited to the model", ["norm=groupnorm"], ModelConfigError, "norm=groupnorm", "vit"),
     ("patch size not dividing the image", ["model.patch_size=5"], ModelConfigError, "model.patch_size", "5"),
     ("model for another task", ["model=llama"], ModelConfigError, "model=llama", "classify"),
-    ("unknown task", ["task=segment"], TrainerConfigError, "task", "'segment'"),
+    ("unknown task", ["task.name=segment"], TrainerConfigError, "task.name", "'segment'"),
     ("max_steps 0", ["trainer.max_steps=0"], TrainerConfigError, "trainer.max_steps", "0"),
     ("log_every 0", ["trainer.log_every=0"], TrainerConfigError, "trainer.log_every", "0"),
     ("unknown precision", ["trainer.precision=fp8"], TrainerConfigError, "trainer.precision", "'fp8'"),
     ("unknown device", ["trainer.device=tpu"], TrainerConfigError, "trainer.device", "'tpu'"),
-    ("label smoothing 1", ["trainer.label_smoothing=1.0"], TrainerConfigError, "trainer.label_smoothing", "1.0"),
+    ("label smoothing 1", ["task.label_smoothing=1.0"], TrainerConfigError, "task.label_smoothing", "1.0"),
+    ("label smoothing negative", ["task.label_smoothing=-0.1"], TrainerConfigError, "task.label_smoothing", "-0.1"),
     ("unknown wandb mode", ["logger.wandb.mode=maybe"], LoggerConfigError, "logger.wandb.mode", "'maybe'"),
     ("fixup with a norm", ["normfree=fixup", "norm=layernorm"], NormFreeConfigError, "normfree", "layernorm"),
     ("fixup on convnext", ["model=convnext", "normfree=fixup", "norm=identity"], NormFreeConfigError,
@@ -235,6 +236,6 @@ def test_train_py_prints_a_checkpoint_error_as_one_line(earlier, tmp_path):
     proc = run_train(*TINY_LM[:4], *TINY_LM[4:], "trainer.resume=true", f"hydra.run.dir={copy}")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(error) == 1 and "task = 'lm' but checkpoint" in error[0], proc.stderr[-2000:]
+    assert len(error) == 1 and "task.name = 'lm' but checkpoint" in error[0], proc.stderr[-2000:]
     assert {k: v for k, v in files_of(copy).items() if k.parts[0] != ".hydra" and k.name != "train.log"} == \
         {k: v for k, v in before.items() if k.parts[0] != ".hydra" and k.name != "train.log"}

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, TINY_LM
 
 from normbench.track import read_metrics, read_summary
 
@@ -45,6 +45,18 @@ def test_multirun_grid_runs_each_job_in_its_own_folder_and_wandb_run(tmp_path):
     assert len(set(ids)) == 2  # one wandb run per job, never shared
     for i, run_id in enumerate(ids):
         assert [p.name.endswith(run_id) for p in (sweep / str(i) / "wandb").glob("offline-run-*")] == [True]
+
+
+def test_a_task_lm_sweep_gets_the_lm_defaults_in_every_job(tmp_path):
+    # task=lm alone chooses model=llama, data=shakespeare and optim=adamw_llama, in each -m job
+    sweep = tmp_path / "sweep"
+    proc = run_train("-m", *TINY_LM, "norm=rmsnorm,dyt", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summaries = [read_summary(sweep / str(i) / "summary.json") for i in (0, 1)]
+    assert sorted(s["run"]["norm"] for s in summaries) == ["dyt", "rmsnorm"]
+    assert {(s["status"], s["run"]["task"], s["run"]["model"], s["run"]["data"]) for s in summaries} == \
+        {("ok", "lm", "llama", "shakespeare")}
+    assert summaries[0]["throughput"]["unit"] == "tokens/s"
 
 
 def test_bad_value_fails_before_training_with_a_clear_message(tmp_path):

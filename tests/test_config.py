@@ -8,10 +8,11 @@ from omegaconf import OmegaConf
 from conftest import CONFIGS, compose_cfg
 
 from normbench.config.schema import GROUPS as GROUPS_SCHEMA
-from normbench.config.schema import MODELS, DataConfig, OptimConfig
+from normbench.config.schema import MODELS, TASKS, DataConfig, OptimConfig
 from normbench.config.store import plain_node
 
-GROUPS = ["model", "norm", "data", "optim", "trainer", "logger", "probe"]
+GROUPS = ["model", "norm", "data", "optim", "trainer", "logger", "probe", "task"]
+PER_OPTION = {"model": MODELS, "task": TASKS}  # groups with one schema per option
 
 
 def options(group: str) -> list[str]:
@@ -20,7 +21,9 @@ def options(group: str) -> list[str]:
 
 def test_default_config_is_the_default_run():
     cfg = compose_cfg()
-    assert (cfg.model.name, cfg.norm.name, cfg.data.name, cfg.task) == ("vit", "dyt", "fashion_mnist_mini", "classify")
+    assert (cfg.model.name, cfg.norm.name, cfg.data.name, cfg.task.name) == ("vit", "dyt", "fashion_mnist_mini",
+                                                                              "classify")
+    assert (cfg.optim.name, cfg.task.label_smoothing) == ("adamw", 0.1)
     assert cfg.norm.alpha0 == 0.5 and cfg.norm.squash == "tanh" and cfg.norm.learnable_alpha is True
     assert cfg.logger.wandb.mode == "offline"
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # nothing left unset
@@ -85,10 +88,12 @@ def test_every_preset_extends_its_schema_and_holds_only_what_differs(group):
     # One home for keys, types and defaults: a preset that restated a default would be a second one.
     for option in options(group):
         defaults, body = _preset_body(CONFIGS / group / f"{option}.yaml")
-        node = f"/schema/model/{option}@_here_" if group == "model" else f"/schema/{group}@_here_"
-        assert defaults and defaults[0] == node and defaults[-1] == "_self_", (option, defaults)
+        node = f"/schema/{group}/{option}" if group in PER_OPTION else f"/schema/{group}"
+        # a task preset that chooses other groups' defaults (task=lm) is _global_: its keys go @task
+        assert defaults and defaults[0] in (f"{node}@_here_", f"{node}@{group}") and defaults[-1] == "_self_", \
+            (option, defaults)
         composed = OmegaConf.to_container(compose_cfg([f"{group}={option}"])[group])
-        base = plain_node(MODELS[option] if group == "model" else GROUPS_SCHEMA[group])
+        base = plain_node(PER_OPTION[group][option] if group in PER_OPTION else GROUPS_SCHEMA[group])
         assert not _restated_defaults(body, base, group), f"configs/{group}/{option}.yaml restates schema defaults"
         assert set(composed) >= set(body)
 
@@ -97,14 +102,55 @@ def test_composed_keys_are_exactly_the_schema_keys():
     # --cfg job prints every key: the composed config has each schema key, and no other
     for model in MODELS:
         cfg = OmegaConf.to_container(compose_cfg([f"model={model}"]))
-        assert set(cfg) == {*GROUPS_SCHEMA, "task", "variant"}
+        assert set(cfg) == {*GROUPS_SCHEMA, "variant"}
         assert set(cfg["model"]) == set(plain_node(MODELS[model]))
         for group, cls in GROUPS_SCHEMA.items():
-            if group != "model":
+            if group not in PER_OPTION:
                 assert set(cfg[group]) == set(plain_node(cls)), group
+    for task in TASKS:
+        assert set(compose_cfg([f"task={task}"]).task) == set(plain_node(TASKS[task]))
     assert set(compose_cfg(["data=synthetic"]).data) == {*plain_node(DataConfig), "synthetic"}
 
 
 def test_dyt_without_alpha_is_alpha_fixed_at_one():
     norm = compose_cfg(["norm=dyt_noalpha", "norm.squash=hardtanh"]).norm
     assert (norm.name, norm.alpha0, norm.learnable_alpha, norm.squash) == ("dyt", 1.0, False, "hardtanh")
+
+
+# -- the task group ---------------------------------------------------------------------------
+def test_task_lm_makes_llama_shakespeare_and_the_llama_recipe_the_defaults():
+    cfg = compose_cfg(["task=lm"])
+    assert (cfg.task.name, cfg.model.name, cfg.data.name) == ("lm", "llama", "shakespeare")
+    assert OmegaConf.to_container(cfg.optim) == OmegaConf.to_container(compose_cfg(["optim=adamw_llama"]).optim)
+    assert list(cfg.optim.betas) == [0.9, 0.95] and cfg.optim.decay_1d is True
+    assert "label_smoothing" not in cfg.task  # classification's, not lm's
+    OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+
+
+def test_explicit_model_data_and_optim_win_over_the_task_defaults():
+    cfg = compose_cfg(["task=lm", "norm=rmsnorm", "data=text", "data.paths=[corpus.txt]"])
+    assert (cfg.model.name, cfg.norm.name, cfg.data.name, list(cfg.data.paths)) == \
+        ("llama", "rmsnorm", "text", ["corpus.txt"])
+    assert compose_cfg(["task=lm", "optim=adamw"]).optim.lr == 2e-3  # the default run's AdamW, as before
+    assert compose_cfg(["model=vit", "task=lm"]).model.name == "vit"  # the order on the command line does not matter
+    # task=classify keeps the image defaults whatever came before
+    cfg = compose_cfg(["task=classify"])
+    assert (cfg.model.name, cfg.data.name, cfg.optim.lr) == ("vit", "fashion_mnist_mini", 2e-3)
+
+
+def test_label_smoothing_belongs_to_the_classification_task():
+    assert "label_smoothing" not in compose_cfg().trainer
+    assert compose_cfg(["task.label_smoothing=0.2"]).task.label_smoothing == 0.2
+    assert compose_cfg(["optim=sgd"]).task.label_smoothing == 0.1  # the default run's, whatever the optimizer
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="task.label_smoothing"):
+        compose_cfg(["task=lm", "task.label_smoothing=0.1"])
+
+
+def test_an_unknown_task_names_the_tasks():
+    from hydra.errors import MissingConfigException
+
+    with pytest.raises(MissingConfigException, match="task/segment") as info:
+        compose_cfg(["task=segment"])
+    assert "classify" in str(info.value) and "lm" in str(info.value)

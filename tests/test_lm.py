@@ -63,7 +63,8 @@ def test_lm_resume_after_a_kill_is_exact(tiny_lm_cfg, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["task=classify"], "model=llama needs task=lm, not task=classify; models for task=classify: convnext, resnet"),
+    (["task=classify", "model=llama", "data=shakespeare"],
+     "model=llama needs task=lm, not task=classify; models for task=classify: convnext, resnet"),
     (["model=vit"], "model=vit needs task=classify, not task=lm; models for task=lm: llama"),
     (["data=fashion_mnist_mini"], "data.name = 'fashion_mnist_mini' is not a text data set"),
 ])
@@ -76,3 +77,21 @@ def test_task_model_and_data_mismatches_are_named_errors(tiny_lm_cfg, tmp_path, 
 def test_model_task_check_is_a_model_config_error(tiny_lm_cfg, tmp_path):
     with pytest.raises(ModelConfigError):
         train(tiny_lm_cfg("model=vit"), tmp_path)
+
+
+def test_the_progress_bar_shows_each_tasks_throughput_and_val_metrics(tiny_cfg, tiny_lm_cfg, tmp_path, monkeypatch):
+    from normbench.track.progress import Progress
+
+    shown, real = [], Progress.update
+
+    def update(self, step, **values):
+        shown.append(values)
+        return real(self, step, **values)
+
+    monkeypatch.setattr(Progress, "update", update)
+    train(tiny_lm_cfg(), tmp_path / "lm")
+    assert set().union(*shown) == {"loss", "tokens/s", "val loss", "val bpb"}
+    shown.clear()
+    train(tiny_cfg(), tmp_path / "classify")
+    assert set().union(*shown) == {"loss", "images/s", "val acc1"}
+

@@ -186,6 +186,35 @@ def test_older_flat_metric_names_are_accepted(tmp_path):
     assert run.series("val/acc1")[1][-1] == pytest.approx(77.0)
 
 
+def test_older_task_string_and_trainer_label_smoothing_read_as_the_task_group(tmp_path):
+    # config.yaml had `task: classify` and trainer.label_smoothing before the task config group
+    old = make_run(tmp_path, "old", norm="dyt", acc=70.0)
+    config = yaml.safe_load((old / "config.yaml").read_text())
+    config["trainer"]["label_smoothing"] = 0.1
+    (old / "config.yaml").write_text(yaml.safe_dump(config))
+    before = (old / "config.yaml").read_bytes()
+    new = make_run(tmp_path, "new", norm="layernorm", acc=80.0)
+    config = yaml.safe_load((new / "config.yaml").read_text())
+    config["task"] = {"name": "classify", "label_smoothing": 0.1}
+    (new / "config.yaml").write_text(yaml.safe_dump(config))
+    lm = make_run(tmp_path, "lm", norm="rmsnorm")
+    config = yaml.safe_load((lm / "config.yaml").read_text())
+    config.update(task="lm", trainer={**config["trainer"], "label_smoothing": 0.1})  # unused by lm: dropped
+    (lm / "config.yaml").write_text(yaml.safe_dump(config))
+    make_run(tmp_path, "no_config", norm="identity").joinpath("config.yaml").unlink()
+
+    runs = {r.path.name: r for r in load_runs([tmp_path])}
+    assert {n: r.key("task") for n, r in runs.items()} == {"old": "classify", "new": "classify", "lm": "lm",
+                                                          "no_config": "classify"}  # the last from summary.json
+    assert runs["old"].key("task.name") == "classify" and runs["old"].has_key("task")
+    assert runs["old"].key("task.label_smoothing") == runs["new"].key("task.label_smoothing") == 0.1
+    assert runs["lm"].key("task.label_smoothing") is None and runs["old"].key("trainer.label_smoothing") is None
+    assert (old / "config.yaml").read_bytes() == before  # the folder is read, never changed
+    spec = {"report": {"group_by": ["task", "task.label_smoothing"], "figures": []}}
+    t = build_tables([runs["old"], runs["new"]], spec)
+    assert cell(t, **{"task": "classify", "task.label_smoothing": 0.1})["n"] == 2
+
+
 # -- errors -------------------------------------------------------------------------
 def test_bad_spec_keys_name_the_key_and_what_is_allowed(tmp_path):
     with pytest.raises(ReportError, match=r"report.group_bye is not a report key; allowed: metric, group_by"):

@@ -17,6 +17,7 @@ from normbench.config.schema import (
     NormConfig,
     OptimConfig,
     SyntheticConfig,
+    ClassifyTaskConfig,
     TrainerConfig,
     defaults_of,
 )
@@ -48,6 +49,7 @@ def message(overrides: list[str]) -> str:
     (["probe.every=often"], "probe.every = 'often' is not allowed: must be an int"),
     (["probe.monitor.var_min=x"], "probe.monitor.var_min = 'x' is not allowed: must be a float"),
     (["variant=[1]"], "variant = [1] is not allowed: must be null or a string"),
+    (["task.label_smoothing=abc"], "task.label_smoothing = 'abc' is not allowed: must be a float"),
 ])
 def test_a_wrong_type_is_one_line_naming_key_value_and_allowed(overrides, expected):
     assert message(overrides) == expected
@@ -58,6 +60,9 @@ def test_a_key_no_schema_has_is_named_with_the_allowed_ones():
     assert message(["+trainer.max_step=5"]).startswith(
         "trainer.max_step = 5 is not a known key; allowed: max_steps, eval_every, ")
     assert message(["+epochs=5"]).startswith("epochs = 5 is not a known key; allowed: model, norm, normfree, data, ")
+    # each task has its own keys: label smoothing is classification's
+    assert message(["task=lm", "+task.label_smoothing=0.1"]) == \
+        "task.label_smoothing = 0.1 is not a known key; allowed: name"
 
 
 def test_config_error_is_an_input_error_so_train_py_prints_one_line():
@@ -65,7 +70,7 @@ def test_config_error_is_an_input_error_so_train_py_prints_one_line():
 
 
 def test_every_composed_option_is_valid_and_comes_back_unchanged():
-    for overrides in ([], ["model=convnext"], ["model=resnet", "norm=batchnorm"], ["data=synthetic"]):
+    for overrides in ([], ["model=convnext"], ["model=resnet", "norm=batchnorm"], ["data=synthetic"], ["task=lm"]):
         cfg = compose_cfg(overrides)
         before = OmegaConf.to_container(cfg)
         assert validate_config(cfg) is cfg
@@ -115,7 +120,8 @@ def test_python_defaults_are_the_schemas():
 
 def test_the_default_run_is_the_schema_plus_its_recipe():
     cfg = compose_cfg()
-    assert OmegaConf.to_container(cfg.trainer) == {**dataclasses.asdict(TrainerConfig()), "label_smoothing": 0.1}
+    assert OmegaConf.to_container(cfg.trainer) == dataclasses.asdict(TrainerConfig())
+    assert OmegaConf.to_container(cfg.task) == {**dataclasses.asdict(ClassifyTaskConfig()), "label_smoothing": 0.1}
     assert OmegaConf.to_container(cfg.optim) == {**dataclasses.asdict(OptimConfig()), "lr": 2e-3, "grad_clip": 1.0}
 
 

@@ -167,7 +167,7 @@ def test_a_format_1_checkpoint_still_resumes(tiny_cfg, tmp_path):
     ("optim.name=adagrad9", OptimConfigError, "optim.name"),
     ("trainer.precision=fp8", TrainerConfigError, "trainer.precision"),
     ("trainer.max_steps=0", TrainerConfigError, "trainer.max_steps"),
-    ("task=segment", TrainerConfigError, "task"),
+    ("task.name=segment", TrainerConfigError, "task.name"),
 ])
 def test_bad_values_name_key_value_and_allowed(tiny_cfg, tmp_path, override, error, key):
     with pytest.raises(error, match=key) as info:
@@ -176,6 +176,44 @@ def test_bad_values_name_key_value_and_allowed(tiny_cfg, tmp_path, override, err
     assert override.split("=")[1] in str(info.value)
     assert "allowed" in str(info.value) or "must be" in str(info.value)
     assert not (tmp_path / "metrics.jsonl").exists()  # failed before any training
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+def test_label_smoothing_reaches_the_classification_loss_from_the_task_group(tiny_cfg, smoothing):
+    import torch.nn.functional as F
+
+    cpu = torch.device("cpu")
+    assert ClassifyTask.from_config(tiny_cfg(), cpu).label_smoothing == 0.1  # the default run's
+    task = ClassifyTask.from_config(tiny_cfg(f"task.label_smoothing={smoothing}"), cpu)
+    x, y = task.next_batch()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(x[0].numel(), task.data.num_classes))
+    logp = torch.log_softmax(model(x), dim=-1)
+    # written out: (1 - e) * the target's negative log-likelihood + e * the mean over the classes
+    expected = ((1 - smoothing) * -logp.gather(1, y[:, None])[:, 0] - smoothing * logp.mean(dim=-1)).mean()
+    loss = task.loss(model, (x, y))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(F.cross_entropy(model(x), y, label_smoothing=smoothing).item(), rel=1e-6)
+    if smoothing:
+        assert loss.item() != pytest.approx(F.cross_entropy(model(x), y).item(), rel=1e-3)
+
+
+@pytest.mark.parametrize("saved_task, error", [("classify", None), ("lm", "task.name = 'classify' but checkpoint")])
+def test_a_checkpoint_saved_when_task_was_a_string(tiny_cfg, tmp_path, saved_task, error):
+    # before the task group, config had task: classify and trainer.label_smoothing; the task's
+    # name is still compared, and another label smoothing (not a model change) resumes
+    train(tiny_cfg("trainer.max_steps=3"), tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    config = state["config"]
+    config["trainer"]["label_smoothing"] = config.pop("task")["label_smoothing"]
+    config["task"] = saved_task
+    torch.save(state, tmp_path / "checkpoint.pt")
+    (tmp_path / "summary.json").unlink()  # not "ok": resume it
+    if error is None:
+        assert train(tiny_cfg("trainer.resume=true", "task.label_smoothing=0.2"), tmp_path)["step"] == 6
+    else:
+        with pytest.raises(CheckpointError, match=error):
+            train(tiny_cfg("trainer.resume=true"), tmp_path)
 
 
 def test_norm_that_does_not_fit_the_model_fails_before_training(tiny_cfg, tmp_path):

@@ -9,10 +9,10 @@ differs; validate.py checks a config against them. Importing this package regist
 nodes, so anything that imports normbench (train.py does) can compose configs/.
 """
 
-from .schema import GROUPS, MODELS, defaults_of
+from .schema import GROUPS, MODELS, TASKS, defaults_of
 from .store import register
 from .validate import validate_config
 
 register()
 
-__all__ = ["GROUPS", "MODELS", "defaults_of", "register", "validate_config"]
+__all__ = ["GROUPS", "MODELS", "TASKS", "defaults_of", "register", "validate_config"]

@@ -190,6 +190,29 @@ class DataConfig:
     synthetic: Optional[SyntheticConfig] = None
 
 
+# -- task: one schema per task ------------------------------------------------------------
+@dataclass
+class ClassifyTaskConfig:
+    """`task=classify` (the default): image classification (normbench/train/classify.py);
+    best is the highest val acc1, throughput is counted in images."""
+
+    name: str = "classify"
+    label_smoothing: float = 0.0   # in [0, 1): the training loss's label smoothing (eval loss has none);
+                                   # the default run sets 0.1 (configs/default_run/task/classify.yaml)
+
+
+@dataclass
+class LMTaskConfig:
+    """`task=lm`: next-byte language modelling (normbench/train/lm.py); best is the lowest val
+    loss, throughput is counted in tokens. Its preset (configs/task/lm.yaml) also makes
+    model=llama, data=shakespeare and optim=adamw_llama the defaults."""
+
+    name: str = "lm"
+
+
+TASKS: dict[str, type] = {"classify": ClassifyTaskConfig, "lm": LMTaskConfig}
+
+
 # -- optim ----------------------------------------------------------------------------------
 @dataclass
 class OptimConfig:
@@ -228,7 +251,6 @@ class TrainerConfig:
     precision: str = "fp32"        # fp32 | bf16 | fp16 (autocast)
     compile: bool = False          # torch.compile the model
     threads: Optional[int] = None  # torch CPU threads; null: torch's default
-    label_smoothing: float = 0.0   # task=classify only; it belongs to that task and moves with a task group
     max_loss: float = 100.0        # divergence guard: a train loss above this (or NaN/inf) ends the run as diverged
     # false | true (this run folder's checkpoint) | path to a checkpoint or run folder
     resume: Optional[Union[bool, str]] = field(default=False, metadata={ALLOWED: "false, true, or a path"})
@@ -285,11 +307,11 @@ class ProbeConfig:
 class RunConfig:
     """The top-level keys of configs/train.yaml besides the groups."""
 
-    task: str = "classify"         # classify (images) | lm (byte-level text, model=llama)
     variant: Optional[str] = None  # a label for this run's variant in a study (reports group by it); null: <model>-<norm>
 
 
-# Config group -> its schema; `model` has one per family (MODELS), chosen by model.name.
+# Config group -> its schema; `model` has one per family (MODELS), chosen by model.name, and
+# `task` one per task (TASKS), chosen by task.name.
 GROUPS: dict[str, type | dict[str, type]] = {
     "model": MODELS,
     "norm": NormConfig,
@@ -299,6 +321,7 @@ GROUPS: dict[str, type | dict[str, type]] = {
     "trainer": TrainerConfig,
     "logger": LoggerConfig,
     "probe": ProbeConfig,
+    "task": TASKS,
 }
 
 

@@ -3,8 +3,8 @@
 Each schema dataclass is stored in Hydra's ConfigStore as a PLAIN node (its defaults, no
 types) under the group `schema`: /schema/norm, /schema/normfree, /schema/model/<family> (one per model, schema.MODELS),
 /schema/data, /schema/data_synthetic, /schema/optim, /schema/trainer, /schema/logger,
-/schema/probe, /schema/run (the top-level keys). A preset starts from one and holds only
-what differs:
+/schema/probe, /schema/task/<task> (one per task, schema.TASKS), /schema/run (the top-level
+keys). A preset starts from one and holds only what differs:
 
     # configs/norm/dyt.yaml
     defaults:
@@ -31,6 +31,7 @@ from omegaconf import OmegaConf
 
 from .schema import (
     MODELS,
+    TASKS,
     DataConfig,
     LoggerConfig,
     NormConfig,
@@ -54,6 +55,7 @@ NODES: dict[str, type] = {
     "trainer": TrainerConfig,
     "logger": LoggerConfig,
     "probe": ProbeConfig,
+    **{f"task/{name}": cls for name, cls in TASKS.items()},
     "run": RunConfig,
 }
 

@@ -22,7 +22,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from normbench.errors import ConfigError
 
-from .schema import ALLOWED, GROUPS, MODELS, RunConfig
+from .schema import ALLOWED, GROUPS, RunConfig
 
 _TOP_LEVEL = tuple(f.name for f in dataclasses.fields(RunConfig))
 # Hydra's own node, present only when a caller composes with return_hydra_config=True.
@@ -35,7 +35,8 @@ def validate_config(cfg: MutableMapping, group: str | None = None) -> MutableMap
     cfg: the whole composed train config (a DictConfig from Hydra, or a dict), or with
     `group` ("optim", "model", ...) the config of that one group. Returns cfg.
     Raises normbench.errors.ConfigError naming the key, the value and what is allowed.
-    A model of unknown model.name is left to build_model, which names the allowed ones.
+    A model of unknown model.name is left to build_model, and a task of unknown task.name to
+    the loop's check_task, which name the allowed ones.
     """
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"the config must be a mapping, got {_show(cfg)}")
@@ -61,9 +62,9 @@ def validate_config(cfg: MutableMapping, group: str | None = None) -> MutableMap
 
 def _schema_of(group: str, node: Mapping) -> type | None:
     schema = GROUPS[group]
-    if group == "model":  # one schema per family; an unknown name is build_model's error
+    if isinstance(schema, dict):  # one schema per model family or task; an unknown name is the builder's error
         name = node.get("name")
-        return MODELS.get(name) if isinstance(name, str) else None
+        return schema.get(name) if isinstance(name, str) else None
     return schema
 
 

@@ -134,19 +134,21 @@ class Run:
         return run_label(model, norm, normfree)
 
     def key(self, key: str) -> Any:
-        """The value of a dotted config key ("variant" falls back to <model>-<norm>); None if absent."""
+        """The value of a dotted config key ("variant" falls back to <model>-<norm>, "task" is
+        task.name); None if absent."""
         if key == "variant":
             return self.variant
+        key = _ALIASES.get(key, key)
         value = get_dotted(self.config, key, _MISSING)
         if value is _MISSING:
             # folders without config.yaml still carry model/norm/seed in summary.json's "run"
             fallback = {"model.name": "model", "norm.name": "norm", "trainer.seed": "seed",
-                        "data.name": "data", "task": "task"}.get(key)
+                        "data.name": "data", "task.name": "task"}.get(key)
             return (self.summary.get("run") or {}).get(fallback) if fallback else None
         return value
 
     def has_key(self, key: str) -> bool:
-        return key == "variant" or get_dotted(self.config, key, _MISSING) is not _MISSING
+        return key == "variant" or get_dotted(self.config, _ALIASES.get(key, key), _MISSING) is not _MISSING
 
     # -- outcome --------------------------------------------------------------------
     @property
@@ -259,6 +261,32 @@ def _read_json(path: Path) -> dict:
     return data
 
 
+_ALIASES = {"task": "task.name"}  # a run's task is the name of its task group
+
+
+def upgrade_config(config: dict) -> dict:
+    """An older run folder's config.yaml in today's layout (the file itself is left as it is):
+    `task` was a top-level string ("classify") and is the group {name: ...}; label smoothing was
+    trainer.label_smoothing and is task.label_smoothing, classification's (a folder older than
+    the `task` key is a classification run)."""
+    task, trainer = config.get("task"), config.get("trainer")
+    old_task = isinstance(task, str)
+    old_smoothing = isinstance(trainer, dict) and "label_smoothing" in trainer
+    if not (old_task or old_smoothing):
+        return config
+    config = dict(config)
+    if old_task:
+        config["task"] = task = {"name": task}
+    if old_smoothing:
+        trainer = dict(trainer)
+        smoothing = trainer.pop("label_smoothing")
+        config["trainer"] = trainer
+        task = task if isinstance(task, dict) else {"name": "classify"}
+        if task.get("name") == "classify":
+            config["task"] = {**task, "label_smoothing": task.get("label_smoothing", smoothing)}
+    return config
+
+
 def load_run(path: str | Path) -> Run:
     path = Path(path)
     summary = _read_json(path / SUMMARY)
@@ -270,6 +298,7 @@ def load_run(path: str | Path) -> Run:
             raise ReportError(f"{path / CONFIG} is not valid YAML: {e}") from None
         if not isinstance(config, dict):
             raise ReportError(f"{path / CONFIG} holds a {type(config).__name__}, not a mapping of config keys")
+        config = upgrade_config(config)
     return Run(path=path, config=config, summary=summary)
 
 

@@ -1,4 +1,5 @@
-"""The console progress bar: steps, train loss, last val metric and samples/s."""
+"""The console progress bar: steps, train loss, the task's throughput (images/s, tokens/s) and
+its last val metrics (Task.progress_metrics: acc1; loss and bpb)."""
 
 from __future__ import annotations
 

@@ -28,13 +28,16 @@ _PROBE_SERIES = ("alpha", "inv_std", "input_std", "saturation", "weight_mean", "
 
 class Tracker:
     def __init__(self, run_dir: str | Path, *, wandb: WandbRun, total_steps: int, initial_step: int = 0,
-                 progress: bool = True, shown_metric: str = "acc1"):
+                 progress: bool = True, shown_rate: tuple[str, str] = ("samples_per_s", "samples/s"),
+                 shown_metrics: tuple[str, ...] = ("acc1",)):
+        """shown_rate: (the train metric of the task's throughput, its label), and shown_metrics:
+        the val metrics, that the progress bar shows beside the train loss (Task.progress_metrics)."""
         self.run_dir = Path(run_dir)
         self.metrics = JsonlWriter(self.run_dir / "metrics.jsonl")
         self._probes: JsonlWriter | None = None  # opened on the first probe: runs without probes have no file
         self.wandb = wandb
         self.progress = Progress(total=total_steps, initial=initial_step, enabled=progress)
-        self.shown_metric = shown_metric
+        self.shown_rate, self.shown_metrics = shown_rate, tuple(shown_metrics)
 
     @property
     def wandb_id(self) -> str | None:
@@ -47,10 +50,11 @@ class Tracker:
         shown = {}
         if split == "train" and "loss" in metrics:
             shown["loss"] = f"{metrics['loss']:.4f}"
-            if "samples_per_s" in metrics:
-                shown["samples/s"] = f"{metrics['samples_per_s']:.0f}"
-        if split == "val" and self.shown_metric in metrics:
-            shown[self.shown_metric] = f"{metrics[self.shown_metric]:.2f}"
+            rate, label = self.shown_rate
+            if rate in metrics:
+                shown[label] = f"{metrics[rate]:.0f}"
+        if split == "val":
+            shown.update({f"val {k}": f"{metrics[k]:.4g}" for k in self.shown_metrics if k in metrics})
         self.progress.update(step, **shown)
         return named
 

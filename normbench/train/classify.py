@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from normbench.data import Augment, BatchStream, eval_batches, load_image_data_from_config
+from normbench.errors import TrainerConfigError
 
 
 class ClassifyTask:
@@ -23,12 +24,18 @@ class ClassifyTask:
     higher_is_better = True
     throughput_unit = "images"
     units_per_sample = 1
+    progress_metrics = ("acc1",)
+
+    @classmethod
+    def check_config(cls, task_cfg: Mapping[str, Any]) -> None:
+        smoothing = task_cfg.get("label_smoothing", 0.0)
+        if not 0.0 <= smoothing < 1.0:
+            raise TrainerConfigError(f"task.label_smoothing = {smoothing!r} is not allowed: must be in [0, 1)")
 
     @classmethod
     def from_config(cls, cfg: DictConfig, device: torch.device) -> "ClassifyTask":
-        # label smoothing is read from trainer.* for now (every study config sets it there);
-        # it belongs to this task and moves with a task config group.
-        return cls(cfg.data, device, seed=cfg.trainer.seed, label_smoothing=cfg.trainer.label_smoothing)
+        """From the `task` group (task.label_smoothing), the data group and trainer.seed."""
+        return cls(cfg.data, device, seed=cfg.trainer.seed, label_smoothing=cfg.task.get("label_smoothing", 0.0))
 
     def __init__(self, data_cfg: Mapping[str, Any], device: torch.device, seed: int, label_smoothing: float = 0.0):
         self.data = load_image_data_from_config(data_cfg)

@@ -29,10 +29,14 @@ class LMTask:
     best_metric = "loss"
     higher_is_better = False
     throughput_unit = "tokens"
+    progress_metrics = ("loss", "bpb")
+
+    @classmethod
+    def check_config(cls, task_cfg: Mapping[str, Any]) -> None:
+        pass  # the `task` group of lm has only its name (the schema rejects any other key)
 
     @classmethod
     def from_config(cls, cfg: DictConfig, device: torch.device) -> "LMTask":
-        # trainer.label_smoothing is the classification task's (the default run sets it); not used here
         return cls(cfg.data, device, seed=cfg.trainer.seed)
 
     def __init__(self, data_cfg: Mapping[str, Any], device: torch.device, seed: int):

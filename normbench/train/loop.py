@@ -18,7 +18,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -62,14 +62,17 @@ DONE = ("ok", "diverged")  # a finished run: trainer.resume=true leaves it as it
 # "running" when its process is gone, "failed" and "interrupted")
 
 
-def check_task(name: str) -> None:
+def check_task(task_cfg: Mapping) -> None:
+    """The `task` group names a known task and holds allowed values, before anything is built."""
+    name = task_cfg.get("name")
     if name not in TASKS:
-        raise TrainerConfigError(f"task = {name!r} is unknown; allowed: {', '.join(TASKS)}")
+        raise TrainerConfigError(f"task.name = {name!r} is unknown; allowed: {', '.join(TASKS)}")
+    TASKS[name].check_config(task_cfg)
 
 
 def build_task(cfg: DictConfig, device: torch.device) -> Task:
     check_task(cfg.task)
-    return TASKS[cfg.task].from_config(cfg, device)
+    return TASKS[cfg.task.name].from_config(cfg, device)
 
 
 def read_run_state(run_dir: Path) -> dict | None:
@@ -101,12 +104,23 @@ def alive_elsewhere(summary: dict) -> bool:
 MODEL_GROUPS = ("task", "model", "norm", "normfree")  # what the weights in a checkpoint are of
 
 
+def _model_identity(config: Mapping, group: str) -> Any:
+    """What of `group` a checkpoint's weights depend on. The task is compared by its name alone
+    (its other keys, label smoothing, shape the loss, not the weights); a checkpoint saved when
+    `task` was a top-level string ("classify") compares as the group {name: "classify"}."""
+    value = config.get(group)
+    if group == "task":
+        name = value.get("name") if isinstance(value, Mapping) else value
+        return {"name": name} if name is not None else None
+    return value
+
+
 def check_same_model(saved: dict, current: dict, path: Path) -> None:
     """A checkpoint resumes only the model it was saved from: another one would fail to load
     its weights (a traceback) or, worse, load them into a model that means something else.
     Keys one side lacks (a schema that grew since) are not compared."""
     for group in MODEL_GROUPS:
-        a, b = saved.get(group), current.get(group)
+        a, b = _model_identity(saved, group), _model_identity(current, group)
         if not isinstance(a, dict) or not isinstance(b, dict):
             pairs = [(group, a, b)] if a is not None and a != b else []
         else:
@@ -164,7 +178,7 @@ class Run:
         check_probe_config(cfg.probe, t.max_steps)
         check_wandb_mode(cfg.logger.wandb.mode)
         check_task(cfg.task)
-        check_model_fits_task(cfg.model.name, cfg.task)
+        check_model_fits_task(cfg.model.name, cfg.task.name)
         check_normfree(self.normfree_cfg, cfg.model.name, cfg.norm.name)
         ckpt_path = resolve_checkpoint(t.resume, self.run_dir)  # a bad path fails here, before any work
         self._refuse_to_overwrite(t.resume)
@@ -295,7 +309,7 @@ class Run:
             "diverged": diverged,
             "error": error,
             "interrupted": self.stop.record() if status == "interrupted" else None,
-            "run": {"task": cfg.task, "model": cfg.model.name, "norm": cfg.norm.name,
+            "run": {"task": cfg.task.name, "model": cfg.model.name, "norm": cfg.norm.name,
                     "normfree": self.normfree_cfg["name"], "data": cfg.data.name,
                     "variant": cfg.get("variant"), "seed": cfg.trainer.seed, "device": str(self.device)},
             "versions": versions(),
@@ -312,6 +326,12 @@ class Run:
                        resume_id=self.wandb_id)
         self.wandb_id, self.wandb_mode = run.id, run.mode
         return run
+
+    def _rate_shown(self) -> tuple[str, str]:
+        """(the train metric of the task's throughput, its label on the progress bar): an image
+        is a sample, so classification's is samples_per_s, shown as images/s."""
+        unit = self.task.throughput_unit
+        return ("samples_per_s" if self.task.units_per_sample == 1 else f"{unit}_per_s"), f"{unit}/s"
 
     # -- periodic actions -------------------------------------------------------------------
     def log_train(self) -> None:
@@ -376,7 +396,8 @@ class Run:
         self.t_start = time.perf_counter()
         OmegaConf.save(cfg, self.run_dir / "config.yaml", resolve=True)
         self.tracker = Tracker(self.run_dir, wandb=self._start_wandb(), total_steps=t.max_steps,
-                               initial_step=self.step, progress=t.progress, shown_metric=self.task.best_metric)
+                               initial_step=self.step, progress=t.progress, shown_rate=self._rate_shown(),
+                               shown_metrics=self.task.progress_metrics)
         self.tracker.summary(self.summary("running"))
         status, diverged, error = "ok", None, None
         self.model.train()

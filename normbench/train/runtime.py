@@ -40,8 +40,6 @@ def check_trainer_config(cfg: Mapping[str, Any]) -> None:
             raise TrainerConfigError(f"trainer.{key} = {value!r} is not allowed: must be an integer >= 1")
     if cfg["precision"] not in PRECISIONS:
         raise TrainerConfigError(f"trainer.precision = {cfg['precision']!r} is unknown; allowed: {', '.join(PRECISIONS)}")
-    if not 0.0 <= cfg["label_smoothing"] < 1.0:
-        raise TrainerConfigError(f"trainer.label_smoothing = {cfg['label_smoothing']!r} is not allowed: must be in [0, 1)")
     if not cfg["max_loss"] > 0:
         raise TrainerConfigError(f"trainer.max_loss = {cfg['max_loss']!r} is not allowed: must be a number > 0")
     resume = cfg["resume"]

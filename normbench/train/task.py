@@ -4,6 +4,10 @@ Why: the loop trains, evaluates, probes and checkpoints the same way for every t
 differs is the data and its randomness, the loss, the evaluation, what "best" means (higher
 accuracy or lower loss) and what throughput is counted in (images or tokens). A task owns
 all of that, so a new task is one class and one line in TASKS, not an edit of the loop.
+Each task is also a config group (configs/task/<name>.yaml, its schema in
+normbench/config/schema.py TASKS): the keys that belong to it (classify's label_smoothing)
+live there, not in the trainer, and its preset may choose the model, data and optim defaults
+that fit it (task=lm: llama, shakespeare, adamw_llama).
 """
 
 from __future__ import annotations
@@ -21,10 +25,16 @@ class Task(Protocol):
     throughput_unit: str     # "images" | "tokens": metrics.jsonl logs `<unit>_per_s`
     units_per_sample: int    # 1 image per sample; context_length tokens per sequence
     batch_size: int          # samples per training batch
+    progress_metrics: tuple[str, ...]  # val metrics the progress bar shows (beside train loss and throughput)
+
+    @classmethod
+    def check_config(cls, task_cfg: Mapping[str, Any]) -> None:
+        """Raise an InputError naming the key unless the values of its `task` group are allowed
+        (called before anything is built; the types are the schema's business)."""
 
     @classmethod
     def from_config(cls, cfg: DictConfig, device: torch.device) -> "Task":
-        """The task of a whole composed run config (its data group, seed, ...)."""
+        """The task of a whole composed run config (its `task` and data groups, seed, ...)."""
 
     def model_kwargs(self) -> dict[str, Any]:
         """Sizes the model builder needs from the data (classes, image size, vocabulary); opaque to the loop."""

@@ -10,7 +10,7 @@ import torch
 
 from conftest import assert_same_run, at_batch, simulated_kill
 
-from normbench.errors import InputError
+from normbench.errors import DataError, InputError
 from normbench.models import ModelConfigError
 from normbench.track import read_metrics
 from normbench.train import train
@@ -95,3 +95,17 @@ def test_the_progress_bar_shows_each_tasks_throughput_and_val_metrics(tiny_cfg, 
     train(tiny_cfg(), tmp_path / "classify")
     assert set().union(*shown) == {"loss", "images/s", "val acc1"}
 
+
+def test_data_train_bytes_cuts_the_training_split_of_a_run(tiny_lm_cfg, tmp_path):
+    cpu = torch.device("cpu")
+    whole, cut = LMTask.from_config(tiny_lm_cfg(), cpu), LMTask.from_config(tiny_lm_cfg("data.train_bytes=1000"), cpu)
+    assert len(cut.data.train) == 1000 and bytes(cut.data.train) == bytes(whole.data.train[:1000])
+    assert bytes(cut.data.val) == bytes(whole.data.val)
+    for _ in range(20):  # every training window lies in the first 1000 bytes
+        x, _ = cut.next_batch()
+        assert all(bytes(row.numpy().astype("uint8")) in bytes(cut.data.train) for row in x)
+    for bad in (16, 0):  # context_length 16 needs 17 bytes
+        with pytest.raises(DataError, match=rf"^data.train_bytes = {bad} is not allowed: must be null") as info:
+            train(tiny_lm_cfg(f"data.train_bytes={bad}"), tmp_path / "run")
+        assert "context_length + 1 = 17" in str(info.value) and "\n" not in str(info.value)
+        assert not (tmp_path / "run" / "metrics.jsonl").exists()

@@ -50,6 +50,7 @@ def message(overrides: list[str]) -> str:
     (["probe.monitor.var_min=x"], "probe.monitor.var_min = 'x' is not allowed: must be a float"),
     (["variant=[1]"], "variant = [1] is not allowed: must be null or a string"),
     (["task.label_smoothing=abc"], "task.label_smoothing = 'abc' is not allowed: must be a float"),
+    (["data.train_bytes=lots"], "data.train_bytes = 'lots' is not allowed: must be null or an int"),
 ])
 def test_a_wrong_type_is_one_line_naming_key_value_and_allowed(overrides, expected):
     assert message(overrides) == expected

@@ -65,6 +65,27 @@ def test_missing_and_empty_corpora_are_named_errors_listing_the_paths(tmp_path):
         text.load_text_data("fashion_mnist_mini")
 
 
+def test_train_bytes_keeps_the_first_bytes_of_the_training_split_and_all_of_validation(tmp_path):
+    (tmp_path / "c.txt").write_bytes(bytes(range(256)) * 4)  # 1024 bytes: train 922, val 102
+    whole = text.load_text_data("text", [str(tmp_path / "c.txt")], context_length=8)
+    cut = text.load_text_data("text", [str(tmp_path / "c.txt")], context_length=8, train_bytes=100)
+    assert bytes(cut.train) == bytes(whole.train[:100]) and bytes(cut.val) == bytes(whole.val)
+    assert len(text.load_text_data("text", [str(tmp_path / "c.txt")], context_length=8, train_bytes=922).train) == 922
+    assert len(text.load_text_data("shakespeare", train_bytes=4096).train) == 4096
+    stream = text.WindowStream(cut.train, context_length=8, batch_size=64, seed=0)  # windows only from the cut
+    assert all(bytes(x[i].numpy().astype(np.uint8)) in bytes(cut.train) for x, _ in [next(stream)] for i in range(64))
+
+
+@pytest.mark.parametrize("train_bytes", [0, -5, 8, 923, True])
+def test_train_bytes_out_of_range_is_a_named_error(tmp_path, train_bytes):
+    (tmp_path / "c.txt").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(DataError) as info:
+        text.load_text_data("text", [str(tmp_path / "c.txt")], context_length=8, train_bytes=train_bytes)
+    msg = str(info.value)
+    assert msg.startswith(f"data.train_bytes = {train_bytes!r} is not allowed: must be null")
+    assert "context_length + 1 = 9" in msg and "922 bytes" in msg  # what is allowed
+
+
 def test_windows_are_a_pure_function_of_seed_and_step():
     tokens = np.arange(1000, dtype=np.int64).astype(np.uint8)
     a = text.WindowStream(tokens, context_length=16, batch_size=4, seed=3)

@@ -186,6 +186,10 @@ class DataConfig:
     context_length: int = 128      # tokens per training window (the model sees this many positions)
     val_fraction: float = 0.1      # the last fraction of the corpus is the validation split
     eval_windows: Optional[int] = None  # validation windows, evenly spaced over the split; null: every one
+    # the training split cut to its first train_bytes bytes (a data-regime study: how many tokens a
+    # run may see); null: the whole training split. Validation is unchanged. From context_length + 1
+    # to the split's length; anything else is a DataError naming data.train_bytes, before training.
+    train_bytes: Optional[int] = None
     # only data=synthetic has it (its preset adds /schema/data/synthetic@synthetic)
     synthetic: Optional[SyntheticConfig] = None
 

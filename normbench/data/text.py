@@ -4,7 +4,9 @@ Why bytes: a vocabulary of 256 needs no tokenizer to download or train, every fi
 valid input, and the loss in bits is bits per byte, comparable across corpora.
 A corpus is tokenised once into a cached uint8 file that later runs memory-map (a large
 local corpus never has to fit in memory). The split is deterministic: the last
-`val_fraction` of the bytes is validation, so no training window overlaps it.
+`val_fraction` of the bytes is validation, so no training window overlaps it; data.train_bytes
+then keeps only the first N bytes of the training split (how much text a run may see),
+leaving validation as it is.
 Training windows of context_length + 1 bytes start at offsets drawn from a generator
 seeded by (seed, step), so the batch order is a pure function of them and a checkpoint
 stores only {seed, step}, as BatchStream does for images.
@@ -157,8 +159,20 @@ def split(tokens: np.ndarray, val_fraction: float, context_length: int) -> tuple
     return train, val
 
 
+def cut_train(train: np.ndarray, train_bytes: int | None, context_length: int) -> np.ndarray:
+    """The first train_bytes bytes of the training split (None: all of it). Raises DataError
+    unless context_length + 1 <= train_bytes <= the split's length."""
+    if train_bytes is None:
+        return train
+    low = context_length + 1
+    if isinstance(train_bytes, bool) or not isinstance(train_bytes, int) or not low <= train_bytes <= len(train):
+        raise DataError(f"data.train_bytes = {train_bytes!r} is not allowed: must be null (the whole training split) "
+                        f"or an int from context_length + 1 = {low} to the training split's {len(train)} bytes")
+    return train[:train_bytes]
+
+
 def load_text_data(name: str, paths: Sequence[str] = (), val_fraction: float = 0.1,
-                   context_length: int = 128) -> TextData:
+                   context_length: int = 128, train_bytes: int | None = None) -> TextData:
     if name not in TEXT_DATA_NAMES:
         raise DataError(f"data.name = {name!r} is not a text data set; allowed with task=lm: "
                         f"{', '.join(TEXT_DATA_NAMES)}")
@@ -172,13 +186,13 @@ def load_text_data(name: str, paths: Sequence[str] = (), val_fraction: float = 0
     else:
         tokens, sources = _files(paths)
     train, val = split(tokens, val_fraction, context_length)
-    return TextData(name, train, val, sources)
+    return TextData(name, cut_train(train, train_bytes, context_length), val, sources)
 
 
 def load_text_data_from_config(cfg: Mapping[str, Any]) -> TextData:
-    """From the `data` config group: name, paths, val_fraction, context_length."""
+    """From the `data` config group: name, paths, val_fraction, context_length, train_bytes."""
     return load_text_data(cfg["name"], [str(p) for p in cfg.get("paths") or []], float(cfg["val_fraction"]),
-                          cfg["context_length"])
+                          cfg["context_length"], cfg.get("train_bytes"))
 
 
 def _windows(tokens: np.ndarray, starts: np.ndarray, context_length: int) -> tuple[torch.Tensor, torch.Tensor]:

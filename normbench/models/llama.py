@@ -15,6 +15,10 @@ embeddings (RoPE, rotate-half form) on queries and keys; the MLP is SwiGLU; no l
 layer has a bias. Init: N(0, 0.02) for linear layers and the embedding, the two residual
 output projections scaled by 1/sqrt(2 * depth) (GPT-2), so the residual stream does not
 grow with depth at init; norms keep their own init.
+
+`set_grad_checkpointing()` (timm's method name, so the loop treats every model alike) trades
+compute for memory: each block's activations are recomputed in the backward pass instead of
+kept (torch.utils.checkpoint, non-reentrant), with the same loss and gradients.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from normbench.config.schema import LlamaConfig, defaults_of
 from normbench.errors import ModelConfigError
@@ -143,6 +148,11 @@ class Llama(nn.Module):
         self._init_weights(depth)
         if tie_embeddings:
             self.output.weight = self.tok_embeddings.weight
+        self.grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block in the backward pass instead of keeping its activations."""
+        self.grad_checkpointing = enable
 
     def _init_weights(self, depth: int) -> None:
         for module in self.modules():
@@ -162,7 +172,12 @@ class Llama(nn.Module):
             x = x * self.embed_scale
         cos, sin = self.rope_cos[:t], self.rope_sin[:t]
         for layer in self.layers:
-            x = layer(x, cos, sin)
+            if self.grad_checkpointing and torch.is_grad_enabled():
+                # non-reentrant: works with parameters that need grad and inputs that do not, and
+                # keeps the RNG state so a recomputed forward draws the same numbers
+                x = checkpoint(layer, x, cos, sin, use_reentrant=False)
+            else:
+                x = layer(x, cos, sin)
         return self.output(self.norm(x))
 
 

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from normbench.errors import InputError
+from normbench.preempt import requeue_with_submitit
 from normbench.train import train
 
 log = logging.getLogger("train")
@@ -32,6 +33,9 @@ def main(cfg: DictConfig) -> float | None:
             raise  # Hydra runs the other jobs, then reports this one as failed
         sys.exit(f"error: {err}")  # one clear line, no traceback: the input, not the code, is wrong
     if summary["status"] == "interrupted":
+        # Stopped by submitit's requeue signal (a submitit launcher's job near its time limit or
+        # preempted): submitit's own handler resubmits the job now and exits.
+        requeue_with_submitit(summary["interrupted"]["signal"])
         # 128 + the signal (143 SIGTERM, 130 Ctrl-C): SLURM/submitit see a job killed by a signal
         # and requeue it; a -m sweep stops here too, and re-running it with trainer.resume=true
         # resumes this run exactly and skips the finished ones.

@@ -13,11 +13,20 @@ ignored (SLURM, a launcher and a parent sweep may each send one; a terminal's Ct
 sweep and its job, and the sweep passes it on as SIGTERM). normbench.study.runner uses the
 same convention for sweep.py. Handlers are installed only in the main thread (Python allows
 no other) and the previous ones are restored afterwards.
+
+Under Hydra's submitit launchers (submitit_slurm, submitit_local) submitit requeues a job on
+its own signal (USR2, or $SUBMITIT_PREEMPT_SIGNAL), sent `signal_delay_s` before the time limit
+and, where the cluster allows, at a preemption. Its handler would requeue in the middle of a
+step, losing the steps since the last checkpoint; so while a run trains that signal stops it
+at the step boundary like SIGTERM, and `requeue_with_submitit()` then hands it to submitit's
+handler, which requeues the job (the launcher resubmits it with the same overrides; with
+trainer.resume=true it continues exactly) and exits.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import Any
@@ -27,13 +36,39 @@ log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+def submitit_signal() -> signal.Signals | None:
+    """The signal on which submitit requeues this job, when submitit's handler for it is
+    installed in this process (a job of a submitit launcher); None everywhere else."""
+    name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2").upper().removeprefix("SIG")
+    sig = getattr(signal, f"SIG{name}", None)
+    if sig is None or sig in SIGNALS:
+        return None
+    return sig if _is_submitits(signal.getsignal(sig)) else None
+
+
+def _is_submitits(handler: Any) -> bool:
+    return callable(handler) and str(getattr(handler, "__module__", "")).startswith("submitit.")
+
+
+def requeue_with_submitit(signal_name: str) -> None:
+    """After a run stopped on submitit's requeue signal (and its handlers are restored): run
+    submitit's handler, which resubmits the job and exits (SystemExit). Returns when the signal
+    was another one or submitit's handler is not there."""
+    sig = getattr(signal, signal_name, None)
+    handler = signal.getsignal(sig) if sig is not None else None
+    if sig not in SIGNALS and _is_submitits(handler):
+        log.warning("handing %s on to submitit: requeueing this job", signal_name)
+        handler(sig, None)
+
+
 def exit_code(signum: int) -> int:
     """The exit code of a run stopped by `signum`: 128 + signum, as a shell reports it."""
     return 128 + int(signum)
 
 
 class StopRequest:
-    """Set by SIGTERM/SIGINT while active; the loop reads `signum` at each step boundary."""
+    """Set by SIGTERM/SIGINT (and submitit's requeue signal in a submitit job) while active; the
+    loop reads `signum` at each step boundary."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -52,8 +87,9 @@ class StopRequest:
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signum is None:
             self.signum = signum
-            log.warning("%s received: stopping at the end of this step with a checkpoint "
-                        "(Ctrl-C again to stop at once)", signal.Signals(signum).name)
+            then = "" if signum in SIGNALS else ", then submitit requeues the job"
+            log.warning("%s received: stopping at the end of this step with a checkpoint%s "
+                        "(Ctrl-C again to stop at once)", signal.Signals(signum).name, then)
         elif signum == signal.SIGINT == self.signum:
             raise KeyboardInterrupt
         else:
@@ -61,7 +97,8 @@ class StopRequest:
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():
-            for sig in SIGNALS:
+            requeue = submitit_signal()
+            for sig in (*SIGNALS, requeue) if requeue else SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 

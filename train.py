@@ -6,19 +6,57 @@ Hydra composes configs/ and makes the run folder; normbench.train does the rest.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from normbench.errors import InputError
 from normbench.preempt import requeue_with_submitit
+from normbench.track import versions, write_summary
 from normbench.train import train
 
 log = logging.getLogger("train")
+
+
+def log_traceback_to_file(message: str) -> None:
+    """The traceback of the exception being handled, into the job's log file (train.log) only:
+    Hydra prints it on the console (in a sweep, the first failed job's, once all have run), so
+    each job's own log is where every failed job's traceback is kept."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, sys.exc_info())
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def record_input_failure(run_dir: Path, cfg: DictConfig, err: InputError) -> None:
+    """A sweep job stopped by a bad input before training still gets summary.json (status
+    failed, the error) and config.yaml, so a sweep's folder says what happened to every job.
+    Never in a folder that holds a run (metrics.jsonl or a checkpoint): that is left as it was."""
+    if any((run_dir / name).exists() for name in ("metrics.jsonl", "checkpoint.pt")):
+        return
+    task = cfg.get("task")
+    run = {"task": task.get("name") if isinstance(task, DictConfig) else task,
+           **{key: OmegaConf.select(cfg, f"{key}.name", default=None) for key in ("model", "norm", "normfree", "data")},
+           "variant": cfg.get("variant"), "seed": OmegaConf.select(cfg, "trainer.seed", default=None)}
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        except Exception:  # an interpolation that cannot resolve is itself the bad input
+            pass
+        write_summary(run_dir / "summary.json", {
+            "status": "failed", "step": 0, "error": f"{type(err).__name__}: {err}", "input_error": True,
+            "final": {}, "best": None, "diverged": None, "interrupted": None, "run": run, "versions": versions(),
+            "process": {"host": socket.gethostname(), "pid": os.getpid()}})
+    except OSError:  # an unwritable run folder is the error being reported
+        pass
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
@@ -30,8 +68,13 @@ def main(cfg: DictConfig) -> float | None:
     except InputError as err:
         log.error("%s", err)
         if hc.mode == RunMode.MULTIRUN:
+            record_input_failure(Path(hc.runtime.output_dir), cfg, err)
             raise  # Hydra runs the other jobs, then reports this one as failed
         sys.exit(f"error: {err}")  # one clear line, no traceback: the input, not the code, is wrong
+    except Exception as err:
+        # summary.json already says failed, with the error; the traceback goes to train.log
+        log_traceback_to_file(f"run failed: {type(err).__name__}: {err}")
+        raise  # in a sweep Hydra runs the other jobs, then reports the first failed one
     if summary["status"] == "interrupted":
         # Stopped by submitit's requeue signal (a submitit launcher's job near its time limit or
         # preempted): submitit's own handler resubmits the job now and exits.

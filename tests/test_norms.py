@@ -359,7 +359,7 @@ ERRORS = [
     (dict(name="dyt", learnable_alpha="false"), "norm.learnable_alpha = 'false' is not allowed: must be a bool"),
     (dict(name="layernorm", affine=1), "norm.affine = 1 is not allowed: must be a bool"),
     (dict(name="dyt", alpha0=True), "norm.alpha0 = True is not allowed: must be a number > 0"),
-    (dict(name="dyt", impl="triton"), "norm.impl = 'triton' is unknown; allowed: torch"),
+    (dict(name="dyt", impl="triton"), "norm.impl = 'triton' is unknown; allowed: auto, eager, fused, compiled"),
     (dict(name="layernorm", eps=0.0), "norm.eps = 0.0 is not allowed: must be a number > 0"),
     (dict(name="batchnorm", momentum=1.5), "norm.momentum = 1.5 is not allowed: must be a number in (0, 1]"),
     (dict(name="rmsnorm", num_groups=0), "norm.num_groups = 0 is not allowed: must be an int >= 1"),

@@ -42,7 +42,7 @@ class NormConfig:
     eps: Optional[float] = None    # null: the norm's own default
     num_groups: int = 32           # groupnorm
     momentum: float = 0.1          # batchnorm running-statistics momentum
-    impl: str = "torch"            # dyt kernel implementation
+    impl: str = "auto"             # dyt: auto | eager | fused | compiled (normbench/norms/fused)
     # dyt in model=llama: alpha0 per position (the paper's C6: attention wants a larger one);
     # null: norm.alpha0. attn: the norm before attention; ffn: before the MLP; final: before the head.
     alpha0_attn: Optional[float] = None

@@ -3,16 +3,37 @@
 The drop-in replacement of LayerNorm that normbench studies. alpha is ONE
 scalar (shape (1,), like the official code), weight/bias are per channel. The
 squash and a frozen alpha are the paper's ablations (claims C2, C3).
+
+How it runs is `impl` (norm.impl), the same module and parameters whatever it is:
+- eager: the formula in torch ops (any squash, any device);
+- fused: one custom op forward and one backward (normbench/norms/fused): one pass
+  each way, x the only saved activation; tanh only;
+- compiled: the eager formula through torch.compile;
+- auto (default): fused where a kernel exists for the input's device and dtype (the C
+  kernel on the CPU, Triton on CUDA), the squash is tanh and the input is not tiny;
+  eager otherwise, and eager inside a torch.compile'd model, where inductor fuses DyT
+  with its neighbours. It never fails where eager works.
+Every impl keeps x's dtype: under bf16 autocast a bf16 activation stays bf16 (the fp32
+alpha, weight and bias are cast to it in eager; read in fp32 by the fused kernels).
 """
+
+import functools
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from normbench.errors import NormConfigError
+
+from . import fused
 from .base import CHANNELS_FIRST, CHANNELS_LAST, NormLayer
-from .options import IMPLS, SQUASHES, check_bool, check_choice, check_positive, factory_kwargs
+from .options import IMPLS, SQUASHES, check_bool, check_choice, check_impl, check_positive, factory_kwargs
 
 _MAX_RANK = 16
+# `auto` runs eager below this many elements: there the fused path's fixed Python cost
+# (tens of microseconds a call) outweighs the memory traffic it saves. A rough crossover,
+# to be re-checked with `python -m normbench.bench layer` (README, Performance).
+AUTO_MIN_NUMEL = 4096
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -21,6 +42,26 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 
 # module-level functions (not lambdas) so a DyT model pickles and deep-copies
 _SQUASH_FNS = {"tanh": torch.tanh, "hardtanh": F.hardtanh, "sigmoid": torch.sigmoid, "identity": _identity}
+
+
+def dyt_eager(x: torch.Tensor, alpha: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
+              squash_fn, shape: tuple[int, ...]) -> torch.Tensor:
+    """weight * squash(alpha * x) + bias in torch ops, in x's dtype; shape: the view of weight/bias."""
+    dt = x.dtype  # an fp32 alpha would otherwise promote a bf16 x to fp32
+    y = squash_fn(alpha.to(dt) * x)
+    if weight is not None:
+        w = weight.to(dt).view(shape)
+        if bias is not None:  # one kernel for weight * y + bias
+            return torch.addcmul(bias.to(dt).view(shape), w, y)
+        return y * w
+    if bias is not None:
+        return y + bias.to(dt).view(shape)
+    return y
+
+
+@functools.lru_cache(maxsize=None)
+def _compile_unavailable(device_type: str) -> str | None:
+    return fused.unavailable_reason(torch.device(device_type))
 
 
 class DyT(NormLayer, nn.Module):
@@ -35,7 +76,7 @@ class DyT(NormLayer, nn.Module):
         affine: bool = True,
         bias: bool = True,
         layout: str = CHANNELS_LAST,
-        impl: str = "torch",
+        impl: str = "auto",
         device=None,
         dtype=None,
     ) -> None:
@@ -45,7 +86,12 @@ class DyT(NormLayer, nn.Module):
         self.alpha0 = check_positive("alpha0", alpha0)
         self.squash = check_choice("squash", squash, SQUASHES)
         self.learnable_alpha = check_bool("learnable_alpha", learnable_alpha)
-        self.impl = check_choice("impl", impl, IMPLS)
+        self.impl = check_impl(impl)
+        if self.impl == "fused" and squash != "tanh":
+            raise NormConfigError(
+                f"norm.impl = 'fused' needs norm.squash = 'tanh', this one has {squash!r}; "
+                f"allowed with squash={squash}: {', '.join(i for i in IMPLS if i != 'fused')}"
+            )
         self.layout = layout
         self._squash_fn = _SQUASH_FNS[squash]
         # weight/bias view per input rank, computed once: channels_last broadcasts (C,)
@@ -89,22 +135,35 @@ class DyT(NormLayer, nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
+    def resolved_impl(self, x: torch.Tensor) -> str:
+        """The impl that runs for x: `auto` resolved (eager, fused or compiled)."""
+        if self.impl != "auto":
+            return self.impl
+        if (self.squash != "tanh" or torch.compiler.is_compiling() or x.numel() < AUTO_MIN_NUMEL
+                or not fused.has_kernel(x)):
+            return "eager"
+        return "fused"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self._squash_fn(self.alpha * x)
-        shape = self._shapes[x.ndim]
-        if self.weight is not None:
-            if self.bias is not None:  # one fused kernel for weight * y + bias
-                return torch.addcmul(self.bias.view(shape), self.weight.view(shape), y)
-            return y * self.weight.view(shape)
-        if self.bias is not None:
-            return y + self.bias.view(shape)
-        return y
+        impl = self.resolved_impl(x)
+        if impl == "fused":
+            return fused.dyt_fused(x, self.alpha, self.weight, self.bias, self.layout == CHANNELS_FIRST)
+        args = (x, self.alpha, self.weight, self.bias, self._squash_fn, self._shapes[x.ndim])
+        if impl == "compiled":
+            why = _compile_unavailable(x.device.type)
+            if why is not None:
+                raise NormConfigError(f"norm.impl = 'compiled' cannot run on {x.device.type} here: {why}; "
+                                      f"allowed here: {', '.join(i for i in IMPLS if i != 'compiled')}")
+            return fused.compiled(dyt_eager)(*args)
+        return dyt_eager(*args)
 
     def extra_repr(self) -> str:
         s = (
             f"{self.num_features}, alpha0={self.alpha0}, squash={self.squash}, "
             f"layout={self.layout}, learnable_alpha={self.learnable_alpha}"
         )
+        if self.impl != "auto":
+            s += f", impl={self.impl}"
         if self.weight is None or self.bias is None:
             s += f", affine={self.weight is not None}, bias={self.bias is not None}"
         return s

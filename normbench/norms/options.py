@@ -17,7 +17,9 @@ from normbench.config.schema import NormConfig, defaults_of
 from normbench.errors import NormConfigError
 
 SQUASHES = ("tanh", "hardtanh", "sigmoid", "identity")
-IMPLS = ("torch",)  # a fused DyT kernel joins later behind the same key
+# dyt: how DyT runs (normbench/norms/dyt.py); "torch", its first name, still means eager
+IMPLS = ("auto", "eager", "fused", "compiled")
+IMPL_ALIASES = {"torch": "eager"}
 
 # The `norm` config keys (without `name`) with the schema's defaults, then the keys only
 # Python callers pass (timm's factory kwargs).
@@ -50,6 +52,13 @@ def check_choice(key: str, value: object, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         _fail(key, value, f"is unknown; allowed: {', '.join(allowed)}")
     return value
+
+
+def check_impl(value: object) -> str:
+    """norm.impl, with the old name "torch" read as "eager"."""
+    if isinstance(value, str) and value in IMPL_ALIASES:
+        return IMPL_ALIASES[value]
+    return check_choice("impl", value, IMPLS)
 
 
 def _check_optional_positive(key: str, value: object) -> float | None:
@@ -97,7 +106,7 @@ _CHECKS = {
     "eps": _check_eps,
     "num_groups": _check_num_groups,
     "momentum": _check_momentum,
-    "impl": lambda v: check_choice("impl", v, IMPLS),
+    "impl": check_impl,
     **{f"alpha0_{p}": (lambda v, p=p: _check_optional_positive(f"alpha0_{p}", v)) for p in ("attn", "ffn", "final")},
     "device": _check_device,
     "dtype": _check_dtype,

@@ -9,7 +9,7 @@
 from normbench.errors import NormConfigError
 
 from .base import LAYOUTS, NormLayer, is_norm_layer
-from .batchnorm import BatchNorm
+from .batchnorm import BatchNorm, SyncBatchNorm, convert_sync_batchnorm
 from .dyt import DyT
 from .factory import build_norm_from_config, norm_factory, norm_factory_from_config, split_norm_config
 from .groupnorm import GroupNorm
@@ -24,7 +24,8 @@ __all__ = [
     "LAYOUTS", "NORM_NAMES", "SQUASHES",
     "NormConfigError", "NormLayer", "is_norm_layer",
     "build_norm", "build_norm_from_config", "norm_class", "norm_factory", "norm_factory_from_config",
-    "split_norm_config",
+    "split_norm_config", "convert_sync_batchnorm",
     "supported_layouts",
     "BatchNorm", "DyT", "GroupNorm", "Identity", "InstanceNorm", "LayerNorm", "RMSNorm",
+    "SyncBatchNorm",
 ]

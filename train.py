@@ -1,14 +1,18 @@
 """Train one run: `python train.py model=vit norm=dyt norm.alpha0=0.8` (add -m for a grid).
 
 Hydra composes configs/ and makes the run folder; normbench.train does the rest.
+Data-parallel: `torchrun --nproc_per_node=N train.py ...` (normbench/dist.py).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -87,5 +91,21 @@ def main(cfg: DictConfig) -> float | None:
     return summary["best"]["value"]
 
 
+def quiet_other_ranks() -> None:
+    """Under torchrun every process runs this file. Rank 0's Hydra makes the run folder (and its
+    .hydra/ and train.log), and normbench.train gives every rank rank 0's folder; the other
+    ranks' Hydra gets a temporary folder of its own, removed at exit, writes no .hydra/ and logs
+    only errors, so one run leaves one folder and one console log."""
+    rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+    if rank in (None, "0") or world in (None, "1"):
+        return
+    scratch = tempfile.mkdtemp(prefix=f"normbench-rank{rank}-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    # the last value of a key wins: these come after the user's own
+    sys.argv += [f"hydra.run.dir={scratch}", f"hydra.sweep.dir={scratch}", "hydra.output_subdir=null",
+                 "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
+
+
 if __name__ == "__main__":
+    quiet_other_ranks()
     main()

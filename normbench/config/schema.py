@@ -259,6 +259,9 @@ class TrainerConfig:
     # false | true (this run folder's checkpoint) | path to a checkpoint or run folder
     resume: Optional[Union[bool, str]] = field(default=False, metadata={ALLOWED: "false, true, or a path"})
     progress: bool = True          # progress bar on a terminal
+    # torchrun: BatchNorm statistics over the global batch (normbench's SyncBatchNorm, layout kept);
+    # on one process a warning and plain BatchNorm
+    sync_bn: bool = False
 
 
 # -- logger ---------------------------------------------------------------------------------

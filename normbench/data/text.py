@@ -9,7 +9,8 @@ then keeps only the first N bytes of the training split (how much text a run may
 leaving validation as it is.
 Training windows of context_length + 1 bytes start at offsets drawn from a generator
 seeded by (seed, step), so the batch order is a pure function of them and a checkpoint
-stores only {seed, step}, as BatchStream does for images.
+stores only {seed, step}, as BatchStream does for images; data-parallel, rank r takes the r-th
+equal slice of each global batch's windows.
 
 The default corpus ships inside the package: tiny Shakespeare (char-rnn's input.txt,
 1,115,394 bytes, public domain), xz-compressed, its sha256 checked on every load.
@@ -207,19 +208,27 @@ def window_starts(n: int, context_length: int, batch_size: int, seed: int, step:
 
 
 class WindowStream:
-    """Infinite iterator of (x, y) batches of random contiguous windows; state {seed, step}."""
+    """Infinite iterator of (x, y) batches of random contiguous windows; state {seed, step}.
+    With world_size > 1 each batch is rank `rank`'s slice of the global batch of batch_size."""
 
-    def __init__(self, tokens: np.ndarray, context_length: int, batch_size: int, seed: int = 0):
+    def __init__(self, tokens: np.ndarray, context_length: int, batch_size: int, seed: int = 0,
+                 rank: int = 0, world_size: int = 1):
         if batch_size < 1:
             raise DataError(f"data.batch_size = {batch_size} is not allowed: must be >= 1")
+        if batch_size % world_size or not 0 <= rank < world_size:
+            raise DataError(f"data.batch_size = {batch_size} cannot be shared by {world_size} processes "
+                            f"(rank {rank}); allowed: a multiple of the world size")
         self.tokens, self.context_length, self.batch_size = tokens, int(context_length), int(batch_size)
         self.seed, self.step = int(seed), 0
+        local = self.batch_size // world_size
+        self._shard = slice(rank * local, (rank + 1) * local)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return self
 
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
         starts = window_starts(len(self.tokens), self.context_length, self.batch_size, self.seed, self.step)
+        starts = starts[self._shard]
         self.step += 1
         return _windows(self.tokens, starts, self.context_length)
 

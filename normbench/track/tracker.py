@@ -4,8 +4,11 @@
 naming rule (`split/metric`) and updates the progress bar; `probes(step, lines)` does the
 same for probes.jsonl and the `probe/<layer>/<stat>` series; `warn` records a health
 warning in the console, train.log and probes.jsonl; `summary` writes summary.json and
-mirrors it into the wandb summary under the same names. A later rank-0 guard (DDP) lives
-here too, so no other module writes run-folder files or wandb.
+mirrors it into the wandb summary under the same names; `info` is the console's line.
+
+The rank-0 guard of data-parallel runs lives here: a Tracker made with main=False (every
+torchrun rank but 0) writes no file, starts no wandb run, shows no progress bar and prints
+nothing, yet returns the same named values, so every rank keeps the same `last` metrics.
 """
 
 from __future__ import annotations
@@ -29,14 +32,16 @@ _PROBE_SERIES = ("alpha", "inv_std", "input_std", "saturation", "weight_mean", "
 class Tracker:
     def __init__(self, run_dir: str | Path, *, wandb: WandbRun, total_steps: int, initial_step: int = 0,
                  progress: bool = True, shown_rate: tuple[str, str] = ("samples_per_s", "samples/s"),
-                 shown_metrics: tuple[str, ...] = ("acc1",)):
+                 shown_metrics: tuple[str, ...] = ("acc1",), main: bool = True):
         """shown_rate: (the train metric of the task's throughput, its label), and shown_metrics:
-        the val metrics, that the progress bar shows beside the train loss (Task.progress_metrics)."""
+        the val metrics, that the progress bar shows beside the train loss (Task.progress_metrics).
+        main: false on every data-parallel rank but 0, which then writes nothing anywhere."""
         self.run_dir = Path(run_dir)
-        self.metrics = JsonlWriter(self.run_dir / "metrics.jsonl")
+        self.main = main
+        self.metrics = JsonlWriter(self.run_dir / "metrics.jsonl") if main else None
         self._probes: JsonlWriter | None = None  # opened on the first probe: runs without probes have no file
         self.wandb = wandb
-        self.progress = Progress(total=total_steps, initial=initial_step, enabled=progress)
+        self.progress = Progress(total=total_steps, initial=initial_step, enabled=progress and main)
         self.shown_rate, self.shown_metrics = shown_rate, tuple(shown_metrics)
 
     @property
@@ -44,8 +49,10 @@ class Tracker:
         return self.wandb.id
 
     def log(self, step: int, split: str, **metrics: Any) -> dict[str, Any]:
-        self.metrics.write({"step": int(step), "split": split, **metrics})
         named = {metric_key(split, k): v for k, v in metrics.items()}
+        if not self.main:
+            return named
+        self.metrics.write({"step": int(step), "split": split, **metrics})
         self.wandb.log(named, step=step)
         shown = {}
         if split == "train" and "loss" in metrics:
@@ -59,6 +66,8 @@ class Tracker:
         return named
 
     def probes(self, step: int, lines: Iterable[Mapping[str, Any]]) -> None:
+        if not self.main:
+            return
         if self._probes is None:
             self._probes = JsonlWriter(self.run_dir / "probes.jsonl")
         series = {}
@@ -69,11 +78,20 @@ class Tracker:
         if series:
             self.wandb.log(series, step=step)
 
+    def info(self, message: str, *args: Any) -> None:
+        """A line on the console and in train.log (rank 0's)."""
+        if self.main:
+            log.info(message, *args)
+
     def warn(self, step: int, layer: str, message: str) -> None:
+        if not self.main:
+            return
         log.warning("step %d: norm layer %s: %s", step, layer, message)
         self.probes(step, [{"kind": "warning", "layer": layer, "message": message}])
 
     def summary(self, summary: dict[str, Any], final: bool = False) -> None:
+        if not self.main:
+            return
         write_summary(self.run_dir / "summary.json", summary)
         if final:  # the wandb summary takes the same names as summary.json
             self.wandb.summary({k: summary[k] for k in ("status", "best", "final", "step", "diverged")})
@@ -81,6 +99,7 @@ class Tracker:
     def close(self, exit_code: int = 0) -> None:
         self.progress.close()
         self.wandb.finish(exit_code=exit_code)
-        self.metrics.close()
+        if self.metrics is not None:
+            self.metrics.close()
         if self._probes is not None:
             self._probes.close()

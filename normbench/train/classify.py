@@ -3,6 +3,10 @@
 A task owns its data and its randomness (batch order and augmentation), so the loop
 stays task-agnostic and a checkpoint of the task's state resumes data exactly. It is one
 implementation of the Task protocol (normbench/train/task.py).
+
+Data-parallel (normbench/dist.py): data.batch_size is the global batch, each rank reads its
+slice of the one batch order, augments it with its own generator, and evaluates its share of
+the test batches; the sums are all-reduced, so every rank gets the single-process numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from normbench.data import Augment, BatchStream, eval_batches, load_image_data_from_config
+from normbench.dist import SINGLE, Dist, rank_seed
 from normbench.errors import TrainerConfigError
 
 
@@ -33,21 +38,27 @@ class ClassifyTask:
             raise TrainerConfigError(f"task.label_smoothing = {smoothing!r} is not allowed: must be in [0, 1)")
 
     @classmethod
-    def from_config(cls, cfg: DictConfig, device: torch.device) -> "ClassifyTask":
+    def from_config(cls, cfg: DictConfig, device: torch.device, dist: Dist = SINGLE) -> "ClassifyTask":
         """From the `task` group (task.label_smoothing), the data group and trainer.seed."""
-        return cls(cfg.data, device, seed=cfg.trainer.seed, label_smoothing=cfg.task.get("label_smoothing", 0.0))
+        return cls(cfg.data, device, seed=cfg.trainer.seed, label_smoothing=cfg.task.get("label_smoothing", 0.0),
+                   dist=dist)
 
-    def __init__(self, data_cfg: Mapping[str, Any], device: torch.device, seed: int, label_smoothing: float = 0.0):
+    def __init__(self, data_cfg: Mapping[str, Any], device: torch.device, seed: int, label_smoothing: float = 0.0,
+                 dist: Dist = SINGLE):
+        self.dist = dist
+        self.batch_size = int(data_cfg["batch_size"])  # global: every rank's batches together
+        dist.local_batch_size(self.batch_size)  # a batch the ranks cannot share is a named error, before loading
         self.data = load_image_data_from_config(data_cfg)
         self.device = device
         self.label_smoothing = label_smoothing
         self.eval_batch_size = int(data_cfg["eval_batch_size"])
-        self.batch_size = int(data_cfg["batch_size"])
-        self.stream = BatchStream(self.data.train_x, self.data.train_y, batch_size=self.batch_size, seed=seed)
+        self.stream = BatchStream(self.data.train_x, self.data.train_y, batch_size=self.batch_size, seed=seed,
+                                  rank=dist.rank, world_size=dist.world_size)
         aug = data_cfg["augment"]
         self.augment = Augment(self.data.mean, self.data.std, crop_padding=aug["crop_padding"], hflip=aug["hflip"])
-        # Augmentation draws from its own generator so its state can be saved and resumed.
-        self.generator = torch.Generator(device=device).manual_seed(seed + 1)
+        # Augmentation draws from its own generator so its state can be saved and resumed; each
+        # rank has its own (rank 0's is the single-process one).
+        self.generator = torch.Generator(device=device).manual_seed(rank_seed(seed, dist.rank) + 1)
         self.test_x = self.data.test_x.to(device)
         self.test_y = self.data.test_y.to(device)
 
@@ -76,14 +87,18 @@ class ClassifyTask:
         model.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        for x, y in eval_batches(self.test_x, self.test_y, self.eval_batch_size):
+        rank, world = self.dist.rank, self.dist.world_size
+        for i, (x, y) in enumerate(eval_batches(self.test_x, self.test_y, self.eval_batch_size)):
+            if i % world != rank:  # data-parallel: each rank its share of the batches
+                continue
             with autocast():
                 logits = model(self.augment.normalize(x))
             loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
             correct += (logits.argmax(dim=-1) == y).sum()
         model.train(was_training)
+        loss_total, correct_total = self.dist.sum_scalars(loss_sum, correct)
         n = len(self.test_y)
-        return {"loss": loss_sum.item() / n, "acc1": 100.0 * correct.item() / n}
+        return {"loss": loss_total / n, "acc1": 100.0 * correct_total / n}
 
     def state_dict(self) -> dict[str, Any]:
         return {"stream": self.stream.state_dict(), "generator": self.generator.get_state()}

@@ -4,7 +4,9 @@ Best is the lowest validation loss (in nats per byte); bits per byte is the same
 divided by ln 2, logged beside it because it compares across tokenizations and papers.
 Throughput is counted in tokens. The task owns its window stream, so a checkpoint of its
 state ({seed, step}) resumes the batch order exactly. One implementation of the Task
-protocol (normbench/train/task.py).
+protocol (normbench/train/task.py). Data-parallel, data.batch_size is the global batch: each
+rank reads its slice of every batch's windows and evaluates its share of the validation
+batches, whose sums are all-reduced (normbench/dist.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from normbench.data.text import WindowStream, eval_windows, first_windows, load_text_data_from_config
+from normbench.dist import SINGLE, Dist
 
 
 def bits_per_byte(loss: float) -> float:
@@ -36,18 +39,21 @@ class LMTask:
         pass  # the `task` group of lm has only its name (the schema rejects any other key)
 
     @classmethod
-    def from_config(cls, cfg: DictConfig, device: torch.device) -> "LMTask":
-        return cls(cfg.data, device, seed=cfg.trainer.seed)
+    def from_config(cls, cfg: DictConfig, device: torch.device, dist: Dist = SINGLE) -> "LMTask":
+        return cls(cfg.data, device, seed=cfg.trainer.seed, dist=dist)
 
-    def __init__(self, data_cfg: Mapping[str, Any], device: torch.device, seed: int):
+    def __init__(self, data_cfg: Mapping[str, Any], device: torch.device, seed: int, dist: Dist = SINGLE):
+        self.dist = dist
+        self.batch_size = int(data_cfg["batch_size"])  # global: every rank's windows together
+        dist.local_batch_size(self.batch_size)  # a batch the ranks cannot share is a named error, before loading
         self.data = load_text_data_from_config(data_cfg)
         self.device = device
         self.context_length = int(data_cfg["context_length"])
         self.units_per_sample = self.context_length
-        self.batch_size = int(data_cfg["batch_size"])
         self.eval_batch_size = int(data_cfg["eval_batch_size"])
         self.eval_windows = data_cfg.get("eval_windows")
-        self.stream = WindowStream(self.data.train, self.context_length, self.batch_size, seed=seed)
+        self.stream = WindowStream(self.data.train, self.context_length, self.batch_size, seed=seed,
+                                   rank=dist.rank, world_size=dist.world_size)
 
     def model_kwargs(self) -> dict[str, int]:
         return {"vocab_size": self.data.vocab_size, "context_length": self.context_length}
@@ -75,14 +81,19 @@ class LMTask:
         was_training = model.training
         model.eval()
         loss_sum, count = torch.zeros((), device=self.device), 0
-        for x, y in eval_windows(self.data.val, self.context_length, self.eval_batch_size, self.eval_windows):
+        rank, world = self.dist.rank, self.dist.world_size
+        batches = eval_windows(self.data.val, self.context_length, self.eval_batch_size, self.eval_windows)
+        for i, (x, y) in enumerate(batches):
+            if i % world != rank:  # data-parallel: each rank its share of the batches
+                continue
             x, y = x.to(self.device), y.to(self.device)
             with autocast():
                 logits = model(x)
             loss_sum += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum")
             count += y.numel()
         model.train(was_training)
-        loss = loss_sum.item() / count
+        loss_total, count = self.dist.sum_scalars(loss_sum, torch.tensor(count, device=self.device))
+        loss = loss_total / count
         return {"loss": loss, "bpb": bits_per_byte(loss)}
 
     def state_dict(self) -> dict[str, Any]:

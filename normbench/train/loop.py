@@ -9,6 +9,12 @@ checkpoint every `trainer.ckpt_every` steps (never after a divergence). A diverg
 with status "diverged" and its best metric kept; an exception ends it "failed" and is re-raised;
 SIGTERM or Ctrl-C ends it at the next step boundary with a checkpoint and status "interrupted"
 (normbench/preempt.py), and trainer.resume=true continues it exactly.
+
+Under torchrun the same loop trains data-parallel (normbench/dist.py): the model is wrapped in
+DistributedDataParallel (its BatchNorms made SyncBatchNorm with trainer.sync_bn), each rank
+trains on its slice of the global batch, logged losses and evaluations are all-reduced so
+every rank takes the same decisions (divergence guard, best), checkpoints gather every
+rank's RNG state, and rank 0 alone writes (the Tracker's guard, the checkpoint).
 """
 
 from __future__ import annotations
@@ -22,11 +28,15 @@ from typing import Any, Mapping
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
 
 from normbench.config import validate_config
+from normbench.dist import SINGLE, Dist, StopVote, rank_seed
+from normbench.dist import setup as setup_dist
 from normbench.errors import CheckpointError
 from normbench.models import build_model, check_model_fits_task
 from normbench.normfree import apply_normfree, check_normfree
+from normbench.norms import convert_sync_batchnorm
 from normbench.preempt import StopRequest
 from normbench.probes import HealthMonitor, NormProbe, check_probe_config
 from normbench.track import Tracker, WandbRun, metric_key, read_summary, versions, wandb_names
@@ -70,9 +80,9 @@ def check_task(task_cfg: Mapping) -> None:
     TASKS[name].check_config(task_cfg)
 
 
-def build_task(cfg: DictConfig, device: torch.device) -> Task:
+def build_task(cfg: DictConfig, device: torch.device, dist: Dist = SINGLE) -> Task:
     check_task(cfg.task)
-    return TASKS[cfg.task.name].from_config(cfg, device)
+    return TASKS[cfg.task.name].from_config(cfg, device, dist)
 
 
 def read_run_state(run_dir: Path) -> dict | None:
@@ -132,10 +142,12 @@ def check_same_model(saved: dict, current: dict, path: Path) -> None:
 
 
 class TrainWindow:
-    """The train loss and time since the last log: summed on the device, read once per window."""
+    """The train loss and time since the last log: summed on the device, read once per window
+    (data-parallel: each rank sums its own; the mean read is over every rank's)."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, dist: Dist = SINGLE):
         self.loss = torch.zeros((), device=device)
+        self.dist = dist
         self.reset()
 
     def reset(self) -> None:
@@ -157,7 +169,10 @@ class TrainWindow:
         self.steps += 1
 
     def mean_loss(self) -> float:
-        return (self.loss / self.steps).item() if self.steps else float("nan")
+        """The mean train loss of the window over every rank (a collective under torchrun)."""
+        if not self.steps:
+            return float("nan")
+        return self.dist.all_reduce_(self.loss / self.steps, op="mean").item()
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start - self.paused + self.before
@@ -166,9 +181,10 @@ class TrainWindow:
 class Run:
     """State of one training run; `train()` is the way in."""
 
-    def __init__(self, cfg: DictConfig, run_dir: str | Path, hydra: Any = None):
+    def __init__(self, cfg: DictConfig, run_dir: str | Path, hydra: Any = None, dist: Dist = SINGLE):
         validate_config(cfg)  # a wrong type is one named error, before anything is built
         self.cfg = cfg
+        self.dist = dist
         self.normfree_cfg = cfg.get("normfree") or {"name": "none"}
         self.hydra = hydra
         self.run_dir = Path(run_dir)
@@ -182,25 +198,34 @@ class Run:
         check_normfree(self.normfree_cfg, cfg.model.name, cfg.norm.name)
         ckpt_path = resolve_checkpoint(t.resume, self.run_dir)  # a bad path fails here, before any work
         self._refuse_to_overwrite(t.resume)
-        self.device = resolve_device(t.device)
+        self.device = dist.device if dist.enabled else resolve_device(t.device)
         if t.threads:
             torch.set_num_threads(int(t.threads))
-        seed_everything(t.seed)
+        seed_everything(t.seed)  # on every rank: the same initial model
 
-        self.task = build_task(cfg, self.device)
+        self.task = build_task(cfg, self.device, dist)
         model = build_model(cfg.model, cfg.norm, **self.task.model_kwargs())
         # before the optimizer: the transforms add parameters (Fixup's scalars, sigmaReparam's gamma)
-        self.model = apply_normfree(model, self.normfree_cfg, cfg.model.name, cfg.norm.name).to(self.device)
+        model = apply_normfree(model, self.normfree_cfg, cfg.model.name, cfg.norm.name)
+        if t.sync_bn and dist.enabled:  # before the probes and DDP find the norm layers
+            model = convert_sync_batchnorm(model)
+        elif t.sync_bn:
+            log.warning("trainer.sync_bn = true has no effect on one process (it shares BatchNorm statistics "
+                        "between torchrun's processes); training with BatchNorm")
+        self.model = model.to(self.device)
+        if dist.rank:  # each rank its own randomness from here on (dropout); rank 0 keeps the run's
+            seed_everything(rank_seed(t.seed, dist.rank))
         self.num_params = sum(p.numel() for p in self.model.parameters())
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.schedule = build_schedule(self.optimizer, cfg.optim, t.max_steps)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.precision == "fp16")
-        # The compiled forward trains; probes and checkpoints use the eager model (hooks on a
-        # compiled graph never run).
+        # The compiled forward trains and evaluates; probes and checkpoints use the eager model
+        # (hooks on a compiled graph never run).
         self.forward_model = torch.compile(self.model) if t.compile else self.model
         p = cfg.probe
+        # Probes measure the one model on rank 0 (the weights are the same on every rank).
         self.probe = NormProbe(self.model, self.task.probe_batch(p.batch_size), p.scurve_tokens,
-                               p.scurve_channels) if p.enabled else None
+                               p.scurve_channels) if p.enabled and dist.is_main else None
         self.monitor = HealthMonitor(**p.monitor)
         self.best_key = metric_key("val", self.task.best_metric)
 
@@ -214,11 +239,18 @@ class Run:
         self.samples_seen = 0
         self.wandb_id: str | None = None
         self.wandb_mode = cfg.logger.wandb.mode
-        self.window = TrainWindow(self.device)
+        self.window = TrainWindow(self.device, dist)
         self.saved_step: int | None = None  # the step of the last checkpoint this session wrote
         self.stop = StopRequest()
+        self.stop_vote = StopVote(dist)  # every rank stops at the same step boundary
         if ckpt_path is not None:
             self._restore(load_checkpoint(ckpt_path), ckpt_path)
+        # Data-parallel training goes through DDP (it all-reduces the gradients in the backward
+        # pass); evaluation uses forward_model, so each rank can evaluate its own share.
+        self.train_model = self.forward_model
+        if dist.enabled:
+            self.train_model = DistributedDataParallel(
+                self.forward_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
         self.actions = [
             Periodic("log", t.log_every, self.log_train, training=True),
@@ -239,22 +271,34 @@ class Run:
             )
 
     # -- checkpoint ---------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
+    def _rank_state(self) -> dict[str, Any]:
+        """What differs between ranks: RNG states, the task's (its augmentation generator), the
+        unlogged loss window."""
+        return {"rng": rng_state(), "task": self.task.state_dict(), "window": self.window.state_dict()}
+
+    def _state(self, ranks: list[dict[str, Any]]) -> dict[str, Any]:
+        """The checkpoint, from every rank's _rank_state (one on one process). Its top-level rng
+        and task are rank 0's and its window the global one, so it reads like a single-process
+        checkpoint; `ranks` holds each rank's own for an exact data-parallel resume."""
+        window = dict(ranks[0]["window"])
+        window["loss"] = sum(r["window"]["loss"] for r in ranks) / len(ranks)
+        extra = {"ranks": ranks} if len(ranks) > 1 else {}
         return {
             "step": self.step,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "task": self.task.state_dict(),
-            "rng": rng_state(),
+            "task": ranks[0]["task"],
+            "rng": ranks[0]["rng"],
+            **extra,
             "best": self.best,
             "last": self.last,
             "elapsed": self.elapsed_before + (time.perf_counter() - self.t_start),
             "train_time": self.train_time,
             "action_time": self.action_time,
             "samples_seen": self.samples_seen,
-            "window": self.window.state_dict(),
+            "window": window,
             "wandb_id": self.wandb_id,
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
@@ -268,8 +312,10 @@ class Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.scaler.load_state_dict(state["scaler"])
-        self.task.load_state_dict(state["task"])
-        set_rng_state(state["rng"])
+        own = self._own_state(state, path)
+        self.task.load_state_dict(own["task"])
+        if own["rng"] is not None:
+            set_rng_state(own["rng"])
         self.step = state["step"]
         self.best = state["best"]
         self.last = state["last"]
@@ -277,13 +323,33 @@ class Run:
         self.train_time = state["train_time"]
         self.action_time = state.get("action_time", {})
         self.samples_seen = state["samples_seen"]
-        if "window" in state:
-            self.window.load_state_dict(state["window"])
+        if own["window"] is not None:
+            self.window.load_state_dict(own["window"])
         self.wandb_id = state["wandb_id"]
         log.info("resumed from %s at step %d", path, self.step)
 
+    def _own_state(self, state: dict[str, Any], path: Path) -> dict[str, Any]:
+        """This rank's rng, task state and window from a checkpoint. Saved by as many ranks as
+        run now: each rank its own (exact). Otherwise the data position and the loss window
+        are global and continue exactly; a rank keeps the RNG states saved under its number,
+        and one the checkpoint has none for keeps its own fresh ones (augmentation not exact)."""
+        ranks = state.get("ranks") or [{"rng": state["rng"], "task": state["task"], "window": state.get("window")}]
+        rank, world = self.dist.rank, self.dist.world_size
+        if len(ranks) == world:
+            return ranks[rank]
+        if self.dist.is_main:
+            log.warning("checkpoint %s was saved by %d process(es) and resumes on %d: the data order continues "
+                        "exactly, per-process randomness (augmentation) does not", path, len(ranks), world)
+        if rank < len(ranks):
+            return {**ranks[rank], "window": state.get("window")}
+        # the data position is global (the same in every rank's task state); the generator stays this rank's
+        return {"rng": None, "task": {**self.task.state_dict(), "stream": state["task"]["stream"]},
+                "window": state.get("window")}
+
     def save(self) -> None:
-        save_checkpoint(self.run_dir / CHECKPOINT_NAME, self._state())
+        ranks = self.dist.gather_object(self._rank_state())  # a collective: every rank saves together
+        if self.dist.is_main:
+            save_checkpoint(self.run_dir / CHECKPOINT_NAME, self._state(ranks))
         self.saved_step = self.step
 
     # -- outputs --------------------------------------------------------------------------
@@ -311,7 +377,8 @@ class Run:
             "interrupted": self.stop.record() if status == "interrupted" else None,
             "run": {"task": cfg.task.name, "model": cfg.model.name, "norm": cfg.norm.name,
                     "normfree": self.normfree_cfg["name"], "data": cfg.data.name,
-                    "variant": cfg.get("variant"), "seed": cfg.trainer.seed, "device": str(self.device)},
+                    "variant": cfg.get("variant"), "seed": cfg.trainer.seed, "device": str(self.device),
+                    "world_size": self.dist.world_size},
             "versions": versions(),
             "process": {"host": socket.gethostname(), "pid": os.getpid()},  # who trains it, for sweeps
             # the mode wandb runs in: "offline" when online was asked but could not start
@@ -350,13 +417,14 @@ class Run:
         check_loss(self.step, loss, self.cfg.trainer.max_loss)
 
     def evaluate(self) -> None:
+        self.dist.broadcast_buffers(self.model)  # rank 0's running statistics: one model on every rank
         val = self.task.evaluate(self.forward_model, lambda: autocast(self.device, self.cfg.trainer.precision))
         self.last.update(self.tracker.log(self.step, "val", **val))
         value = val[self.task.best_metric]
         if is_better(self.task, value, self.best["value"]):
             self.best = {"metric": self.best_key, "value": value, "step": self.step}
         shown = "  ".join(f"val {k} {v:.4g}" for k, v in val.items())
-        log.info("step %d  train loss %.4f  %s", self.step, self.last.get("train/loss", float("nan")), shown)
+        self.tracker.info("step %d  train loss %.4f  %s", self.step, self.last.get("train/loss", float("nan")), shown)
         self.tracker.summary(self.summary("running"))
 
     def run_probe(self) -> None:
@@ -379,7 +447,7 @@ class Run:
     def train_step(self, batch, grad_clip: float | None) -> torch.Tensor:
         """One optimizer step; returns the detached loss (no host sync)."""
         with autocast(self.device, self.cfg.trainer.precision):
-            loss = self.task.loss(self.forward_model, batch)
+            loss = self.task.loss(self.train_model, batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if grad_clip is not None:
@@ -394,10 +462,14 @@ class Run:
     def fit(self) -> dict[str, Any]:
         cfg, t = self.cfg, self.cfg.trainer
         self.t_start = time.perf_counter()
-        OmegaConf.save(cfg, self.run_dir / "config.yaml", resolve=True)
-        self.tracker = Tracker(self.run_dir, wandb=self._start_wandb(), total_steps=t.max_steps,
+        main = self.dist.is_main  # rank 0 alone writes the run folder, wandb and the console
+        if main:
+            OmegaConf.save(cfg, self.run_dir / "config.yaml", resolve=True)
+        wandb = self._start_wandb() if main else WandbRun(mode="disabled", run_dir=self.run_dir, config={},
+                                                           project="", name="")
+        self.tracker = Tracker(self.run_dir, wandb=wandb, total_steps=t.max_steps,
                                initial_step=self.step, progress=t.progress, shown_rate=self._rate_shown(),
-                               shown_metrics=self.task.progress_metrics)
+                               shown_metrics=self.task.progress_metrics, main=main)
         self.tracker.summary(self.summary("running"))
         status, diverged, error = "ok", None, None
         self.model.train()
@@ -426,7 +498,9 @@ class Run:
                 if action.at_start:
                     action.run()
         while self.step < t.max_steps:
-            if self.stop.requested:
+            signum = self.stop_vote(self.stop.signum)  # data-parallel: every rank at the same step
+            if signum:
+                self.stop.signum = self.stop.signum or signum  # a rank that got none records another's
                 if self.saved_step != self.step:
                     self.checkpoint()  # the guard first: a diverged state is never saved
                 log.warning("interrupted at step %d; checkpoint written, trainer.resume=true continues", self.step)
@@ -434,7 +508,7 @@ class Run:
             batch = self.task.next_batch()
             self.window.add(self.train_step(batch, self.cfg.optim.grad_clip))
             self.step += 1
-            self.samples_seen += len(batch[1])
+            self.samples_seen += len(batch[1]) * self.dist.world_size  # the global batch
             last = self.step == t.max_steps
             for action in self.actions:
                 if action.due(self.step, last):
@@ -444,6 +518,7 @@ class Run:
                     self.action_time[action.name] = self.action_time.get(action.name, 0.0) + spent
                     if not action.training:
                         self.window.paused += spent
+        self.stop_vote.finish()  # the vote still in flight: every rank takes part in it
         return "ok"
 
 
@@ -454,6 +529,10 @@ def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, 
     returned, so re-running a sweep skips what is done and resumes what is not; a run that
     another live process on this host is training (two sweeps, a parallel launcher) is left to it.
     """
+    # Under torchrun: the process group, and rank 0's run folder for every rank (each rank's Hydra
+    # made its own; only rank 0's is written, the others read checkpoints from it).
+    dist = setup_dist(str(cfg.trainer.device))
+    run_dir = Path(dist.broadcast_object(str(run_dir)))
     resume = parse_resume(cfg.trainer.resume)
     if resume is not cfg.trainer.resume:
         cfg.trainer.resume = resume  # a quoted 'true' is true, not a path
@@ -465,4 +544,4 @@ def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, 
         if state is not None and alive_elsewhere(state):
             log.warning("%s is being trained by process %s; left to it", run_dir, state["process"]["pid"])
             return state
-    return Run(cfg, run_dir, hydra=hydra).fit()
+    return Run(cfg, run_dir, hydra=hydra, dist=dist).fit()

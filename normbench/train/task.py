@@ -17,6 +17,8 @@ from typing import Any, Callable, Mapping, Protocol
 import torch
 from omegaconf import DictConfig
 
+from normbench.dist import SINGLE, Dist
+
 
 class Task(Protocol):
     name: str
@@ -24,7 +26,7 @@ class Task(Protocol):
     higher_is_better: bool   # acc1: true; loss: false
     throughput_unit: str     # "images" | "tokens": metrics.jsonl logs `<unit>_per_s`
     units_per_sample: int    # 1 image per sample; context_length tokens per sequence
-    batch_size: int          # samples per training batch
+    batch_size: int          # samples per training batch (the global batch: all ranks together)
     progress_metrics: tuple[str, ...]  # val metrics the progress bar shows (beside train loss and throughput)
 
     @classmethod
@@ -33,14 +35,17 @@ class Task(Protocol):
         (called before anything is built; the types are the schema's business)."""
 
     @classmethod
-    def from_config(cls, cfg: DictConfig, device: torch.device) -> "Task":
-        """The task of a whole composed run config (its `task` and data groups, seed, ...)."""
+    def from_config(cls, cfg: DictConfig, device: torch.device, dist: Dist = SINGLE) -> "Task":
+        """The task of a whole composed run config (its `task` and data groups, seed, ...). Under
+        torchrun (`dist`), batch_size stays the global batch; next_batch() gives this rank's slice of
+        it, and evaluate() this rank's share of the evaluation, summed over the ranks."""
 
     def model_kwargs(self) -> dict[str, Any]:
         """Sizes the model builder needs from the data (classes, image size, vocabulary); opaque to the loop."""
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next (input, target) training batch on the device; its order is part of state_dict()."""
+        """The next (input, target) training batch (this rank's slice) on the device; its order is
+        part of state_dict()."""
 
     def probe_batch(self, n: int) -> torch.Tensor:
         """A fixed input batch of n samples for the norm-layer probes."""

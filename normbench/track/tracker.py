@@ -29,6 +29,11 @@ log = logging.getLogger("normbench")
 _PROBE_SERIES = ("alpha", "inv_std", "input_std", "saturation", "weight_mean", "weight_std", "running_var_mean")
 
 
+def _number(value: Any) -> Any:
+    """A value as metrics.jsonl stores it -> as wandb takes it ("nan"/"inf" back to floats)."""
+    return float(value) if value in ("nan", "inf", "-inf") else value
+
+
 class Tracker:
     def __init__(self, run_dir: str | Path, *, wandb: WandbRun, total_steps: int, initial_step: int = 0,
                  progress: bool = True, shown_rate: tuple[str, str] = ("samples_per_s", "samples/s"),
@@ -77,6 +82,22 @@ class Tracker:
                 series.update({probe_key(line["layer"], k): line[k] for k in _PROBE_SERIES if line.get(k) is not None})
         if series:
             self.wandb.log(series, step=step)
+
+    def carry(self, metrics: Iterable[Mapping[str, Any]], probes: Iterable[Mapping[str, Any]]) -> None:
+        """Events of an earlier run folder that this run continues (trainer.resume=<path>):
+        written as they were into this folder's metrics.jsonl and probes.jsonl and replayed into
+        wandb in step order (metrics, then probes, of each step), the progress bar left alone."""
+        if not self.main:
+            return
+        events = sorted([(e["step"], 0, e) for e in metrics] + [(e["step"], 1, e) for e in probes],
+                        key=lambda t: t[:2])
+        for step, kind, event in events:
+            if kind == 0:
+                self.metrics.write(dict(event))
+                self.wandb.log({metric_key(event["split"], k): _number(v) for k, v in event.items()
+                                if k not in ("step", "split")}, step=step)
+            else:
+                self.probes(step, [{k: v for k, v in event.items() if k != "step"}])
 
     def info(self, message: str, *args: Any) -> None:
         """A line on the console and in train.log (rank 0's)."""

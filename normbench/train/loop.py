@@ -10,6 +10,11 @@ with status "diverged" and its best metric kept; an exception ends it "failed" a
 SIGTERM or Ctrl-C ends it at the next step boundary with a checkpoint and status "interrupted"
 (normbench/preempt.py), and trainer.resume=true continues it exactly.
 
+trainer.resume=<path> continues another folder's run in this one, which is then whole on its
+own: summary.json records where it came from (`resumed_from`), the earlier folder's metrics
+and probes up to the checkpoint's step are carried into it (and into its wandb run), and it is
+a new wandb run whose config names the earlier one as its parent.
+
 Under torchrun the same loop trains data-parallel (normbench/dist.py): the model is wrapped in
 DistributedDataParallel (its BatchNorms made SyncBatchNorm with trainer.sync_bn), each rank
 trains on its slice of the global batch, logged losses and evaluations are all-reduced so
@@ -39,7 +44,8 @@ from normbench.normfree import apply_normfree, check_normfree
 from normbench.norms import convert_sync_batchnorm
 from normbench.preempt import StopRequest
 from normbench.probes import HealthMonitor, NormProbe, check_probe_config
-from normbench.track import Tracker, WandbRun, metric_key, read_summary, versions, wandb_names
+from normbench.track import (Tracker, WandbRun, metric_key, read_metrics, read_probes, read_summary, versions,
+                             wandb_names)
 from normbench.track.wandb_run import check_mode as check_wandb_mode
 from normbench.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -238,6 +244,8 @@ class Run:
         self.action_time: dict[str, float] = {}  # seconds spent in each periodic action (probe cost, ...)
         self.samples_seen = 0
         self.wandb_id: str | None = None
+        # trainer.resume=<path>: {checkpoint, run_dir, step, wandb_id} of the run this one continues
+        self.resumed_from: dict[str, Any] | None = None
         self.wandb_mode = cfg.logger.wandb.mode
         self.window = TrainWindow(self.device, dist)
         self.saved_step: int | None = None  # the step of the last checkpoint this session wrote
@@ -300,6 +308,7 @@ class Run:
             "samples_seen": self.samples_seen,
             "window": window,
             "wandb_id": self.wandb_id,
+            "resumed_from": self.resumed_from,
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
 
@@ -326,6 +335,11 @@ class Run:
         if own["window"] is not None:
             self.window.load_state_dict(own["window"])
         self.wandb_id = state["wandb_id"]
+        self.resumed_from = state.get("resumed_from")
+        if self.cfg.trainer.resume is not True:  # a path: another folder's run continues in this one
+            self.resumed_from = {"checkpoint": str(path.resolve()), "run_dir": str(path.resolve().parent),
+                                 "step": self.step, "wandb_id": self.wandb_id}
+            self.wandb_id = None  # a new wandb run for this folder; the earlier one is its parent
         log.info("resumed from %s at step %d", path, self.step)
 
     def _own_state(self, state: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -383,12 +397,16 @@ class Run:
             "process": {"host": socket.gethostname(), "pid": os.getpid()},  # who trains it, for sweeps
             # the mode wandb runs in: "offline" when online was asked but could not start
             "wandb": {"mode": self.wandb_mode, "id": self.wandb_id},
+            "resumed_from": self.resumed_from,  # trainer.resume=<path>: the run this folder continues
         }
 
     def _start_wandb(self) -> WandbRun:
         w = self.cfg.logger.wandb
         group, name = wandb_names(self.cfg, self.run_dir, self.hydra)
-        run = WandbRun(mode=w.mode, run_dir=self.run_dir, config=OmegaConf.to_container(self.cfg, resolve=True),
+        config = OmegaConf.to_container(self.cfg, resolve=True)
+        if self.resumed_from is not None:
+            config["resumed_from"] = self.resumed_from  # the parent run (and its wandb id)
+        run = WandbRun(mode=w.mode, run_dir=self.run_dir, config=config,
                        project=w.project, entity=w.entity, group=group, name=name, tags=list(w.tags),
                        resume_id=self.wandb_id)
         self.wandb_id, self.wandb_mode = run.id, run.mode
@@ -399,6 +417,23 @@ class Run:
         is a sample, so classification's is samples_per_s, shown as images/s."""
         unit = self.task.throughput_unit
         return ("samples_per_s" if self.task.units_per_sample == 1 else f"{unit}_per_s"), f"{unit}/s"
+
+    def _carry_earlier_events(self) -> None:
+        """trainer.resume=<path>: the earlier folder's metrics and probes up to the checkpoint's
+        step, into this folder (and its wandb run), so its curves start at step 0."""
+        if not self.dist.is_main:
+            return
+        earlier, step = Path(self.resumed_from["run_dir"]), self.resumed_from["step"]
+        if not (earlier / "metrics.jsonl").exists():
+            log.warning("no metrics.jsonl beside %s: this folder's metrics start at step %d",
+                        self.resumed_from["checkpoint"], step)
+            return
+        metrics = [e for e in read_metrics(earlier / "metrics.jsonl") if e["step"] <= step]
+        probes = []
+        if (earlier / "probes.jsonl").exists():
+            probes = [e for e in read_probes(earlier / "probes.jsonl", kind=None) if e["step"] <= step]
+        self.tracker.carry(metrics, probes)
+        log.info("carried %d metric and %d probe lines up to step %d from %s", len(metrics), len(probes), step, earlier)
 
     # -- periodic actions -------------------------------------------------------------------
     def log_train(self) -> None:
@@ -470,6 +505,8 @@ class Run:
         self.tracker = Tracker(self.run_dir, wandb=wandb, total_steps=t.max_steps,
                                initial_step=self.step, progress=t.progress, shown_rate=self._rate_shown(),
                                shown_metrics=self.task.progress_metrics, main=main)
+        if self.resumed_from is not None and self.cfg.trainer.resume is not True:
+            self._carry_earlier_events()
         self.tracker.summary(self.summary("running"))
         status, diverged, error = "ok", None, None
         self.model.train()

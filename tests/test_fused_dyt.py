@@ -10,6 +10,7 @@ the Triton kernels in Triton's CPU interpreter, and on a GPU when there is one.
 """
 
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -179,6 +180,45 @@ def test_non_contiguous_input_and_empty():
     assert_matches(got, want, TOL[torch.float32])
     y, dx, grads = run(m, torch.empty(0, 13), torch.empty(0, 13))
     assert y.shape == dx.shape == (0, 13) and all(not g.any() for g in grads.values())
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_cpu_tanh_accuracy_inf_and_nan(dtype):
+    """The kernel's fp32 tanh (a rational approximation) within 5e-7 of tanh; inf saturates, NaN stays NaN."""
+    m = make("channels_last", 11, "fused")
+    with torch.no_grad():
+        m.alpha.fill_(1.0)
+        m.weight.fill_(1.0)
+        m.bias.zero_()
+        z = torch.linspace(-12, 12, 11 * 20001, dtype=torch.float64)
+        y = m(z.to(dtype).view(-1, 11))
+        want = torch.tanh(z.to(dtype).double()).view(-1, 11)
+        atol = 5e-7 if dtype == torch.float32 else 4e-3  # bf16: one rounding of the output
+        torch.testing.assert_close(y.double(), want, rtol=0, atol=atol)
+        assert y.abs().max() <= 1
+        special = torch.tensor([float("inf"), -float("inf"), float("nan"), 0.0] * 3, dtype=dtype)[:11]
+        out = m(special.view(1, 11))[0]
+        assert abs(out[0] - 1) < 1e-6 and abs(out[1] + 1) < 1e-6 and torch.isnan(out[2]) and out[3] == 0
+
+
+def test_portable_c_path_matches(monkeypatch, tmp_path):
+    """The plain-C loops (what a non-x86 or non-AVX2 machine builds) give the same results."""
+    if cpu._compiler() is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setattr(cpu, "_FLAG_SETS", (("-O2", "-fno-trapping-math", "-fopenmp", "-fPIC", "-shared"),))
+    monkeypatch.setenv("NORMBENCH_KERNEL_CACHE", str(tmp_path))
+    cpu.library.cache_clear()
+    try:
+        if platform.machine() in ("x86_64", "AMD64"):
+            assert cpu.simd_width() == 1  # no -march: no AVX2 loops
+        for layout, shape, memory in (CASES[1], CASES[2]):
+            for dtype in (torch.float32, torch.bfloat16):
+                m = make(layout, channels(layout, shape), "fused")
+                x, dy = inputs(shape, memory, dtype)
+                assert_matches(run(m, x, dy), reference_f64(m, x, dy), TOL[dtype])
+    finally:
+        cpu.library.cache_clear()
 
 
 # ---- determinism, memory, dtype -------------------------------------------------------

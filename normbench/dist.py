@@ -17,7 +17,8 @@ What is global and what is per rank:
 - rank 0 alone writes the run folder and wandb (the Tracker's guard); checkpoints gather every
   rank's RNG state to rank 0 (`gather_object`), and each rank restores its own.
 Backends: nccl on cuda:LOCAL_RANK, gloo on the CPU; control messages (objects, the stop vote)
-always travel on a gloo group, so they never make the host wait for the GPU.
+travel on a gloo group of their own, so they never make the host wait for the GPU nor queue
+among the gradients' all-reduces.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Dist:
     local_rank: int = 0
     device: torch.device | None = None  # the local rank's device; None: the loop resolves trainer.device
     backend: str | None = None
-    cpu_group: Any = None  # gloo group for objects and votes (the default group under gloo)
+    cpu_group: Any = None  # a gloo group of its own for objects and votes
 
     @property
     def enabled(self) -> bool:
@@ -168,7 +169,9 @@ def setup(device_name: str) -> Dist:
         atexit.register(_destroy)
     else:
         backend = torch_dist.get_backend()
-    cpu_group = torch_dist.new_group(backend="gloo") if backend != "gloo" else None
+    # control messages on a gloo group of their own: off the GPU, and never queued among DDP's
+    # gradient all-reduces (the stop vote is in flight during a step)
+    cpu_group = torch_dist.new_group(backend="gloo")
     _current = Dist(rank=rank, world_size=world, local_rank=local_rank, device=device, backend=backend,
                     cpu_group=cpu_group)
     return _current

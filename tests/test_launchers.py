@@ -187,3 +187,39 @@ def test_a_run_takes_submitits_requeue_signal_over_only_while_it_trains():
     assert submitit_signal() is None  # no submitit handler: USR2 keeps its meaning
     with StopRequest():
         assert signal.getsignal(signal.SIGUSR2) is before
+
+
+def test_a_study_passes_sigterm_on_to_a_launchers_worker_processes(tmp_path, monkeypatch):
+    """sweep.py signals the whole process group of its train.py -m: with joblib the runs train in
+    worker processes, which the launcher's own death would leave training unsupervised."""
+    from normbench.study import load_study, runner
+
+    log = tmp_path / "log"
+    # A stand-in train.py -m that trains in a worker process, as joblib's launcher does.
+    worker = (f"import pathlib, signal, sys, time\nlog = pathlib.Path({str(log)!r})\n"
+              "signal.signal(signal.SIGTERM, lambda s, f: (log.open('a').write('worker term\\n'), sys.exit(143)))\n"
+              "log.open('a').write('worker start\\n')\ntime.sleep(60)\n")
+    fake = tmp_path / "fake_train.py"
+    fake.write_text(
+        "import pathlib, subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', {worker!r}])\n"
+        "time.sleep(60)\n"  # the launcher's process: SIGTERM's default action ends it at once
+    )
+    monkeypatch.setattr(runner, "TRAIN_PY", fake)
+    study = load_study("squash", [f"study.out={tmp_path / 'out'}"])
+
+    def stop_when_started():
+        deadline = time.time() + 60
+        while not (log.exists() and "worker start" in log.read_text()) and time.time() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)  # to the sweep
+
+    import threading
+
+    threading.Thread(target=stop_when_started, daemon=True).start()
+    with pytest.raises(runner.StudyInterrupted):
+        runner.launch(study, [])
+    deadline = time.time() + 30
+    while "worker term" not in log.read_text() and time.time() < deadline:
+        time.sleep(0.05)
+    assert log.read_text().split("\n")[:2] == ["worker start", "worker term"]

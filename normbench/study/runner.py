@@ -7,14 +7,17 @@ written from whatever run folders exist, so an interrupted study reports what it
 re-run finishes the rest (train.py skips ok/diverged runs and resumes unfinished ones:
 failed, interrupted, or "running" with no live process).
 
-SIGTERM (SLURM's preemption) or Ctrl-C to sweep.py is passed on to the running train.py as
-SIGTERM, so its run stops at a step boundary with a checkpoint ("interrupted"); no further
-variant starts, and re-running the same command resumes the study.
+SIGTERM (SLURM's preemption) or Ctrl-C to sweep.py is passed on as SIGTERM to the running
+train.py and every process it started (it runs in a process group of its own: a joblib
+launcher's workers train in child processes that its death alone would leave training), so
+each run stops at a step boundary with a checkpoint ("interrupted"); no further variant starts,
+and re-running the same command resumes the study.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -41,9 +44,10 @@ class StudyInterrupted(Exception):
 
 
 class _PassOn:
-    """While a job runs: a SIGTERM or SIGINT to this process becomes one SIGTERM to the job. The
-    job gets SIGTERM even for Ctrl-C: a terminal's Ctrl-C reaches it too, and a second SIGINT
-    would stop it at once, without its checkpoint."""
+    """While a job runs: a SIGTERM or SIGINT to this process becomes one SIGTERM to the job's
+    process group (train.py -m and a launcher's workers). The job gets SIGTERM even for Ctrl-C:
+    a second SIGINT would stop a run at once, without its checkpoint. In a session of its own,
+    the job is out of reach of a terminal's Ctrl-C, so it gets the signal once, from here."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -54,12 +58,15 @@ class _PassOn:
         first = self.signum is None
         self.signum = self.signum or signum
         if first and self.child is not None and self.child.poll() is None:
-            self.child.send_signal(signal.SIGTERM)
+            try:
+                os.killpg(self.child.pid, signal.SIGTERM)
+            except ProcessLookupError:  # ended meanwhile
+                pass
 
     def run(self, argv: list[str], cwd: Path) -> int:
         if self.signum is not None:
             raise StudyInterrupted(self.signum)
-        self.child = subprocess.Popen(argv, cwd=cwd)
+        self.child = subprocess.Popen(argv, cwd=cwd, start_new_session=True)
         try:
             return self.child.wait()
         finally:

@@ -294,7 +294,7 @@ def test_auto_picks_fused_where_a_kernel_runs_and_eager_elsewhere():
 def test_without_a_compiler_auto_is_eager_and_compiled_fails_clearly(monkeypatch):
     """What a machine without gcc/clang gets: no build attempt, eager results, one clear error."""
     monkeypatch.setattr(cpu, "_compiler", lambda: None)
-    monkeypatch.setattr(dyt_module, "_compile_unavailable", lambda device_type: "no C++ compiler")
+    monkeypatch.setattr(dyt_module, "compile_unavailable", lambda device_type: "no C++ compiler")
     cpu.library.cache_clear()
     try:
         assert cpu.library() is None and "no C compiler" in cpu.reason()
@@ -358,7 +358,7 @@ def test_custom_ops_pass_opcheck():
                           test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"))
 
 
-@pytest.mark.skipif(dyt_module._compile_unavailable("cpu") is not None, reason="torch.compile cannot run here")
+@pytest.mark.skipif(dyt_module.compile_unavailable("cpu") is not None, reason="torch.compile cannot run here")
 def test_compiled_impl_matches_eager():
     """impl=compiled (inductor): one small case; the first compile takes ~15 s on 2 cores."""
     x, dy = inputs((7, 13), "contig", torch.float32)

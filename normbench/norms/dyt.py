@@ -60,7 +60,7 @@ def dyt_eager(x: torch.Tensor, alpha: torch.Tensor, weight: torch.Tensor | None,
 
 
 @functools.lru_cache(maxsize=None)
-def _compile_unavailable(device_type: str) -> str | None:
+def compile_unavailable(device_type: str) -> str | None:
     return fused.unavailable_reason(torch.device(device_type))
 
 
@@ -150,7 +150,7 @@ class DyT(NormLayer, nn.Module):
             return fused.dyt_fused(x, self.alpha, self.weight, self.bias, self.layout == CHANNELS_FIRST)
         args = (x, self.alpha, self.weight, self.bias, self._squash_fn, self._shapes[x.ndim])
         if impl == "compiled":
-            why = _compile_unavailable(x.device.type)
+            why = compile_unavailable(x.device.type)
             if why is not None:
                 raise NormConfigError(f"norm.impl = 'compiled' cannot run on {x.device.type} here: {why}; "
                                       f"allowed here: {', '.join(i for i in IMPLS if i != 'compiled')}")

@@ -1,0 +1,8 @@
+"""normbench.bench: how fast the norm layers run, against what the memory allows.
+
+A norm layer is element-wise or nearly so: its time should be the time to read and write
+its tensors. The layer benchmark (`python -m normbench.bench layer`) times LayerNorm,
+RMSNorm and DyT (eager, compiled, fused) forward and forward+backward, interleaved in one
+process, and sets each time beside a measured copy of the same tensor (the memory
+roofline). timing.py is the shared clock for this and for later step benchmarks.
+"""

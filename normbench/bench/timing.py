@@ -1,0 +1,79 @@
+"""Blocked, interleaved timing: the one clock of normbench.bench.
+
+Why blocked: one call of a norm layer lasts microseconds to milliseconds, close to the
+clock's and Python's noise; a block of calls sized to last ~block_s is timed as a whole.
+Why interleaved: a machine's speed drifts (other jobs, turbo, thermal); running the
+candidates' blocks in turn, in a rotating order, spreads that drift over all of them
+instead of charging it to whichever ran last. The result per candidate is a list of
+per-call times, one per block; report its median.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Timing:
+    per_call_s: list[float]  # one per block
+    calls_per_block: int
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.per_call_s)
+
+    def quantile(self, q: float) -> float:
+        xs = sorted(self.per_call_s)
+        if len(xs) == 1:
+            return xs[0]
+        pos = q * (len(xs) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(xs) - 1)
+        return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def _noop() -> None:
+    pass
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], *, repeats: int, warmup: int = 3,
+                     block_s: float = 0.05, sync: Callable[[], None] = _noop) -> dict[str, Timing]:
+    """Per candidate: `warmup` calls, then `repeats` blocks of calls, the candidates in turn.
+
+    The calls per block are set from the warm-up so that a block lasts about block_s
+    (at least one call). sync() must wait for queued device work (CUDA); a no-op on CPU.
+    """
+    calls = {}
+    for name, fn in fns.items():
+        for _ in range(warmup):
+            fn()
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        one = time.perf_counter() - t0
+        calls[name] = max(1, int(block_s / max(one, 1e-7)))
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a collection inside one block would charge that block alone
+    try:
+        for r in range(repeats):
+            k = r % len(names)
+            for name in names[k:] + names[:k]:
+                fn, n = fns[name], calls[name]
+                sync()
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                sync()
+                samples[name].append((time.perf_counter() - t0) / n)
+            gc.collect()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return {name: Timing(samples[name], calls[name]) for name in fns}

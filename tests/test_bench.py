@@ -1,0 +1,98 @@
+"""Tests of normbench.bench: the layer benchmark runs end to end and writes its files.
+
+Tiny shapes, one block: these tests check the harness (rows, columns, files, errors,
+interleaving), never a timing.
+"""
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from normbench.bench import layer, report
+from normbench.bench.__main__ import main
+from normbench.bench.timing import time_interleaved
+from normbench.norms import dyt as dyt_module
+
+TINY = ["layer", "--shapes", "64x48,cf:2x8x5x7", "--dtypes", "fp32,bf16", "--repeats", "1", "--warmup", "1",
+        "--block-ms", "1", "--threads", "1"]
+
+
+def test_layer_benchmark_writes_csv_markdown_figure_and_meta(tmp_path, monkeypatch):
+    monkeypatch.setattr(dyt_module, "compile_unavailable", lambda device_type: "compile switched off in tests")
+    out = tmp_path / "perf"
+    cands = "layernorm,rmsnorm,dyt_eager,dyt_compiled,dyt_fused,liger_dyt"
+    assert main([*TINY, "--candidates", cands, "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["layer.csv", "layer.md", "layer_gbps.png", "meta.json"]
+
+    rows = list(csv.DictReader(open(out / "layer.csv")))
+    assert list(rows[0]) == list(report.CSV_FIELDS)
+    cases = ["64x48 cl fp32", "64x48 cl bf16", "2x8x5x7 cf fp32", "2x8x5x7 cf bf16"]
+    assert list(dict.fromkeys(r["case"] for r in rows)) == cases
+    assert len(rows) == len(cases) * (1 + 6 * 2)  # the copy, then 6 candidates x 2 modes
+    for r in rows:
+        if r["candidate"] in ("dyt_compiled", "liger_dyt"):  # cannot run here: a row that says why
+            assert r["status"].startswith("skipped: ") and r["median_ms"] == ""
+            continue
+        assert r["status"] == "ok", r
+        assert float(r["median_ms"]) > 0 and float(r["gbps"]) > 0 and float(r["x_roofline"]) > 0
+        nbytes = int(r["numel"]) * (4 if r["dtype"] == "fp32" else 2)
+        assert int(r["ideal_bytes"]) == {"copy": 2, "fwd": 2, "fwdbwd": 4}[r["mode"]] * nbytes
+        if r["candidate"] == "layernorm":
+            assert float(r["x_layernorm"]) == 1.0
+    fused = [r for r in rows if r["candidate"] == "dyt_fused"]
+    assert {r["backend"] for r in fused} == {"c-kernel"} or {r["backend"] for r in fused} == {"torch-ops"}
+    assert any("compile switched off in tests" in r["status"] for r in rows)
+
+    md = (out / "layer.md").read_text()
+    assert md.startswith("# Norm-layer benchmark")
+    assert "`python -m normbench.bench layer --shapes 64x48,cf:2x8x5x7" in md
+    for case in cases:
+        assert f"## {case} (copy: " in md
+    assert "| dyt_fused | fwdbwd |" in md and "| layer | mode | backend | median ms |" in md
+
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["machine"]["threads"] == 1 and meta["repeats"] == 1 and meta["cases"] == cases
+    assert {"cpu", "torch", "python", "git_commit", "load_avg_1_5_15"} <= set(meta["machine"])
+    assert (out / "layer_gbps.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--shapes", "64x"], "--shapes: '64x' is not a shape"),
+    (["--shapes", "cf:64x48"], "--shapes: 'cf:64x48' is channels first and needs (N, C, spatial...)"),
+    (["--dtypes", "fp8"], "--dtypes: 'fp8' is unknown; allowed: fp32, bf16, fp16"),
+    (["--candidates", "batchnorm"], "--candidates: 'batchnorm' is unknown; allowed: layernorm, rmsnorm"),
+    (["--modes", "bwd"], "--modes: 'bwd' is unknown; allowed: fwd, fwdbwd"),
+    (["--threads", "0"], "--threads: 0 is not allowed: must be >= 1"),
+    (["--device", "tpu"], "--device: 'tpu' is unknown; allowed: cpu, cuda"),
+])
+def test_bad_arguments_are_one_line_errors(argv, message, tmp_path, capsys):
+    assert main(["layer", *argv, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_parse_shape():
+    assert layer.parse_shape("8192x384") == ((8192, 384), "channels_last")
+    assert layer.parse_shape("8x196x384") == ((8, 196, 384), "channels_last")
+    assert layer.parse_shape("16x96x56x56") == ((16, 96, 56, 56), "channels_first")
+    assert layer.parse_shape("cl:16x56x56x96") == ((16, 56, 56, 96), "channels_last")
+    assert layer.parse_shape("cf:4x8x10") == ((4, 8, 10), "channels_first")
+
+
+def test_blocks_are_interleaved_in_rotating_order():
+    calls = []
+    fns = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    timings = time_interleaved(fns, repeats=3, warmup=0, block_s=1e-9)
+    assert all(len(t.per_call_s) == 3 and t.calls_per_block == 1 for t in timings.values())
+    timed = calls[3:]  # after one calibration call each
+    assert timed == list("abc" "bca" "cab")
+
+
+def test_default_out_dir_is_under_results_perf():
+    path = report.default_out_dir()
+    assert path.parent == Path("results/perf") and re.fullmatch(r"\d{8}-\d{6}", path.name)
+    assert not path.exists()

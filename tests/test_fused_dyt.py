@@ -158,6 +158,22 @@ def test_frozen_alpha_and_no_affine(layout, shape, memory):
             assert m.alpha.grad is None and not m.alpha.requires_grad
 
 
+@needs_kernel
+@pytest.mark.parametrize("layout,shape", [("channels_last", (5, 7)), ("channels_first", (2, 3, 4, 5))])
+def test_gradcheck_float64(layout, shape):
+    from torch.func import functional_call
+
+    m = make(layout, channels(layout, shape), "fused", dtype=torch.float64)
+    names = [n for n, _ in m.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for _, p in m.named_parameters()]
+    x = (torch.randn(shape, dtype=torch.float64) * 2).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x, *ps: functional_call(m, dict(zip(names, ps)), (x,)), (x, *params))
+    y = m(x)
+    (gx,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):  # second derivatives: an error, never silent zeros
+        gx.sum().backward()
+
+
 def test_reference_backend_fp16_matches_eager():
     """fp16 on the CPU has no kernel: the fused op runs its torch reference ops."""
     x, dy = inputs((9, 13), "contig", torch.float16)

@@ -170,6 +170,7 @@ class _DyTFunction(torch.autograd.Function):
         return _forward(x, alpha, weight, bias, channels_first)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # the kernels are not differentiable: say so, not zeros
     def backward(ctx, grad):
         return _grads(ctx, grad, _backward_impl)
 

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -125,37 +126,35 @@ def test_joblib_runs_jobs_in_parallel_workers_and_an_interrupted_job_exits_143(t
     assert f"resumed from {sweep / '1' / 'checkpoint.pt'} at step {step}" in (sweep / "1" / "train.log").read_text()
 
 
-def test_submitit_local_runs_jobs_and_requeues_on_its_signal_without_losing_steps(tmp_path):
-    """Three jobs as submitit runs them on SLURM: one finishes; one gets submitit's requeue
-    signal (USR2, sent before the time limit or at a preemption): it stops at the step boundary
-    with a checkpoint, submitit requeues it and, with trainer.resume=true, it continues from that
-    step; one gets SIGTERM: it stops with a checkpoint, status interrupted, and the sweep does
-    not count it as done."""
+def test_submitit_local_requeues_a_job_on_its_signal_without_losing_steps(tmp_path):
+    """Two jobs as submitit runs them on SLURM, each in a process of its own. One gets submitit's
+    requeue signal (USR2, sent before the time limit or at a preemption): it stops at the step
+    boundary with a checkpoint, submitit requeues it and, with trainer.resume=true, it continues
+    from that step and finishes. The other gets SIGTERM: it stops with a checkpoint, status
+    interrupted, and the sweep does not count it as done."""
     sweep = tmp_path / "sweep"
-    proc = start_sweep(sweep, "hydra/launcher=submitit_local", "trainer.max_steps=8,400,100000",
+    proc = start_sweep(sweep, "hydra/launcher=submitit_local", "trainer.max_steps=400,100000",
                        "trainer.eval_every=100", "trainer.ckpt_every=100", "trainer.resume=true")
     try:
         deadline = time.time() + TIMEOUT
-        os.kill(training_pid(sweep / "1", deadline), signal.SIGUSR2)
-        terminated = training_pid(sweep / "2", deadline)
+        os.kill(training_pid(sweep / "0", deadline), signal.SIGUSR2)
+        terminated = training_pid(sweep / "1", deadline)
         os.kill(terminated, signal.SIGTERM)
     finally:
         out = finish(proc)
-    assert proc.returncode != 0 and "UncompletedJobError" in out, out[-3000:]  # job 2: stopped, not done
+    assert proc.returncode != 0 and "UncompletedJobError" in out, out[-3000:]  # job 1: stopped, not done
 
-    assert summary(sweep / "0")["status"] == "ok" and summary(sweep / "0")["step"] == 8
-
-    log = (sweep / "1" / "train.log").read_text()
+    log = (sweep / "0" / "train.log").read_text()
     assert "SIGUSR2 received: stopping at the end of this step" in log and "Requeued job" in log
     step = int(log.split("interrupted at step ")[1].split(";")[0])
-    assert f"resumed from {sweep / '1' / 'checkpoint.pt'} at step {step}" in log
-    assert summary(sweep / "1")["status"] == "ok" and summary(sweep / "1")["step"] == 400
-    steps = train_steps(sweep / "1")
+    assert f"resumed from {sweep / '0' / 'checkpoint.pt'} at step {step}" in log
+    assert summary(sweep / "0")["status"] == "ok" and summary(sweep / "0")["step"] == 400
+    steps = train_steps(sweep / "0")
     assert steps == sorted(set(steps)) and steps[-1] == 400  # no step lost or logged twice
 
-    stopped = summary(sweep / "2")
+    stopped = summary(sweep / "1")
     assert stopped["status"] == "interrupted" and stopped["interrupted"] == {"signal": "SIGTERM", "exit_code": 143}
-    assert load_checkpoint(sweep / "2" / "checkpoint.pt")["step"] == stopped["step"] > 0
+    assert load_checkpoint(sweep / "1" / "checkpoint.pt")["step"] == stopped["step"] > 0
     assert stopped["process"]["pid"] == terminated != proc.pid  # a submitit job process of its own
     assert list(sweep.glob(".submitit/*/*_log.out"))  # submitit's own logs sit in the sweep folder
 
@@ -213,8 +212,6 @@ def test_a_study_passes_sigterm_on_to_a_launchers_worker_processes(tmp_path, mon
         while not (log.exists() and "worker start" in log.read_text()) and time.time() < deadline:
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGTERM)  # to the sweep
-
-    import threading
 
     threading.Thread(target=stop_when_started, daemon=True).start()
     with pytest.raises(runner.StudyInterrupted):

@@ -1,8 +1,8 @@
 """Hydra launchers: `train.py -m` through hydra/launcher=joblib (local parallel sweeps) and
 submitit_local (what submitit_slurm runs on a cluster), each job's run folder complete, and
 preemption under them: an interrupted job stops at a step boundary with a checkpoint, the
-joblib sweep exits 143, submitit's requeue signal requeues the job and it resumes exactly
-where it stopped, and a re-run with trainer.resume=true resumes what is unfinished.
+joblib sweep exits 143, submitit's requeue signal requeues the job and it resumes from the
+step it stopped at, and a re-run with trainer.resume=true resumes what is unfinished.
 
 Slow by nature: each launcher starts fresh worker processes that import torch (about 30-45 s
 per sweep on 2 busy CPU cores), so each test runs the fewest sweeps that show the behaviour."""

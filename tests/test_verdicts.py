@@ -328,3 +328,14 @@ def test_data_regime_no_trend_does_not_hold_and_a_shrinking_lead_is_inconclusive
     assert set(found.values()) == {FAILS}
     found = {c: v for c, v, _ in verdicts("data_regime", data_regime_runs(tmp_path / "b", {65536: 0.2, None: 0.05}))}
     assert set(found.values()) == {UNSURE}
+
+
+def test_bn_replace_keeps_the_twice_as_long_run_out_of_the_verdict_and_reports_it(tmp_path):
+    root = tmp_path / "runs"
+    bn_replace_runs(root, 69.0)
+    make_run(root, "resnet_batchnorm-long", variant="resnet_batchnorm", model="resnet", norm="batchnorm",
+             acc=90.0, steps=(200, 400, 600))  # the others end at 300 steps
+    result = report([root], tmp_path / "report", spec={"group_by": ["variant"], "figures": []})
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("bn_replace", result)}
+    assert found["C8: DyT cannot replace BatchNorm in ResNet"][1].startswith("BN 76.10 ± 0.10 (n=3)")
+    assert found["run length, resnet_batchnorm"][0] == "+13.90 points from 300 to 600 steps"

@@ -47,6 +47,29 @@ class Compare:
         return c.text(self.decimals, with_n=True)
 
 
+def main_length(cells: dict[tuple, Cell]) -> int | None:
+    """The study's run length (the last key of each cell): the most common one, since a
+    run-length check is one longer run."""
+    lengths = [k[-1] for k, c in cells.items() if c.n]
+    return max(set(lengths), key=lengths.count) if lengths else None
+
+
+def at_length(cells: dict[tuple, Cell], steps: int | None) -> dict[str, Cell]:
+    """{variant: cell} of the cells keyed (variant, max_steps) at `steps`, finished ones only."""
+    return {k[0]: c for k, c in cells.items() if k[-1] == steps and c.n}
+
+
+def length_check(cells: dict[tuple, Cell], variant: str, cmp: "Compare", unit: str) -> list[tuple[str, str, str]]:
+    """How far `variant` at the study's length is from its run twice as long (cells keyed
+    (variant, max_steps))."""
+    runs = sorted((k[-1], c) for k, c in cells.items() if k[0] == variant and c.n and c.mean is not None)
+    if len(runs) < 2:
+        return []
+    (s1, c1), (s2, c2) = runs[:2]
+    return [(f"run length, {variant}", f"{c2.mean - c1.mean:+.{cmp.decimals}f} {unit} from {s1} to {s2} steps",
+             f"{s1} steps: {cmp.show(c1)}; {s2} steps: {cmp.show(c2)}")]
+
+
 ACC = Compare()
 BPB = Compare(higher=False, floor=0.01, decimals=3)
 

@@ -4,25 +4,9 @@ tie within the seed spread or 0.01 bits per byte (compare.BPB)."""
 from __future__ import annotations
 
 from normbench.report.tables import Cell
-from normbench.study.verdicts.compare import BPB, FAILS, HOLDS, UNSURE, collect
+from normbench.study.verdicts.compare import BPB, FAILS, HOLDS, UNSURE, at_length, collect, length_check, main_length
 
 METRIC = "val/bpb"
-
-
-def _main_length(cells: dict[tuple, Cell]) -> int | None:
-    """The study's run length: the most common one (a run-length check may be longer)."""
-    lengths = [k[-1] for k, c in cells.items() if c.n]
-    return max(set(lengths), key=lengths.count) if lengths else None
-
-
-def length_check(cells: dict[tuple, Cell], variant: str) -> list[tuple[str, str, str]]:
-    """How far `variant` at the study's length is from its run twice as long."""
-    runs = sorted((k[-1], c) for k, c in cells.items() if k[0] == variant and c.n and c.mean is not None)
-    if len(runs) < 2:
-        return []
-    (s1, c1), (s2, c2) = runs[:2]
-    return [(f"run length, {variant}", f"{c2.mean - c1.mean:+.3f} bits per byte from {s1} to {s2} steps",
-             f"{s1} steps: {BPB.show(c1)}; {s2} steps: {BPB.show(c2)}")]
 
 
 def llm_norms(result) -> list[tuple[str, str, str]]:
@@ -31,8 +15,7 @@ def llm_norms(result) -> list[tuple[str, str, str]]:
     C6 (embedding scalar): holds when DyT without the scalar is worse than with it by more than
     the spread (or diverges); it does not hold when it is not worse."""
     cells = collect(result, keys=("variant", "trainer.max_steps"), metric=METRIC)
-    steps = _main_length(cells)
-    c = {k[0]: v for k, v in cells.items() if k[-1] == steps and v.n}
+    c = at_length(cells, main_length(cells))
     need = ("rmsnorm", "dyt", "dyt_noscale")
     if any(v not in c for v in need):
         return [("C1 (LLM)", UNSURE, f"missing variants: {[v for v in need if v not in c]}")]
@@ -42,7 +25,7 @@ def llm_norms(result) -> list[tuple[str, str, str]]:
     struggles = noscale.n_diverged > 0 or BPB.better(dyt, noscale)
     out.append(("C6: DyT without the sqrt(d) embedding scalar struggles", HOLDS if struggles else FAILS,
                 f"DyT {BPB.show(dyt)}, without the scalar {BPB.show(noscale)}"))
-    return out + length_check(cells, "rmsnorm")
+    return out + length_check(cells, "rmsnorm", BPB, "bits per byte")
 
 
 def _order(pre: Cell, post: Cell) -> str:
@@ -59,8 +42,7 @@ def pre_post(result) -> list[tuple[str, str, str]]:
     norms do when its order equals RMSNorm's; it does not when the two are opposite (one prefers
     pre, the other post); inconclusive when one of them is a tie and the other is not."""
     cells = collect(result, keys=("variant", "trainer.max_steps"), metric=METRIC)
-    steps = _main_length(cells)
-    c = {k[0]: v for k, v in cells.items() if k[-1] == steps and v.n}
+    c = at_length(cells, main_length(cells))
     norms = [n for n in ("rmsnorm", "layernorm", "dyt") if f"pre_{n}" in c and f"post_{n}" in c]
     if "rmsnorm" not in norms or "dyt" not in norms:
         return [("pre vs post", UNSURE, "missing pre_/post_ runs of rmsnorm or dyt")]

@@ -5,7 +5,8 @@ spread or 0.3 points (compare.ACC)."""
 from __future__ import annotations
 
 from normbench.report.tables import Cell
-from normbench.study.verdicts.compare import FAILS, HOLDS, UNSURE, better, collect, not_worse, score, show
+from normbench.study.verdicts.compare import (ACC, FAILS, HOLDS, UNSURE, at_length, better, collect, length_check,
+                                              main_length, not_worse, score, show)
 
 
 def _at(cells: dict[tuple, Cell], lr: float, steps: int) -> dict[str, Cell]:
@@ -224,8 +225,13 @@ def baselines(result) -> list[tuple[str, str, str]]:
     return out + recipe_checks(cells, (None, steps), ("layernorm",))
 
 
-def _by_variant(result) -> dict[str, Cell]:
-    return {k[0]: c for k, c in collect(result, keys=("variant",)).items() if c.n and c.mean is not None}
+def _by_variant_at_length(result) -> tuple[dict[str, Cell], list[tuple[str, str, str]]]:
+    """{variant: cell} at the study's run length, and the run-length check of its baseline
+    (the first variant with a longer run)."""
+    cells = collect(result, keys=("variant", "trainer.max_steps"))
+    c = {v: cell for v, cell in at_length(cells, main_length(cells)).items() if cell.mean is not None}
+    longer = sorted({k[0] for k, cell in cells.items() if cell.n and k[-1] != main_length(cells)})
+    return c, [row for v in longer for row in length_check(cells, v, ACC, "points")]
 
 
 def _gap(r: dict) -> str:
@@ -239,7 +245,7 @@ def vision_norms(result) -> list[tuple[str, str, str]]:
     when, for DyT vs LN on ViT and on ConvNeXt, the mean |gap| of smoothed train loss (the
     curve_gap table) is below 5 % of LN's mean smoothed loss; not aligned when one is above
     15 %; inconclusive between."""
-    c = _by_variant(result)
+    c, length = _by_variant_at_length(result)
     out = []
     for model, name, others in (("vit", "ViT", ("vit_rmsnorm", "vit_dyt_best")), ("convnext", "ConvNeXt", ())):
         dyt, ln = c.get(f"{model}_dyt"), c.get(f"{model}_layernorm")
@@ -254,13 +260,13 @@ def vision_norms(result) -> list[tuple[str, str, str]]:
     claim = "C1: loss curves aligned"
     if any(p not in rows for p in need):
         out.append((claim, UNSURE, f"no curve_gap numbers for {[p for p in need if p not in rows]}"))
-        return out
+        return out + length
     rel = [rows[p]["relative_gap"] for p in need]
     why = "; ".join(_gap(rows[p]) for p in need)
     others = [_gap(r) for p, r in rows.items() if p not in need]
     why += ("; also " + "; ".join(others)) if others else ""
     out.append((claim, HOLDS if max(rel) < 0.05 else FAILS if max(rel) > 0.15 else UNSURE, why))
-    return out
+    return out + length
 
 
 def _context(name: str, c: Cell) -> str:
@@ -275,7 +281,7 @@ def bn_replace(result) -> list[tuple[str, str, str]]:
     """C8 per model (ResNet, VGG), DyT with BatchNorm's hyperparameters: it holds when BN beats
     DyT by more than the seed spread; it does not hold when DyT is not worse than BN. GroupNorm
     and no norm are context, not part of the verdict: their numbers and divergences."""
-    c = _by_variant(result)
+    c, length = _by_variant_at_length(result)
     out = []
     for model, name in (("resnet", "ResNet"), ("vgg", "VGG")):
         bn, dyt = c.get(f"{model}_batchnorm"), c.get(f"{model}_dyt")
@@ -293,4 +299,4 @@ def bn_replace(result) -> list[tuple[str, str, str]]:
             out.append((f"{name}: GroupNorm and no norm", ", ".join(_context(*t) for t in rest),
                         "; ".join(f"{label} {show(cell)}" + (f", diverged at steps {steps(cell)}" if steps(cell) else "")
                                   for label, cell in rest)))
-    return out
+    return out + length

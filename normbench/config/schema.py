@@ -254,6 +254,9 @@ class TrainerConfig:
     device: str = "auto"           # auto (cuda, mps, cpu) | cpu | cuda | cuda:N | mps
     precision: str = "fp32"        # fp32 | bf16 | fp16 (autocast)
     compile: bool = False          # torch.compile the model
+    # recompute each block's activations in backward: less memory, about a third more compute;
+    # vit, convnext, resnet, llama; not with BatchNorm (its running statistics would update twice)
+    grad_checkpointing: bool = False
     threads: Optional[int] = None  # torch CPU threads; null: torch's default
     max_loss: float = 100.0        # divergence guard: a train loss above this (or NaN/inf) ends the run as diverged
     # false | true (this run folder's checkpoint) | path to a checkpoint or run folder

@@ -65,6 +65,7 @@ from normbench.train.task import Task, is_better
 from normbench.train.runtime import (
     TrainerConfigError,
     autocast,
+    check_grad_checkpointing,
     check_trainer_config,
     check_writable,
     resolve_device,
@@ -202,6 +203,7 @@ class Run:
         check_task(cfg.task)
         check_model_fits_task(cfg.model.name, cfg.task.name)
         check_normfree(self.normfree_cfg, cfg.model.name, cfg.norm.name)
+        check_grad_checkpointing(t.grad_checkpointing, cfg.model.name, cfg.norm.name)
         ckpt_path = resolve_checkpoint(t.resume, self.run_dir)  # a bad path fails here, before any work
         self._refuse_to_overwrite(t.resume)
         self.device = dist.device if dist.enabled else resolve_device(t.device)
@@ -213,6 +215,8 @@ class Run:
         model = build_model(cfg.model, cfg.norm, **self.task.model_kwargs())
         # before the optimizer: the transforms add parameters (Fixup's scalars, sigmaReparam's gamma)
         model = apply_normfree(model, self.normfree_cfg, cfg.model.name, cfg.norm.name)
+        if t.grad_checkpointing:
+            model.set_grad_checkpointing(True)
         if t.sync_bn and dist.enabled:  # before the probes and DDP find the norm layers
             model = convert_sync_batchnorm(model)
         elif t.sync_bn:

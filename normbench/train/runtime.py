@@ -47,6 +47,23 @@ def check_trainer_config(cfg: Mapping[str, Any]) -> None:
         raise TrainerConfigError(f"trainer.resume = {resume!r} is not allowed: false, true, or a path")
 
 
+GRAD_CHECKPOINTING_MODELS = ("vit", "convnext", "resnet", "llama")  # the ones with set_grad_checkpointing
+
+
+def check_grad_checkpointing(enabled: bool, model: str, norm: str) -> None:
+    """Grad checkpointing re-runs each block's forward in backward: a model needs the hook
+    for it, and BatchNorm would update its running statistics twice a step."""
+    if not enabled:
+        return
+    if model not in GRAD_CHECKPOINTING_MODELS:
+        raise TrainerConfigError(f"trainer.grad_checkpointing = true does not fit model={model}; allowed with: "
+                                 f"{', '.join(GRAD_CHECKPOINTING_MODELS)}")
+    if norm == "batchnorm":
+        raise TrainerConfigError("trainer.grad_checkpointing = true does not fit norm=batchnorm (the recomputed "
+                                 "forward would update its running statistics twice a step); allowed with any "
+                                 "other norm, or set trainer.grad_checkpointing=false")
+
+
 def check_writable(run_dir: Path) -> None:
     """The run folder can be made and written, before anything is built: a read-only or
     misplaced hydra.run.dir is one named error, not a traceback at the first metric."""

@@ -52,6 +52,9 @@ def _free_port() -> int:
 
 
 def _rank_main(rank: int, world: int, port: int, fn, args) -> None:
+    # A forked child must not enter the OpenMP pool the parent's threads left behind (libgomp
+    # is not fork-safe: the first parallel region hangs); one thread a rank, like torchrun's default.
+    torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     fn(rank, *args)

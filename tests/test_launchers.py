@@ -112,18 +112,7 @@ def test_joblib_runs_jobs_in_parallel_workers_and_an_interrupted_job_exits_143(t
     assert stopped["status"] == "interrupted" and stopped["interrupted"] == {"signal": "SIGTERM", "exit_code": 143}
     step = stopped["step"]
     assert 0 < step < 100 and load_checkpoint(sweep / "1" / "checkpoint.pt")["step"] == step  # nothing lost
-
-    # Re-running the sweep with trainer.resume=true (the long job now 400 steps) leaves the
-    # finished job as it is and resumes the interrupted one from its step.
-    finished = (sweep / "0" / "metrics.jsonl").read_bytes()
-    rerun = run_sweep(sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer.max_steps=8,400",
-                      "trainer.eval_every=100", "trainer.ckpt_every=100", "trainer.resume=true")
-    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    assert (sweep / "0" / "metrics.jsonl").read_bytes() == finished
-    assert summary(sweep / "1")["status"] == "ok" and summary(sweep / "1")["step"] == 400
-    steps = train_steps(sweep / "1")
-    assert steps == sorted(set(steps)) and steps[-1] == 400  # resumed at its step: no step logged twice
-    assert f"resumed from {sweep / '1' / 'checkpoint.pt'} at step {step}" in (sweep / "1" / "train.log").read_text()
+    # A re-run that resumes it: test_sweep_faults.py (plain sweeps) and the submitit test below.
 
 
 def test_submitit_local_requeues_a_job_on_its_signal_without_losing_steps(tmp_path):

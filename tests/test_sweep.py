@@ -1,8 +1,8 @@
-"""sweep.py: a study's grid as train.py multiruns, its README/table/figures, and resuming it."""
+"""sweep.py: a study's grid as train.py multiruns, and its named errors (a smoke study end to end,
+resumed after a kill: tests/test_sweep_faults.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +12,6 @@ import pytest
 from conftest import ROOT
 
 from normbench.study import StudyError, load_study
-from normbench.track import read_summary
 
 
 def run_sweep(*args: str) -> subprocess.CompletedProcess:
@@ -60,26 +59,5 @@ def test_bad_study_names_and_scales_are_named_errors():
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: study.scale = 'huge'")
 
 
-def test_smoke_study_writes_table_figures_readme_and_resumes(tmp_path):
-    out = tmp_path / "squash"
-    proc = run_sweep("study=squash", "study.scale=smoke", f"study.out={out}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    readme = (out / "README.md").read_text()
-    assert "## Verdict" in readme and "python sweep.py study=squash study.scale=smoke" in readme
-    for name in ("table.md", "table.csv", "study.yaml", "loss_curves.png", "alpha_std.png"):
-        assert (out / name).is_file(), name
-    summaries = sorted(out.glob("runs/*/*/summary.json"))
-    assert [p.parent.parent.name for p in summaries] == ["identity", "layernorm", "tanh", "tanh_noalpha"]
-    assert all(read_summary(p)["status"] == "ok" for p in summaries)
-    table = (out / "table.md").read_text()
-    assert all(v in table for v in ("layernorm", "tanh_noalpha", "identity"))
-
-    # Interrupt: one run was killed (summary still "running"), the others finished.
-    killed = summaries[2]
-    state = json.loads(killed.read_text())
-    killed.write_text(json.dumps({**state, "status": "running"}))
-    untouched = {p: (p.parent / "metrics.jsonl").read_bytes() for p in summaries if p != killed}
-    proc = run_sweep("study=squash", "study.scale=smoke", f"study.out={out}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert read_summary(killed)["status"] == "ok"  # redone (resumed from its checkpoint)
-    assert all((p.parent / "metrics.jsonl").read_bytes() == b for p, b in untouched.items())  # not redone
+# A smoke study end to end (table, figures, README, a killed job resumed by a re-run):
+# tests/test_sweep_faults.py::test_a_study_goes_on_past_a_killed_job_and_a_rerun_finishes_it

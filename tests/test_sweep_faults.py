@@ -110,17 +110,18 @@ def test_a_sweep_records_each_faulty_job_goes_on_and_a_rerun_resumes_it(tmp_path
 
 
 def test_a_study_goes_on_past_a_killed_job_and_a_rerun_finishes_it(tmp_path):
-    """sweep.py: each variant is its own train.py -m process, so even a job killed with SIGKILL
-    (out of memory, a node lost) costs only its variant's process; the next variants run, the
-    report is written from what exists, and re-running the command resumes the study."""
+    """sweep.py end to end: each variant is its own train.py -m process, so even a job killed
+    with SIGKILL (out of memory, a node lost) costs only its variant's process; the next
+    variants run, the report (table, figures, README with verdict and command) is written from
+    what exists, and re-running the command resumes the study."""
     out = tmp_path / "squash"
     runs = out / "runs"
-    args = ["study=squash", "study.scale=smoke", f"study.out={out}", "study.scales.smoke.variants=[identity,layernorm]",
+    args = ["study=squash", "study.scale=smoke", f"study.out={out}", "study.scales.smoke.variants=[identity,tanh]",
             "trainer.threads=1"]
     faults = [{"in": f"{runs}{os.sep}identity{os.sep}", "at_batch": 4, "do": "kill"}]  # after the step-2 checkpoint
     proc = run(tmp_path, "sweep.py", args, faults)
     assert proc.returncode == 0, proc.stderr[-3000:]  # the study is reported; its README lists the exit codes
-    (killed,), (ok,) = ([p.parent for p in (runs / v).glob("*/summary.json")] for v in ("identity", "layernorm"))
+    (killed,), (ok,) = ([p.parent for p in (runs / v).glob("*/summary.json")] for v in ("identity", "tanh"))
     # a SIGKILL leaves no chance to write: summary.json says "running" with a process that is gone
     assert summary(killed)["status"] == "running" and load_checkpoint(killed / "checkpoint.pt")["step"] == 2
     assert "variant identity: some jobs failed (exit -9)" in proc.stderr
@@ -133,3 +134,8 @@ def test_a_study_goes_on_past_a_killed_job_and_a_rerun_finishes_it(tmp_path):
     assert (ok / "metrics.jsonl").read_bytes() == untouched  # not redone
     assert summary(killed)["status"] == "ok"
     assert f"resumed from {killed / 'checkpoint.pt'} at step 2" in (killed / "train.log").read_text()
+    readme = (out / "README.md").read_text()
+    assert "## Verdict" in readme and "python sweep.py study=squash study.scale=smoke" in readme
+    for name in ("table.md", "table.csv", "study.yaml", "loss_curves.png", "alpha_std.png"):
+        assert (out / name).is_file(), name
+    assert all(v in (out / "table.md").read_text() for v in ("identity", "tanh"))

@@ -84,7 +84,7 @@ def llm_alpha0(result) -> list[tuple[str, str, str]]:
             grids.setdefault(m, {})[(float(attn), float(other))] = c
     if not grids:
         return [("C6", UNSURE, "no runs of w<width>_d<depth> variants with norm.alpha0_attn")]
-    best = {m: min(g, key=lambda k: -BPB.score(g[k])) for m, g in grids.items()}
+    best = {m: max(g, key=lambda k: BPB.score(g[k])) for m, g in grids.items()}
     name = lambda m: f"w{m[0]}_d{m[1]}"  # noqa: E731
     where = "; ".join(f"{name(m)}: attn {best[m][0]:g} / other {best[m][1]:g} ({BPB.show(grids[m][best[m]])})"
                       for m in sorted(grids))

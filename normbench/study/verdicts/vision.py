@@ -195,10 +195,9 @@ def baselines(result) -> list[tuple[str, str, str]]:
     and DyT; sigmaReparam is not worse than LN; DyT is not worse than LN; Fixup and SkipInit
     prefer a lower lr than LN or diverge where LN does not."""
     cells = collect(result, keys=("variant", "optim.lr", "trainer.max_steps"))
-    lengths = [k[2] for k, c in cells.items() if c.n]
-    if not lengths:
+    steps = main_length(cells)  # a search run may be longer
+    if steps is None:
         return [("C7", UNSURE, "no runs yet")]
-    steps = max(set(lengths), key=lengths.count)  # the study's length (a search run may be longer)
     by_lr: dict[str, dict[float, Cell]] = {}
     for (v, lr, s), c in cells.items():
         if s == steps and c.n:
@@ -226,11 +225,12 @@ def baselines(result) -> list[tuple[str, str, str]]:
 
 
 def _by_variant_at_length(result) -> tuple[dict[str, Cell], list[tuple[str, str, str]]]:
-    """{variant: cell} at the study's run length, and the run-length check of its baseline
-    (the first variant with a longer run)."""
+    """{variant: cell} at the study's run length, and the run-length check of each variant that
+    also has a longer run."""
     cells = collect(result, keys=("variant", "trainer.max_steps"))
-    c = {v: cell for v, cell in at_length(cells, main_length(cells)).items() if cell.mean is not None}
-    longer = sorted({k[0] for k, cell in cells.items() if cell.n and k[-1] != main_length(cells)})
+    steps = main_length(cells)
+    c = {v: cell for v, cell in at_length(cells, steps).items() if cell.mean is not None}
+    longer = sorted({k[0] for k, cell in cells.items() if cell.n and k[-1] != steps})
     return c, [row for v in longer for row in length_check(cells, v, ACC, "points")]
 
 

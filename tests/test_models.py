@@ -50,6 +50,8 @@ FITS = {
 }
 CASES = [(model, route, norm) for (model, route), norms in FITS.items() for norm in norms]
 MISFITS = [(model, route, norm) for (model, route), norms in FITS.items() for norm in ALL_NORMS if norm not in norms]
+# the conditional norms, forward(x, c), fit model=dit alone (tests/test_dit.py)
+MISFITS += [(model, route, norm) for (model, route) in FITS for norm in ("adaln", "adaln_zero")]
 
 
 def norm_cfg(name, **overrides):

@@ -14,6 +14,7 @@ import torch
 from torch.func import functional_call
 
 from normbench.norms import (
+    CONDITIONAL_NORM_NAMES,
     NORM_NAMES,
     DyT,
     NormConfigError,
@@ -29,7 +30,9 @@ from normbench.norms import (
 C = 8  # channels; divisible by the 4 groups used for groupnorm
 OPTS = {"num_groups": 4, "alpha0": 0.8}
 EPS = {"layernorm": 1e-6, "rmsnorm": 1e-6, "batchnorm": 1e-5, "groupnorm": 1e-5, "instancenorm": 1e-5}
-CASES = [(name, layout) for name in NORM_NAMES for layout in supported_layouts(name)]
+# the conditional norms (forward(x, c): adaln, adaln_zero) have their own file, tests/test_adaln.py
+CASES = [(name, layout) for name in NORM_NAMES if name not in CONDITIONAL_NORM_NAMES
+         for layout in supported_layouts(name)]
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "norm"
 
 
@@ -333,7 +336,7 @@ def test_every_norm_config_builds(path):
     cfg = compose_cfg([f"norm={path.stem}"]).norm
     layout = supported_layouts(cfg.name)[-1]
     m = build_norm_from_config(cfg, 32, layout=layout)
-    assert is_norm_layer(m) and m.norm_name == path.stem.split("_")[0]  # dyt_noalpha is a preset of dyt
+    assert is_norm_layer(m) and m.norm_name in (path.stem, path.stem.split("_")[0])  # dyt_noalpha: a preset of dyt
 
 
 @pytest.mark.parametrize("name,layout", CASES)
@@ -346,8 +349,8 @@ def test_is_norm_layer_everywhere(name, layout):
 
 ERRORS = [
     (dict(name="layernorm", alpha0=-1.0), "norm.alpha0 = -1.0 is not allowed: must be a number > 0"),
-    (dict(name="foo"), "norm.name = 'foo' is unknown; allowed: batchnorm, dyt, groupnorm, identity, "
-                       "instancenorm, layernorm, rmsnorm"),
+    (dict(name="foo"), "norm.name = 'foo' is unknown; allowed: adaln, adaln_zero, batchnorm, dyt, "
+                       "groupnorm, identity, instancenorm, layernorm, rmsnorm"),
     (dict(name="dyt", squash="relu"), "norm.squash = 'relu' is unknown; allowed: tanh, hardtanh, sigmoid, identity"),
     (dict(name="groupnorm", layout="channels_first", num_features=64, num_groups=5),
      "norm.num_groups = 5 does not divide the 64 channels; allowed here: 1, 2, 4, 8, 16, 32, 64"),
@@ -396,4 +399,5 @@ def test_supported_layouts():
         assert supported_layouts(name) == both
     for name in ("groupnorm", "instancenorm"):
         assert supported_layouts(name) == ("channels_first",)
-    assert NORM_NAMES == tuple(sorted(NORM_NAMES)) and len(NORM_NAMES) == 7
+    assert NORM_NAMES == tuple(sorted(NORM_NAMES)) and len(NORM_NAMES) == 9
+    assert supported_layouts("adaln") == supported_layouts("adaln_zero") == ("channels_last",)

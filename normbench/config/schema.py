@@ -48,6 +48,10 @@ class NormConfig:
     alpha0_attn: Optional[float] = None
     alpha0_ffn: Optional[float] = None
     alpha0_final: Optional[float] = None
+    # adaln, adaln_zero (model=dit; normbench/norms/adaln.py): what sits under the modulation, and
+    # whether the modulation (and gate) linears start at zero; each preset sets zero_init
+    core: str = "layernorm"        # layernorm (DiT) | dyt: tanh(alpha * x), alpha from alpha0
+    zero_init: bool = False        # true: adaLN-Zero's init (configs/norm/adaln_zero.yaml)
 
 
 # -- normfree -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 
 from normbench.errors import NormConfigError
 
+from .adaln import AdaLN, AdaLNZero
 from .base import LAYOUTS, NormLayer, is_norm_layer
 from .batchnorm import BatchNorm, SyncBatchNorm, convert_sync_batchnorm
 from .dyt import DyT
@@ -17,7 +18,8 @@ from .identity import Identity
 from .instancenorm import InstanceNorm
 from .layernorm import LayerNorm
 from .options import SQUASHES
-from .registry import NORM_NAMES, build_norm, norm_class, supported_layouts
+from .registry import (CONDITIONAL_NORM_NAMES, NORM_NAMES, build_conditional_norm, build_norm, norm_class,
+                       supported_layouts)
 from .rmsnorm import RMSNorm
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "build_norm", "build_norm_from_config", "norm_class", "norm_factory", "norm_factory_from_config",
     "split_norm_config", "convert_sync_batchnorm",
     "supported_layouts",
+    "AdaLN", "AdaLNZero", "CONDITIONAL_NORM_NAMES", "build_conditional_norm",
     "BatchNorm", "DyT", "GroupNorm", "Identity", "InstanceNorm", "LayerNorm", "RMSNorm",
     "SyncBatchNorm",
 ]

@@ -31,6 +31,9 @@ class NormLayer:
     norm_name: str = ""
     layouts: tuple[str, ...] = LAYOUTS
     layout: str = CHANNELS_LAST
+    # True for norms whose forward takes a conditioning vector, forward(x, c) (adaln, adaln_zero):
+    # they fit only models that pass one (model=dit), and those models need one of them
+    conditional: bool = False
 
     @classmethod
     def check_layout(cls, layout: object) -> str:

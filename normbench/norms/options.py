@@ -20,6 +20,8 @@ SQUASHES = ("tanh", "hardtanh", "sigmoid", "identity")
 # dyt: how DyT runs (normbench/norms/dyt.py); "torch", its first name, still means eager
 IMPLS = ("auto", "eager", "fused", "compiled")
 IMPL_ALIASES = {"torch": "eager"}
+# adaln, adaln_zero: the normalisation under the modulation (normbench/norms/adaln.py)
+CORES = ("layernorm", "dyt")
 
 # The `norm` config keys (without `name`) with the schema's defaults, then the keys only
 # Python callers pass (timm's factory kwargs).
@@ -107,6 +109,8 @@ _CHECKS = {
     "num_groups": _check_num_groups,
     "momentum": _check_momentum,
     "impl": check_impl,
+    "core": lambda v: check_choice("core", v, CORES),
+    "zero_init": lambda v: check_bool("zero_init", v),
     **{f"alpha0_{p}": (lambda v, p=p: _check_optional_positive(f"alpha0_{p}", v)) for p in ("attn", "ffn", "final")},
     "device": _check_device,
     "dtype": _check_dtype,

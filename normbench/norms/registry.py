@@ -11,7 +11,8 @@ from torch import nn
 
 from normbench.errors import NormConfigError
 
-from .base import NormLayer
+from .adaln import AdaLN, AdaLNZero
+from .base import CHANNELS_LAST, NormLayer
 from .batchnorm import BatchNorm
 from .dyt import DyT
 from .groupnorm import GroupNorm
@@ -24,7 +25,9 @@ from .rmsnorm import RMSNorm
 _CLASSES: dict[str, type[NormLayer]] = {
     cls.norm_name: cls for cls in (BatchNorm, DyT, GroupNorm, Identity, InstanceNorm, LayerNorm, RMSNorm)
 }
+_CLASSES.update({cls.norm_name: cls for cls in (AdaLN, AdaLNZero)})  # conditional: forward(x, c)
 NORM_NAMES: tuple[str, ...] = tuple(sorted(_CLASSES))
+CONDITIONAL_NORM_NAMES: tuple[str, ...] = tuple(n for n in NORM_NAMES if _CLASSES[n].conditional)
 
 
 def norm_class(name: object) -> type[NormLayer]:
@@ -52,3 +55,15 @@ def build_norm(name: str, num_features: int, *, layout: str = "channels_last", *
     if not isinstance(num_features, numbers.Integral) or isinstance(num_features, bool) or num_features < 1:
         raise NormConfigError(f"num_features = {num_features!r} is not allowed: must be an int >= 1")
     return cls.from_options(int(num_features), layout, opts)
+
+
+def build_conditional_norm(name: str, num_features: int, *, gated: bool | None = None, cond_dim: int | None = None,
+                           **options) -> nn.Module:
+    """A conditional norm (adaln, adaln_zero) for a place that also says whether its residual
+    branch is gated (gated=False: DiT's final norm; None: the norm's own default) and the size of
+    the conditioning vector (None: num_features)."""
+    cls, opts = check_build(name, CHANNELS_LAST, options)
+    if not cls.conditional:
+        raise NormConfigError(f"norm.name = {name!r} takes no conditioning vector; allowed here: "
+                              f"{', '.join(CONDITIONAL_NORM_NAMES)}")
+    return cls.from_options(int(num_features), CHANNELS_LAST, opts, gated=gated, cond_dim=cond_dim)

@@ -17,7 +17,10 @@ from normbench.probes.stats import layer_stats, scurve_sample
 
 
 class NormProbe:
-    def __init__(self, model: nn.Module, batch: torch.Tensor, scurve_tokens: int = 8, scurve_channels: int = 64):
+    def __init__(self, model: nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ...], scurve_tokens: int = 8,
+                 scurve_channels: int = 64):
+        """batch: the model's input, or a tuple of its inputs (model=dit: images, times, labels);
+        a norm's hook reads its first argument, x (a conditional norm's c is the second)."""
         self.model = model
         self.batch = batch
         self.layers = norm_layers(model)
@@ -44,7 +47,7 @@ class NormProbe:
         was_training = self.model.training
         self.model.eval()
         try:
-            self.model(self.batch)
+            self.model(*self.batch) if isinstance(self.batch, tuple) else self.model(self.batch)
         finally:
             self.model.train(was_training)
             for h in handles:

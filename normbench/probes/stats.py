@@ -36,8 +36,14 @@ def _dyt(m: nn.Module, rows: torch.Tensor) -> torch.Tensor:
     return m._squash_fn(m.alpha.float() * rows)
 
 
+def _adaln(m: nn.Module, rows: torch.Tensor) -> torch.Tensor:
+    # before the per-sample modulation (the conditional norms' affine): the core alone
+    return _layernorm(m, rows) if m.core == "layernorm" else torch.tanh(m.alpha.float() * rows)
+
+
 _PRE_AFFINE: dict[str, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {
     "layernorm": _layernorm, "rmsnorm": _rmsnorm, "dyt": _dyt,
+    "adaln": _adaln, "adaln_zero": _adaln,
 }
 
 

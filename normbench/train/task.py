@@ -47,8 +47,8 @@ class Task(Protocol):
         """The next (input, target) training batch (this rank's slice) on the device; its order is
         part of state_dict()."""
 
-    def probe_batch(self, n: int) -> torch.Tensor:
-        """A fixed input batch of n samples for the norm-layer probes."""
+    def probe_batch(self, n: int) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """A fixed input batch of n samples for the norm-layer probes (a tuple: the model's inputs)."""
 
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """The training loss of one batch (a scalar tensor, no host sync)."""

@@ -96,3 +96,89 @@ def test_default_out_dir_is_under_results_perf():
     path = report.default_out_dir()
     assert path.parent == Path("results/perf") and re.fullmatch(r"\d{8}-\d{6}", path.name)
     assert not path.exists()
+
+
+# -- the step benchmark and the C10 LLaMA benchmark: harness only, tiny, never a timing -------
+TINY_VIT = ["data=synthetic", "model.patch_size=4", "model.embed_dim=16", "model.depth=1", "model.num_heads=2"]
+
+
+def test_step_benchmark_times_both_loops_for_each_norm_and_writes_its_files(tmp_path):
+    out = tmp_path / "step"
+    argv = ["step", "--norms", "layernorm,dyt", "--warmup", "2", "--steps", "2", "--repeats", "2", "--threads", "1",
+            "--out", str(out), "--", *TINY_VIT]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["meta.json", "step.csv", "step.md", "step.png"]
+    rows = list(csv.DictReader(open(out / "step.csv")))
+    assert [(r["norm"], r["loop"]) for r in rows] == [("layernorm", "normbench"), ("layernorm", "bare"),
+                                                     ("dyt", "normbench"), ("dyt", "bare")]
+    for r in rows:
+        assert float(r["median_ms"]) > 0 and r["repeats"] == "2"
+        assert float(r["min_ms"]) <= float(r["median_ms"]) <= float(r["max_ms"])
+        assert (float(r["x_bare"]) == 1.0) == (r["loop"] == "bare")
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["info"]["model"] == "vit" and meta["info"]["data_ms_per_batch"] > 0
+    assert set(meta["info"]) >= {"overhead_layernorm", "overhead_dyt"}
+    md = (out / "step.md").read_text()
+    assert md.startswith("# Training-step benchmark") and "| dyt | bare |" in md and "Framework overhead" in md
+
+
+def test_step_benchmark_bad_norm_is_one_named_line(capsys):
+    assert main(["step", "--norms", "layernorm,nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--norms: 'nope' is unknown; allowed:" in err and "dyt" in err
+
+
+def test_the_bare_loop_trains_the_runs_model_like_the_framework():
+    """Same config and seed: the bare loop's weights after 3 steps are the framework's."""
+    import torch
+    from normbench.bench import step
+    from normbench.train.loop import Run
+
+    cfg = step.compose_run(step.bench_overrides(TINY_VIT + ["trainer.device=cpu"], "dyt", 3, 3, 1))
+    cfg.trainer.max_steps = 3
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        framework = Run(cfg, Path(tmp) / "a")
+        framework.fit()
+        bare = Run(cfg, Path(tmp) / "b")
+        bare.model.train()
+        step.bare_steps(bare, 3)
+    for (name, a), b in zip(framework.model.state_dict().items(), bare.model.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+
+
+def test_llama_benchmark_writes_layer_and_model_rows_and_the_papers_table(tmp_path):
+    out = tmp_path / "eff"
+    argv = ["llama", "--candidates", "rmsnorm,dyt_eager,dyt_fused", "--embed-dim", "16", "--depth", "1",
+            "--num-heads", "2", "--context", "8", "--batch", "2", "--repeats", "1", "--warmup", "0",
+            "--threads", "1", "--out", str(out)]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["llama.csv", "llama.md", "llama.png", "meta.json"]
+    rows = list(csv.DictReader(open(out / "llama.csv")))
+    assert len(rows) == 3 * 2 * 2  # candidates x modes x (model, layer)
+    for r in rows:
+        assert r["status"] == "ok" and float(r["median_ms"]) > 0 and r["norm_layers"] == "3"  # 2 per block + final
+        if r["candidate"] == "rmsnorm":
+            assert float(r["x_rmsnorm"]) == 1.0
+    md = (out / "llama.md").read_text()
+    assert "| dyt | training | 4.8 | 39.1 |" in md and "| dyt_fused | inference |" in md
+
+
+def test_the_norm_stack_runs_each_layer_on_the_input_it_saw():
+    import torch
+    from normbench.bench import llama
+
+    model = llama.build_llama("dyt_eager", embed_dim=16, depth=2, num_heads=2, context=8,
+                              device=torch.device("cpu"), dtype=torch.float32)
+    tokens = torch.randint(0, 256, (2, 8))
+    seen = []
+    hooks = [m.register_forward_hook(lambda mod, args, out: seen.append(out.detach())) for m in model.modules()
+             if llama.is_norm_layer(m)]
+    model(tokens)
+    for h in hooks:
+        h.remove()
+    layers = llama.capture_norm_inputs(model, tokens)
+    assert len(layers) == 5 == len(seen)
+    outs = llama.NormStack([m for m, _ in layers])(*[x for _, x in layers])
+    for got, want in zip(outs, seen):
+        torch.testing.assert_close(got, want)

@@ -1,10 +1,13 @@
-"""python -m normbench.bench layer [options]: the norm-layer benchmark (README, Performance).
+"""python -m normbench.bench layer|step [options]: the benchmarks (README, Performance).
 
     python -m normbench.bench layer --threads 2 --out /tmp/perf
     python -m normbench.bench layer --shapes 8192x384 --dtypes fp32 --candidates layernorm,dyt_fused
+    python -m normbench.bench step --norms layernorm,dyt --threads 2 -- model=vit data=fashion_mnist_mini
+    python -m normbench.bench llama --embed-dim 512 --depth 8 --context 512 --batch 4 --threads 2
 
-Writes layer.csv, layer.md, layer_gbps.png and meta.json into --out (default
-results/perf/<timestamp>). A bad argument is a one-line error naming it.
+layer writes layer.csv, layer.md, layer_gbps.png and meta.json; step step.csv, step.md,
+step.png and meta.json; llama (claim C10) llama.csv, llama.md, llama.png and meta.json; into --out (default results/perf/<timestamp>). Arguments after `--`
+(step) are train.py overrides. A bad argument is a one-line error naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from . import layer, report
+from . import layer, llama, report, step
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +40,97 @@ def _parser() -> argparse.ArgumentParser:
     lp.add_argument("--block-ms", type=float, default=50.0, help="about how long one timed block lasts")
     lp.add_argument("--out", type=Path, default=None, help="output folder (default results/perf/<timestamp>)")
     lp.add_argument("--no-plot", action="store_true", help="skip the PNG figure")
+    sp = sub.add_parser("step", help="a training step: normbench's loop vs a bare loop, norm vs norm")
+    sp.add_argument("--norms", default="layernorm,dyt", help="comma-separated norm config names; the first is the reference")
+    sp.add_argument("--warmup", type=int, default=10, help="untimed steps first, each repeat")
+    sp.add_argument("--steps", type=int, default=30, help="timed steps each repeat")
+    sp.add_argument("--repeats", type=int, default=5, help="repeats, loops and norms in rotating order")
+    sp.add_argument("--threads", type=int, default=None, help="trainer.threads (default: torch's); recorded")
+    sp.add_argument("--device", default="cpu", help="trainer.device: cpu or cuda")
+    sp.add_argument("--out", type=Path, default=None, help="output folder (default results/perf/<timestamp>)")
+    sp.add_argument("--no-plot", action="store_true", help="skip the PNG figure")
+    sp.add_argument("overrides", nargs="*", help="train.py overrides after --, e.g. model=vit data=fashion_mnist_mini")
+    mp = sub.add_parser("llama", help="claim C10: a LLaMA with RMSNorm vs DyT, norm layers and whole model")
+    mp.add_argument("--candidates", default=",".join(llama.CANDIDATES), help=f"comma-separated of {', '.join(llama.CANDIDATES)}")
+    mp.add_argument("--modes", default=",".join(llama.MODES), help="inference, training")
+    mp.add_argument("--embed-dim", type=int, default=512)
+    mp.add_argument("--depth", type=int, default=8)
+    mp.add_argument("--num-heads", type=int, default=8)
+    mp.add_argument("--context", type=int, default=512)
+    mp.add_argument("--batch", type=int, default=4)
+    mp.add_argument("--dtype", default="fp32", help=f"one of {', '.join(layer.DTYPES)}")
+    mp.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's); recorded")
+    mp.add_argument("--device", default="cpu", help="cpu or cuda")
+    mp.add_argument("--repeats", type=int, default=7, help="timed blocks per candidate")
+    mp.add_argument("--warmup", type=int, default=2, help="untimed passes per candidate first")
+    mp.add_argument("--block-ms", type=float, default=1.0, help="about how long one timed block lasts")
+    mp.add_argument("--out", type=Path, default=None, help="output folder (default results/efficiency/<timestamp>)")
+    mp.add_argument("--no-plot", action="store_true", help="skip the PNG figure")
     return p
+
+
+def run_llama(args: argparse.Namespace, command: str) -> Path:
+    if args.threads is not None and args.threads < 1:
+        raise layer.BenchError(f"--threads: {args.threads} is not allowed: must be >= 1")
+    if args.device not in ("cpu", "cuda"):
+        raise layer.BenchError(f"--device: {args.device!r} is unknown; allowed: cpu, cuda")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise layer.BenchError("--device: 'cuda' is not available here; allowed: cpu")
+    for key in ("embed_dim", "depth", "num_heads", "context", "batch", "repeats"):
+        if getattr(args, key) < 1:
+            raise layer.BenchError(f"--{key.replace('_', '-')}: {getattr(args, key)} is not allowed: must be >= 1")
+    if args.embed_dim % args.num_heads:
+        raise layer.BenchError(f"--embed-dim {args.embed_dim} is not a multiple of --num-heads {args.num_heads}")
+    candidates = layer.parse_list("candidates", args.candidates, llama.CANDIDATES)
+    modes = layer.parse_list("modes", args.modes, llama.MODES)
+    dtype = layer._pick("dtype", args.dtype, tuple(layer.DTYPES))
+    device = torch.device(args.device)
+    out = args.out or report.default_out_dir(Path("results/efficiency"))
+    threads = torch.get_num_threads()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        meta = {"command": command, "started": report.now(), "machine": report.machine(device),
+                "args": {k: v for k, v in vars(args).items() if k not in ("out", "bench")}}
+        rows = llama.bench_llama(candidates, modes, embed_dim=args.embed_dim, depth=args.depth,
+                                 num_heads=args.num_heads, context=args.context, batch=args.batch, device=device,
+                                 dtype=layer.DTYPES[dtype], repeats=args.repeats, warmup=args.warmup,
+                                 block_s=args.block_ms / 1e3)
+    finally:
+        torch.set_num_threads(threads)
+    meta["finished"], meta["load_avg_after"] = report.now(), report.load_average()
+    paths = llama.write_all(rows, meta, out, plot=not args.no_plot)
+    print(paths[1].read_text())
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return out
+
+
+def run_step(args: argparse.Namespace, command: str) -> Path:
+    from normbench.norms import NORM_NAMES
+
+    if args.warmup < 1 or args.steps < 1 or args.repeats < 1:
+        raise layer.BenchError("--warmup, --steps and --repeats must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        raise layer.BenchError(f"--threads: {args.threads} is not allowed: must be >= 1")
+    if args.device not in ("cpu", "cuda"):
+        raise layer.BenchError(f"--device: {args.device!r} is unknown; allowed: cpu, cuda")
+    norms = layer.parse_list("norms", args.norms, NORM_NAMES)
+    out = args.out or report.default_out_dir()
+    threads = torch.get_num_threads()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    meta = {"command": command, "started": report.now(), "machine": report.machine(torch.device(args.device)),
+            "warmup": args.warmup, "steps": args.steps, "repeats": args.repeats, "overrides": args.overrides}
+    try:
+        rows, info = step.bench_steps(list(args.overrides), norms, warmup=args.warmup, steps=args.steps,
+                                      repeats=args.repeats, threads=args.threads, device=args.device)
+    finally:
+        torch.set_num_threads(threads)
+    meta["finished"], meta["load_avg_after"] = report.now(), report.load_average()
+    paths = step.write_all(rows, info, meta, out, plot=not args.no_plot)
+    print(paths[1].read_text())
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return out
 
 
 def run_layer(args: argparse.Namespace, command: str) -> Path:
@@ -91,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.bench == "layer":
             run_layer(args, command)
+        elif args.bench == "step":
+            run_step(args, command)
+        elif args.bench == "llama":
+            run_llama(args, command)
     except layer.BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -66,12 +66,26 @@ def default_out_dir(root: Path = Path("results/perf")) -> Path:
     return root / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
+def write_csv(rows: list[dict], path: Path, fields: tuple[str, ...] = CSV_FIELDS) -> None:
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def header(title: str, meta: dict) -> list[str]:
+    """A benchmark page's first lines: the title, the command, the machine and its load."""
+    m = meta["machine"]
+    return [
+        f"# {title}",
+        "",
+        f"`{meta['command']}`",
+        "",
+        f"{m['cpu']} ({m['cpu_count']} cores), {m.get('gpu', m['device'])}, {m['threads']} threads, "
+        f"torch {m['torch']}, python {m['python']}, commit {m['git_commit']}, {meta['started']}; "
+        f"load average {m['load_avg_1_5_15']} before, {meta.get('load_avg_after')} after.",
+    ]
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -79,15 +93,7 @@ def _fmt(v, digits: int = 3) -> str:
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
-    m = meta["machine"]
-    lines = [
-        "# Norm-layer benchmark",
-        "",
-        f"`{meta['command']}`",
-        "",
-        f"{m['cpu']} ({m['cpu_count']} cores), {m.get('gpu', m['device'])}, {m['threads']} threads, "
-        f"torch {m['torch']}, python {m['python']}, commit {m['git_commit']}, {meta['started']}; "
-        f"load average {m['load_avg_1_5_15']} before, {meta.get('load_avg_after')} after.",
+    lines = header("Norm-layer benchmark", meta) + [
         "",
         f"Median of {meta['repeats']} interleaved blocks (~{meta['block_ms']} ms each) after {meta['warmup']} "
         "warm-up calls. GB/s: the ideal kernel's bytes (forward reads x, writes y; forward+backward also "

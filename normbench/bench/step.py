@@ -1,0 +1,209 @@
+"""The training-step benchmark: normbench's loop against a bare PyTorch loop, and norm against norm.
+
+Why: a framework earns its keep only if it costs (almost) nothing per step. For each norm,
+both loops train the same model (built by the same builder, from the same seed) with the
+same optimizer, schedule, clipping, loss and data stream, in one process:
+
+- normbench: `Run(cfg).fit()`, the loop every run uses (tracker, divergence guard, stop
+  requests, periodic actions), with evaluation, checkpoints and probes moved past the timed
+  window; its time per step is the loop's own train clock over the timed steps.
+- bare: the same Run's model, optimizer, schedule and task, stepped by the textbook loop
+  (next batch, loss, zero_grad, backward, clip, step, schedule) and timed with a wall clock.
+
+Each repeat runs `warmup` untimed steps then `steps` timed ones, the loops and norms in a
+rotating order (a machine's drift spreads over all of them); the result is the median time
+per step over repeats. The data stream alone (next_batch) is timed separately, so one can see
+that it is not what the step waits on.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+LOOPS = ("normbench", "bare")
+
+
+def compose_run(overrides: list[str]):
+    from normbench.config import register
+
+    register()  # the schema nodes the configs extend (idempotent; importing the package did it too)
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def bench_overrides(base: list[str], norm: str, warmup: int, steps: int, threads: int | None) -> list[str]:
+    """The run's overrides: log once after the warm-up and once at the end, nothing else inside."""
+    total = warmup + steps
+    return [*base, f"norm={norm}", f"trainer.max_steps={total}", f"trainer.log_every={warmup}",
+            f"trainer.eval_every={total}", f"trainer.ckpt_every={total}", "probe.enabled=false",
+            "trainer.progress=false", "logger.wandb.mode=disabled",
+            *([f"trainer.threads={threads}"] if threads else [])]
+
+
+def time_normbench(cfg, run_dir: Path, warmup: int, steps: int) -> float:
+    """Seconds per step of Run.fit over the steps after the warm-up (the loop's own train clock)."""
+    import json
+
+    from normbench.train.loop import Run
+
+    Run(cfg, run_dir).fit()
+    train = [json.loads(line) for line in open(run_dir / "metrics.jsonl")]
+    train = [e for e in train if e.get("split") == "train"]
+    by_step = {e["step"]: e["train_time_s"] for e in train}
+    return (by_step[warmup + steps] - by_step[warmup]) / steps
+
+
+def bare_steps(run, n: int) -> None:
+    """The textbook loop on the run's own model, optimizer, schedule and data."""
+    model, opt, sched, task = run.model, run.optimizer, run.schedule, run.task
+    clip = run.cfg.optim.grad_clip
+    for _ in range(n):
+        batch = task.next_batch()
+        loss = task.loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        sched.step()
+    float(loss.detach())  # wait for the last step (one host sync, as the framework's log has)
+
+
+def time_bare(cfg, run_dir: Path, warmup: int, steps: int, sync) -> float:
+    from normbench.train.loop import Run
+
+    run = Run(cfg, run_dir)
+    run.model.train()
+    bare_steps(run, warmup)
+    sync()
+    t0 = time.perf_counter()
+    bare_steps(run, steps)
+    sync()
+    return (time.perf_counter() - t0) / steps
+
+
+def time_data(cfg, run_dir: Path, n: int) -> float:
+    """Seconds per next_batch() of the task's stream alone."""
+    from normbench.train.loop import Run
+
+    task = Run(cfg, run_dir).task
+    task.next_batch()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        task.next_batch()
+    return (time.perf_counter() - t0) / n
+
+
+def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, repeats: int,
+                threads: int | None, device: str = "cpu") -> tuple[list[dict], dict]:
+    """(rows, info): one row per (norm, loop) with the median seconds per step over repeats."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    base = [*base, f"trainer.device={device}"]
+    cfgs = {n: compose_run(bench_overrides(base, n, warmup, steps, threads)) for n in norms}
+    keys = [(n, loop) for n in norms for loop in LOOPS]
+    per_step: dict[tuple[str, str], list[float]] = {k: [] for k in keys}
+    info = {}
+    with tempfile.TemporaryDirectory(prefix="normbench-step-") as tmp:
+        for r in range(repeats):
+            order = keys[r % len(keys):] + keys[:r % len(keys)]
+            for norm, loop in order:
+                run_dir = Path(tmp) / f"{norm}-{loop}-{r}"
+                fn = time_normbench if loop == "normbench" else (lambda c, d, w, s: time_bare(c, d, w, s, sync))
+                per_step[(norm, loop)].append(fn(cfgs[norm], run_dir, warmup, steps))
+                print(f"[bench step] repeat {r + 1}/{repeats} {norm} {loop}: "
+                      f"{per_step[(norm, loop)][-1] * 1e3:.1f} ms/step", flush=True)
+        info["data_ms_per_batch"] = time_data(cfgs[norms[0]], Path(tmp) / "data", max(steps, 10)) * 1e3
+        c = cfgs[norms[0]]
+        info.update(model=c.model.name, data=c.data.name, batch_size=int(c.data.batch_size), task=c.task.name)
+    rows = []
+    for norm, loop in keys:
+        xs = per_step[(norm, loop)]
+        rows.append({"norm": norm, "loop": loop, "median_ms": statistics.median(xs) * 1e3,
+                     "min_ms": min(xs) * 1e3, "max_ms": max(xs) * 1e3, "repeats": len(xs),
+                     "samples_per_s": info["batch_size"] / statistics.median(xs)})
+    first = norms[0]
+    for row in rows:
+        bare = next(r for r in rows if r["norm"] == row["norm"] and r["loop"] == "bare")
+        ref = next(r for r in rows if r["norm"] == first and r["loop"] == row["loop"])
+        row["x_bare"] = row["median_ms"] / bare["median_ms"]
+        row[f"x_{first}"] = row["median_ms"] / ref["median_ms"]
+    # the overhead per repeat (paired: the two loops ran back to back), its median and spread
+    for norm in norms:
+        pairs = [f / b for f, b in zip(per_step[(norm, "normbench")], per_step[(norm, "bare")])]
+        info[f"overhead_{norm}"] = {"median": statistics.median(pairs), "min": min(pairs), "max": max(pairs)}
+    return rows, info
+
+
+FIELDS = ("norm", "loop", "median_ms", "min_ms", "max_ms", "repeats", "samples_per_s", "x_bare")
+
+
+def markdown(rows: list[dict], info: dict, meta: dict) -> str:
+    from .report import header
+
+    first = rows[0]["norm"]
+    lines = header("Training-step benchmark", meta) + [
+        "",
+        f"model={info['model']} data={info['data']} task={info['task']}, batch {info['batch_size']}: "
+        f"{meta['warmup']} warm-up steps, then {meta['steps']} timed, {meta['repeats']} repeats; the loops "
+        "and norms interleaved in one process. normbench: the loop's own train clock (evaluation, "
+        "checkpoint, probes moved past the timed steps); bare: the textbook loop on the same model, "
+        "optimizer, schedule, clipping and data, by the wall clock. Median over repeats.",
+        "",
+        f"| norm | loop | median ms/step | min-max ms | samples/s | x bare | x {first} |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['norm']} | {r['loop']} | {r['median_ms']:.1f} | {r['min_ms']:.1f}-{r['max_ms']:.1f} | "
+                     f"{r['samples_per_s']:.0f} | {r['x_bare']:.3f} | {r[f'x_{first}']:.3f} |")
+    lines += ["", "Framework overhead (normbench / bare, paired per repeat): " + "; ".join(
+        f"{n} {o['median']:.3f} (min {o['min']:.3f}, max {o['max']:.3f})"
+        for n, o in ((k.removeprefix("overhead_"), v) for k, v in info.items() if k.startswith("overhead_"))),
+        "", f"Data stream alone (next_batch): {info['data_ms_per_batch']:.2f} ms per batch."]
+    return "\n".join(lines) + "\n"
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    """ms per step, one bar pair (normbench, bare) per norm, with the min-max over repeats."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    norms = list(dict.fromkeys(r["norm"] for r in rows))
+    fig, ax = plt.subplots(figsize=(2 + 1.4 * len(norms), 3.4))
+    for j, loop in enumerate(LOOPS):
+        rs = [next(r for r in rows if r["norm"] == n and r["loop"] == loop) for n in norms]
+        xs = [i - 0.2 + 0.4 * j for i in range(len(norms))]
+        ax.bar(xs, [r["median_ms"] for r in rs], width=0.4, label=loop,
+               yerr=[[r["median_ms"] - r["min_ms"] for r in rs], [r["max_ms"] - r["median_ms"] for r in rs]],
+               capsize=3)
+    ax.set_xticks(range(len(norms)), norms)
+    ax.set_ylabel("ms per training step (median)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_all(rows: list[dict], info: dict, meta: dict, out: Path, *, plot: bool = True) -> list[Path]:
+    import json
+
+    from .report import write_csv
+
+    out.mkdir(parents=True, exist_ok=True)
+    first = rows[0]["norm"]
+    paths = [out / "step.csv", out / "step.md", out / "meta.json"]
+    write_csv(rows, paths[0], FIELDS + (f"x_{first}",))
+    paths[1].write_text(markdown(rows, info, meta))
+    paths[2].write_text(json.dumps({**meta, "info": info}, indent=2) + "\n")
+    if plot:
+        paths.append(out / "step.png")
+        figure(rows, paths[-1])
+    return paths

@@ -1,5 +1,6 @@
 """Vision models (ViT, ConvNeXt, ResNet from timm, and an own VGG, all sized for 28-32 px
-images) and a small LLaMA (task=lm) whose norm layers are all the configured normbench norm.
+images), a small LLaMA (task=lm) and a small class-conditional DiT (task=generate, conditional
+norms only) whose norm layers are all the configured normbench norm.
 
     from normbench.models import build_model
     model = build_model({"name": "vit"}, {"name": "dyt", "alpha0": 0.5},
@@ -8,7 +9,8 @@ images) and a small LLaMA (task=lm) whose norm layers are all the configured nor
 
 from normbench.errors import ModelConfigError
 
-from .build import MODEL_NAMES, MODEL_TASKS, build_model, build_stock_model, check_model_fits_task, resolve_model_config
+from .build import (MODEL_NAMES, MODEL_TASKS, build_model, build_stock_model, check_model_fits_norm,
+                    check_model_fits_task, resolve_model_config)
 from .inspect import norm_layers, stock_norm_layers
 from .replace import BATCHNORM_TARGETS, LAYERNORM_TARGETS, replace_norms
 
@@ -17,6 +19,7 @@ __all__ = [
     "LAYERNORM_TARGETS",
     "MODEL_NAMES",
     "MODEL_TASKS",
+    "check_model_fits_norm",
     "check_model_fits_task",
     "ModelConfigError",
     "build_model",

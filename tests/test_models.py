@@ -260,7 +260,7 @@ def test_replacing_the_stock_norm_with_itself_changes_nothing(model_name, same_n
     torch.testing.assert_close(replaced(x), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("model_name", [n for n in MODEL_NAMES if n != "llama"])  # the image models
+@pytest.mark.parametrize("model_name", [n for n in MODEL_NAMES if n not in ("llama", "dit")])  # classifiers
 @pytest.mark.parametrize("in_chans", [1, 3])
 @pytest.mark.parametrize("img_size", [28, 32])
 def test_input_channels_and_sizes(model_name, in_chans, img_size):
@@ -275,7 +275,7 @@ def test_vit_patch_must_divide_image():
 
 
 def test_unknown_model_name():
-    with pytest.raises(ModelConfigError, match=r"^model.name = 'x' is unknown; allowed: convnext, llama, resnet, vgg, vit$"):
+    with pytest.raises(ModelConfigError, match=r"^model.name = 'x' is unknown; allowed: convnext, dit, llama, resnet, vgg, vit$"):
         build_model({"name": "x"}, norm_cfg("dyt"), num_classes=5, in_chans=3, img_size=28)
 
 

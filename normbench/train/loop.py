@@ -39,7 +39,7 @@ from normbench.config import validate_config
 from normbench.dist import SINGLE, Dist, StopVote, rank_seed
 from normbench.dist import setup as setup_dist
 from normbench.errors import CheckpointError
-from normbench.models import build_model, check_model_fits_task
+from normbench.models import build_model, check_model_fits_norm, check_model_fits_task
 from normbench.normfree import apply_normfree, check_normfree
 from normbench.norms import convert_sync_batchnorm
 from normbench.preempt import StopRequest
@@ -202,6 +202,7 @@ class Run:
         check_wandb_mode(cfg.logger.wandb.mode)
         check_task(cfg.task)
         check_model_fits_task(cfg.model.name, cfg.task.name)
+        check_model_fits_norm(cfg.model, cfg.norm)  # adaln on vit, layernorm on dit: before data or judge load
         check_normfree(self.normfree_cfg, cfg.model.name, cfg.norm.name)
         check_grad_checkpointing(t.grad_checkpointing, cfg.model.name, cfg.norm.name)
         ckpt_path = resolve_checkpoint(t.resume, self.run_dir)  # a bad path fails here, before any work

@@ -149,8 +149,22 @@ class LlamaConfig:
     rope_theta: float = 10000.0
 
 
+@dataclass
+class DiTConfig:
+    """`model=dit` (task=generate): a small class-conditional Diffusion Transformer in pixel space
+    (normbench/models/dit.py); every norm place is a conditional norm (norm=adaln or adaln_zero).
+    The defaults (28 px: 7 x 7 tokens of 4 x 4 pixels) have about 1.2 M parameters with adaln_zero."""
+
+    name: str = "dit"
+    patch_size: int = 4            # must divide the image size: 2 (196 tokens) or 4 (49 tokens) at 28 px
+    embed_dim: int = 128           # a multiple of 4 (2D sin-cos positions) and of num_heads
+    depth: int = 4
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+
+
 MODELS: dict[str, type] = {"vit": ViTConfig, "convnext": ConvNeXtConfig, "resnet": ResNetConfig, "vgg": VGGConfig,
-                           "llama": LlamaConfig}
+                           "llama": LlamaConfig, "dit": DiTConfig}
 
 
 # -- data -----------------------------------------------------------------------------------

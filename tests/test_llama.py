@@ -17,7 +17,7 @@ from normbench.norms import DyT, RMSNorm, is_norm_layer
 
 TINY = {"name": "llama", "embed_dim": 16, "depth": 2, "num_heads": 2}
 # Written out by hand: the norms whose layout fits llama's tokens and that keep it causal.
-FITS = ("dyt", "identity", "layernorm", "rmsnorm")
+FITS = ("derf", "dyt", "identity", "layernorm", "rmsnorm")
 
 
 def build(norm="dyt", context_length=16, norm_options=None, **model):
@@ -73,7 +73,7 @@ def test_every_fitting_norm_trains_forward_and_backward(norm, position):
 def test_misfit_norms_are_named_errors(norm, why):
     with pytest.raises(ModelConfigError, match=f"norm={norm} does not fit model=llama") as info:
         build(norm)
-    assert why in str(info.value) and "norms that fit llama: dyt, identity, layernorm, rmsnorm" in str(info.value)
+    assert why in str(info.value) and "norms that fit llama: derf, dyt, identity, layernorm, rmsnorm" in str(info.value)
 
 
 @pytest.mark.parametrize("position", ["pre", "post"])

@@ -35,14 +35,14 @@ TINY = {
     "resnet": {"name": "resnet", "layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8},
     "vgg": {"name": "vgg", "layers": [8, "M", 16, "M", 16]},  # 28 px: convs at 28, 14 and 7 px
 }
-ALL_NORMS = ("layernorm", "rmsnorm", "batchnorm", "groupnorm", "instancenorm", "identity", "dyt")
+ALL_NORMS = ("layernorm", "rmsnorm", "batchnorm", "groupnorm", "instancenorm", "identity", "dyt", "derf")
 # Written out by hand (not taken from the code under test): which norms fit where.
 FITS = {
-    ("vit", "replace"): ("layernorm", "rmsnorm", "batchnorm", "identity", "dyt"),
-    ("vit", "norm_layer"): ("layernorm", "rmsnorm", "batchnorm", "identity", "dyt"),
+    ("vit", "replace"): ("layernorm", "rmsnorm", "batchnorm", "identity", "dyt", "derf"),
+    ("vit", "norm_layer"): ("layernorm", "rmsnorm", "batchnorm", "identity", "dyt", "derf"),
     # replace keeps channels_last block norms: no groupnorm; instancenorm breaks the pooled head norm
-    ("convnext", "replace"): ("layernorm", "rmsnorm", "batchnorm", "identity", "dyt"),
-    ("convnext", "norm_layer"): ("layernorm", "rmsnorm", "batchnorm", "groupnorm", "identity", "dyt"),
+    ("convnext", "replace"): ("layernorm", "rmsnorm", "batchnorm", "identity", "dyt", "derf"),
+    ("convnext", "norm_layer"): ("layernorm", "rmsnorm", "batchnorm", "groupnorm", "identity", "dyt", "derf"),
     ("resnet", "replace"): ALL_NORMS,
     ("resnet", "norm_layer"): ALL_NORMS,
     ("vgg", "replace"): ALL_NORMS,  # every norm place follows a conv: channels_first maps
@@ -111,7 +111,7 @@ def test_misfit_message_names_norm_model_and_fitting_norms(monkeypatch):
     message = str(err.value)
     assert "norm=groupnorm does not fit model=vit" in message
     assert "channels_last" in message and "supports only channels_first" in message
-    assert "norms that fit vit: batchnorm, dyt, identity, layernorm, rmsnorm" in message
+    assert "norms that fit vit: batchnorm, derf, dyt, identity, layernorm, rmsnorm" in message
 
 
 def test_convnext_groupnorm_on_replace_route_points_to_norm_layer_route():

@@ -119,6 +119,10 @@ def reference(m, x, layout):
         return x.clone()
     if m.norm_name == "dyt":
         return ref_dyt(x, m.alpha, per_channel(w, x, layout), per_channel(b, x, layout), "tanh")
+    if m.norm_name == "derf":  # its own hand-written formula and gradients: tests/test_derf.py
+        from test_derf import erf_and_derivative
+
+        return per_channel(w, x, layout) * erf_and_derivative(m.alpha * x + m.shift)[0] + per_channel(b, x, layout)
     if m.norm_name == "layernorm":
         return ref_layernorm(x, per_channel(w, x, layout), per_channel(b, x, layout), eps, d)
     if m.norm_name == "rmsnorm":
@@ -349,7 +353,7 @@ def test_is_norm_layer_everywhere(name, layout):
 
 ERRORS = [
     (dict(name="layernorm", alpha0=-1.0), "norm.alpha0 = -1.0 is not allowed: must be a number > 0"),
-    (dict(name="foo"), "norm.name = 'foo' is unknown; allowed: adaln, adaln_zero, batchnorm, dyt, "
+    (dict(name="foo"), "norm.name = 'foo' is unknown; allowed: adaln, adaln_zero, batchnorm, derf, dyt, "
                        "groupnorm, identity, instancenorm, layernorm, rmsnorm"),
     (dict(name="dyt", squash="relu"), "norm.squash = 'relu' is unknown; allowed: tanh, hardtanh, sigmoid, identity"),
     (dict(name="groupnorm", layout="channels_first", num_features=64, num_groups=5),
@@ -395,9 +399,9 @@ def test_other_errors():
 
 def test_supported_layouts():
     both = ("channels_last", "channels_first")
-    for name in ("layernorm", "rmsnorm", "dyt", "identity", "batchnorm"):
+    for name in ("layernorm", "rmsnorm", "dyt", "derf", "identity", "batchnorm"):
         assert supported_layouts(name) == both
     for name in ("groupnorm", "instancenorm"):
         assert supported_layouts(name) == ("channels_first",)
-    assert NORM_NAMES == tuple(sorted(NORM_NAMES)) and len(NORM_NAMES) == 9
+    assert NORM_NAMES == tuple(sorted(NORM_NAMES)) and len(NORM_NAMES) == 10
     assert supported_layouts("adaln") == supported_layouts("adaln_zero") == ("channels_last",)

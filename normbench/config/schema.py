@@ -34,9 +34,10 @@ class NormConfig:
     can cross norms with DyT's keys: -m norm=layernorm,dyt norm.alpha0=0.5,1.0"""
 
     name: str = MISSING            # set by each configs/norm/<name>.yaml
-    alpha0: float = 0.5            # dyt: initial alpha (> 0); the paper's default
+    alpha0: float = 0.5            # dyt, derf: initial alpha (> 0); the paper's default
     squash: str = "tanh"           # dyt: tanh | hardtanh | sigmoid | identity
-    learnable_alpha: bool = True   # dyt: false freezes alpha at alpha0
+    learnable_alpha: bool = True   # dyt, derf: false freezes alpha at alpha0
+    s0: float = 0.0                # derf: initial shift s of erf(alpha * x + s) (any finite number)
     affine: bool = True            # per-channel weight (init ones)
     bias: bool = True              # per-channel bias (init zeros); model=llama takes model.norm_bias instead
     eps: Optional[float] = None    # null: the norm's own default

@@ -11,6 +11,7 @@ from normbench.errors import NormConfigError
 from .adaln import AdaLN, AdaLNZero
 from .base import LAYOUTS, NormLayer, is_norm_layer
 from .batchnorm import BatchNorm, SyncBatchNorm, convert_sync_batchnorm
+from .derf import Derf
 from .dyt import DyT
 from .factory import build_norm_from_config, norm_factory, norm_factory_from_config, split_norm_config
 from .groupnorm import GroupNorm
@@ -29,6 +30,6 @@ __all__ = [
     "split_norm_config", "convert_sync_batchnorm",
     "supported_layouts",
     "AdaLN", "AdaLNZero", "CONDITIONAL_NORM_NAMES", "build_conditional_norm",
-    "BatchNorm", "DyT", "GroupNorm", "Identity", "InstanceNorm", "LayerNorm", "RMSNorm",
+    "BatchNorm", "Derf", "DyT", "GroupNorm", "Identity", "InstanceNorm", "LayerNorm", "RMSNorm",
     "SyncBatchNorm",
 ]

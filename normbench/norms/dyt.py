@@ -48,7 +48,13 @@ def dyt_eager(x: torch.Tensor, alpha: torch.Tensor, weight: torch.Tensor | None,
               squash_fn, shape: tuple[int, ...]) -> torch.Tensor:
     """weight * squash(alpha * x) + bias in torch ops, in x's dtype; shape: the view of weight/bias."""
     dt = x.dtype  # an fp32 alpha would otherwise promote a bf16 x to fp32
-    y = squash_fn(alpha.to(dt) * x)
+    return apply_affine(squash_fn(alpha.to(dt) * x), weight, bias, shape)
+
+
+def apply_affine(y: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
+                 shape: tuple[int, ...]) -> torch.Tensor:
+    """weight * y + bias in y's dtype (either may be None); shape: the view of weight/bias."""
+    dt = y.dtype
     if weight is not None:
         w = weight.to(dt).view(shape)
         if bias is not None:  # one kernel for weight * y + bias
@@ -57,6 +63,15 @@ def dyt_eager(x: torch.Tensor, alpha: torch.Tensor, weight: torch.Tensor | None,
     if bias is not None:
         return y + bias.to(dt).view(shape)
     return y
+
+
+def affine_shapes(c: int, layout: str) -> tuple[tuple[int, ...], ...]:
+    """The view of a (c,) weight/bias for each input rank 0.._MAX_RANK: channels_last broadcasts
+    (c,) on the last dim as is; channels_first needs (c, 1, ..., 1) for dim 1."""
+    return tuple(
+        (c,) + (1,) * (rank - 2) if layout == CHANNELS_FIRST and rank >= 2 else (c,)
+        for rank in range(_MAX_RANK + 1)
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -94,13 +109,8 @@ class DyT(NormLayer, nn.Module):
             )
         self.layout = layout
         self._squash_fn = _SQUASH_FNS[squash]
-        # weight/bias view per input rank, computed once: channels_last broadcasts (C,)
-        # on the last dim as is; channels_first needs (C, 1, ..., 1) for dim 1
         c = num_features
-        self._shapes = tuple(
-            (c,) + (1,) * (rank - 2) if layout == CHANNELS_FIRST and rank >= 2 else (c,)
-            for rank in range(_MAX_RANK + 1)
-        )
+        self._shapes = affine_shapes(c, layout)  # weight/bias view per input rank, computed once
         fk = {"device": device, "dtype": dtype}
         alpha = torch.empty(1, **fk)
         if learnable_alpha:

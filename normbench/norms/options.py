@@ -43,6 +43,12 @@ def check_positive(key: str, value: object) -> float:
     return float(value)
 
 
+def check_finite(key: str, value: object) -> float:
+    if not _is_real(value) or not math.isfinite(value):
+        _fail(key, value, "is not allowed: must be a finite number")
+    return float(value)
+
+
 def check_bool(key: str, value: object) -> bool:
     # the string "false" is truthy: accept only real booleans
     if not isinstance(value, bool):
@@ -103,6 +109,7 @@ _CHECKS = {
     "alpha0": lambda v: check_positive("alpha0", v),
     "squash": lambda v: check_choice("squash", v, SQUASHES),
     "learnable_alpha": lambda v: check_bool("learnable_alpha", v),
+    "s0": lambda v: check_finite("s0", v),
     "affine": lambda v: check_bool("affine", v),
     "bias": lambda v: check_bool("bias", v),
     "eps": _check_eps,

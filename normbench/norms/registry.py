@@ -14,6 +14,7 @@ from normbench.errors import NormConfigError
 from .adaln import AdaLN, AdaLNZero
 from .base import CHANNELS_LAST, NormLayer
 from .batchnorm import BatchNorm
+from .derf import Derf
 from .dyt import DyT
 from .groupnorm import GroupNorm
 from .identity import Identity
@@ -23,7 +24,7 @@ from .options import resolve_options
 from .rmsnorm import RMSNorm
 
 _CLASSES: dict[str, type[NormLayer]] = {
-    cls.norm_name: cls for cls in (BatchNorm, DyT, GroupNorm, Identity, InstanceNorm, LayerNorm, RMSNorm)
+    cls.norm_name: cls for cls in (BatchNorm, Derf, DyT, GroupNorm, Identity, InstanceNorm, LayerNorm, RMSNorm)
 }
 _CLASSES.update({cls.norm_name: cls for cls in (AdaLN, AdaLNZero)})  # conditional: forward(x, c)
 NORM_NAMES: tuple[str, ...] = tuple(sorted(_CLASSES))

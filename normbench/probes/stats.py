@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 SATURATION_BOUND = 2.0  # |alpha * x| > 2: tanh is within 4 % of +-1, the gradient below 0.08
+                        # (Derf: |alpha * x + s| > 2, erf within 0.5 % of +-1, the gradient below 0.021)
 
 
 def _channels_last(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -36,13 +37,17 @@ def _dyt(m: nn.Module, rows: torch.Tensor) -> torch.Tensor:
     return m._squash_fn(m.alpha.float() * rows)
 
 
+def _derf(m: nn.Module, rows: torch.Tensor) -> torch.Tensor:
+    return torch.erf(m.alpha.float() * rows + m.shift.float())
+
+
 def _adaln(m: nn.Module, rows: torch.Tensor) -> torch.Tensor:
     # before the per-sample modulation (the conditional norms' affine): the core alone
     return _layernorm(m, rows) if m.core == "layernorm" else torch.tanh(m.alpha.float() * rows)
 
 
 _PRE_AFFINE: dict[str, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {
-    "layernorm": _layernorm, "rmsnorm": _rmsnorm, "dyt": _dyt,
+    "layernorm": _layernorm, "rmsnorm": _rmsnorm, "dyt": _dyt, "derf": _derf,
     "adaln": _adaln, "adaln_zero": _adaln,
 }
 
@@ -79,7 +84,12 @@ def layer_stats(module: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
     if isinstance(alpha, torch.Tensor):
         a = alpha.detach().float()
         line["alpha"] = a.item() if a.numel() == 1 else a.mean().item()
-        line["saturation"] = ((a * xs).abs() > SATURATION_BOUND).float().mean().item() if xs.numel() else None
+        arg = a * xs  # what the squash sees
+        shift = getattr(module, "shift", None)
+        if isinstance(shift, torch.Tensor) and shift.numel() == 1:  # Derf: erf(alpha * x + s)
+            line["shift"] = shift.detach().float().item()
+            arg = arg + line["shift"]
+        line["saturation"] = (arg.abs() > SATURATION_BOUND).float().mean().item() if xs.numel() else None
     weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
     if isinstance(weight, torch.Tensor):
         line["weight_mean"], line["weight_std"] = _mean_std(weight)

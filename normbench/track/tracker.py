@@ -26,7 +26,8 @@ from normbench.track.wandb_run import WandbRun
 log = logging.getLogger("normbench")
 
 # stats that become wandb series; the rest (layer, norm, depth_index) label them
-_PROBE_SERIES = ("alpha", "inv_std", "input_std", "saturation", "weight_mean", "weight_std", "running_var_mean")
+_PROBE_SERIES = ("alpha", "shift", "inv_std", "input_std", "saturation", "weight_mean", "weight_std",
+                 "running_var_mean")
 
 
 def _number(value: Any) -> Any:

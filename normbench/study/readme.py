@@ -43,6 +43,14 @@ def write_readme(study: Study, result: "ReportResult", command: str, sweep_time_
     if cfg.get("paper"):
         lines += ["## The paper's numbers", "", cfg["paper"].strip(), ""]
     lines += ["## Ours", "", result.markdown.strip(), ""]
+    # a variant added to the study after its runs were made is said to be missing, not hidden
+    listed = [k for k in cfg["variants"] if scale.get("variants") is None or k in scale["variants"]]
+    ran = {r.config.get("variant") for r in result.runs}
+    unrun = [k for k in listed if k not in ran]
+    if unrun:
+        lines += [f"Not run yet (no run folders): {', '.join(f'`{k}`' for k in unrun)}; "
+                  f"`python sweep.py study={study.name} study.scale={study.scale}` runs them "
+                  f"(the finished runs are kept) and rebuilds this page.", ""]
     lines += [f"![{p.stem}]({p.relative_to(study.out).as_posix()})" for p in result.figures]
     lines += ["", "## Verdict", ""]
     lines += [f"- **{claim}: {verdict}.** {why}" for claim, verdict, why in verdicts(study.name, result)]
@@ -55,8 +63,8 @@ def write_readme(study: Study, result: "ReportResult", command: str, sweep_time_
               f"(or just the table and figures: `python -m normbench.report {study.out.as_posix()}`).",
               f"- Recipe, every run: `{' '.join(effective(cfg.get('common', []) + scale.get('overrides', [])))}`",
               f"- Grid: `{' '.join(scale.get('grid', [])) or '-'}`, seeds {scale.get('seeds', [0])}",
-              "- Variants: " + "; ".join(f"`{k}`: `{' '.join(v)}`" for k, v in cfg["variants"].items()
-                                         if scale.get("variants") is None or k in scale["variants"]),
+              "- Variants: " + "; ".join(f"`{k}`: `{' '.join(cfg['variants'][k])}`"
+                                         + (" (not run yet)" if k in unrun else "") for k in listed),
               f"- Runs: {len(summaries)} ({', '.join(f'{v} {k}' for k, v in sorted(statuses.items()))}); "
               f"run wall time {run_time / 60:.1f} min in all"
               + (f"; this invocation {sweep_time_s / 60:.1f} min" if exit_codes else ""),

@@ -69,13 +69,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_llama(args: argparse.Namespace, command: str) -> Path:
+def check_threads_and_device(args: argparse.Namespace) -> None:
     if args.threads is not None and args.threads < 1:
         raise layer.BenchError(f"--threads: {args.threads} is not allowed: must be >= 1")
     if args.device not in ("cpu", "cuda"):
         raise layer.BenchError(f"--device: {args.device!r} is unknown; allowed: cpu, cuda")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise layer.BenchError("--device: 'cuda' is not available here; allowed: cpu")
+
+
+def run_llama(args: argparse.Namespace, command: str) -> Path:
+    check_threads_and_device(args)
     for key in ("embed_dim", "depth", "num_heads", "context", "batch", "repeats"):
         if getattr(args, key) < 1:
             raise layer.BenchError(f"--{key.replace('_', '-')}: {getattr(args, key)} is not allowed: must be >= 1")
@@ -110,10 +114,7 @@ def run_step(args: argparse.Namespace, command: str) -> Path:
 
     if args.warmup < 1 or args.steps < 1 or args.repeats < 1:
         raise layer.BenchError("--warmup, --steps and --repeats must be >= 1")
-    if args.threads is not None and args.threads < 1:
-        raise layer.BenchError(f"--threads: {args.threads} is not allowed: must be >= 1")
-    if args.device not in ("cpu", "cuda"):
-        raise layer.BenchError(f"--device: {args.device!r} is unknown; allowed: cpu, cuda")
+    check_threads_and_device(args)
     norms = layer.parse_list("norms", args.norms, NORM_NAMES)
     out = args.out or report.default_out_dir()
     threads = torch.get_num_threads()
@@ -134,12 +135,7 @@ def run_step(args: argparse.Namespace, command: str) -> Path:
 
 
 def run_layer(args: argparse.Namespace, command: str) -> Path:
-    if args.threads is not None and args.threads < 1:
-        raise layer.BenchError(f"--threads: {args.threads} is not allowed: must be >= 1")
-    if args.device not in ("cpu", "cuda"):
-        raise layer.BenchError(f"--device: {args.device!r} is unknown; allowed: cpu, cuda")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise layer.BenchError("--device: 'cuda' is not available here; allowed: cpu")
+    check_threads_and_device(args)
     if args.repeats < 1 or args.warmup < 0 or args.block_ms <= 0:
         raise layer.BenchError("--repeats >= 1, --warmup >= 0 and --block-ms > 0 are required")
     device = torch.device(args.device)

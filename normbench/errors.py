@@ -50,6 +50,10 @@ class CheckpointError(InputError):
     """A checkpoint that is missing where trainer.resume points, or cannot be read."""
 
 
+class JudgeError(InputError):
+    """task=generate's judge classifier (`task.judge`) that is missing, unreadable or does not fit the data."""
+
+
 class ReportError(InputError):
     """A report that cannot be made as asked: no run folders, a bad `report:` spec key, a key no run has."""
 
@@ -69,6 +73,7 @@ __all__ = [
     "TrainerConfigError",
     "LoggerConfigError",
     "CheckpointError",
+    "JudgeError",
     "ReportError",
     "StudyError",
 ]

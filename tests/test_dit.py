@@ -153,7 +153,7 @@ def test_the_final_norm_of_build_conditional_norm_has_no_gate():
 def test_yaml_config_matches_python_defaults_and_default_size():
     from conftest import compose_cfg
 
-    cfg = compose_cfg(["model=dit", "norm=adaln_zero"])
+    cfg = compose_cfg(["task=generate"])
     plain = OmegaConf.to_container(cfg.model)
     assert plain.pop("name") == "dit" and plain == dict(dit_module.DEFAULTS)
     model = build_model(cfg.model, cfg.norm, num_classes=10, in_chans=1, img_size=28)

@@ -233,7 +233,26 @@ class LMTaskConfig:
     name: str = "lm"
 
 
-TASKS: dict[str, type] = {"classify": ClassifyTaskConfig, "lm": LMTaskConfig}
+@dataclass
+class GenerateTaskConfig:
+    """`task=generate`: class-conditional image generation by flow matching (normbench/train/generate.py);
+    best is the lowest val loss (fixed noise and times: comparable across runs), throughput is counted
+    in images. Its preset (configs/task/generate.yaml) also makes model=dit, norm=adaln_zero,
+    data=fashion_mnist and optim=adamw_dit the defaults."""
+
+    name: str = "generate"
+    sample_steps: int = 10         # Euler steps of the sampler, from t = 1 (noise) to t = 0 (image)
+    class_dropout: float = 0.1     # in [0, 1): share of training labels replaced by the null class (for guidance)
+    guidance: float = 1.0          # classifier-free guidance scale of the sampler (>= 0); 1: none, one forward a step
+    val_size: int = 500            # validation images of the fixed-noise val loss and of the FID's real side
+    eval_samples: int = 250        # samples per evaluation (the classes in turn), for judge_acc and fid
+    grid_per_class: int = 8        # the sample grid (PNG, wandb): one row per class, this many samples each
+    judge: Optional[str] = None    # a normbench classify run folder; null: train one once and cache it
+                                   # under the data cache dir (normbench/train/judge.py)
+    judge_steps: int = 500         # steps of the cached judge (task.judge=null); part of its cache key
+
+
+TASKS: dict[str, type] = {"classify": ClassifyTaskConfig, "lm": LMTaskConfig, "generate": GenerateTaskConfig}
 
 
 # -- optim ----------------------------------------------------------------------------------

@@ -188,8 +188,8 @@ def _figure(i: int, raw: Any, counts: dict[str, int]) -> FigureSpec:
 
 
 def _default_higher(metric: str) -> bool:
-    # accuracy-like metrics: higher is better; losses, errors, perplexities, bits per byte: lower
-    return not any(word in metric.lower() for word in ("loss", "err", "ppl", "perplexity", "bpb"))
+    # accuracy-like metrics: higher is better; losses, errors, perplexities, bits per byte, FIDs: lower
+    return not any(word in metric.lower() for word in ("loss", "err", "ppl", "perplexity", "bpb", "fid"))
 
 
 def parse_spec(raw: Any = None, source: str = "report") -> ReportSpec:

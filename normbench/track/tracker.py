@@ -4,7 +4,8 @@
 naming rule (`split/metric`) and updates the progress bar; `probes(step, lines)` does the
 same for probes.jsonl and the `probe/<layer>/<stat>` series; `warn` records a health
 warning in the console, train.log and probes.jsonl; `summary` writes summary.json and
-mirrors it into the wandb summary under the same names; `info` is the console's line.
+mirrors it into the wandb summary under the same names; `info` is the console's line;
+`images(step, split, arrays)` writes PNGs into the run folder's images/ and logs them to wandb.
 
 The rank-0 guard of data-parallel runs lives here: a Tracker made with main=False (every
 torchrun rank but 0) writes no file, starts no wandb run, shows no progress bar and prints
@@ -83,6 +84,22 @@ class Tracker:
                 series.update({probe_key(line["layer"], k): line[k] for k in _PROBE_SERIES if line.get(k) is not None})
         if series:
             self.wandb.log(series, step=step)
+
+    def images(self, step: int, split: str, images: Mapping[str, Any]) -> None:
+        """uint8 (H, W, C) arrays as PNGs in the run folder, images/<split>_<name>_step<step>.png (one
+        per evaluation), and as wandb images named by the one rule (`split/name`)."""
+        if not self.main or not images:
+            return
+        from PIL import Image
+
+        folder = self.run_dir / "images"
+        folder.mkdir(exist_ok=True)
+        written = {}
+        for name, array in images.items():
+            path = folder / f"{split}_{name}_step{int(step):06d}.png"
+            Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(path)
+            written[metric_key(split, name)] = path
+        self.wandb.log_images(written, step=step)
 
     def carry(self, metrics: Iterable[Mapping[str, Any]], probes: Iterable[Mapping[str, Any]]) -> None:
         """Events of an earlier run folder that this run continues (trainer.resume=<path>):

@@ -76,6 +76,13 @@ class WandbRun:
         if self.run is not None:
             self.run.log(dict(metrics), step=step)
 
+    def log_images(self, paths: Mapping[str, Any], step: int) -> None:
+        """Image files (name -> path) as wandb images."""
+        if self.run is not None:
+            import wandb
+
+            self.run.log({k: wandb.Image(str(p)) for k, p in paths.items()}, step=step)
+
     def summary(self, values: Mapping[str, Any]) -> None:
         if self.run is not None:
             self.run.summary.update(dict(values))

@@ -57,6 +57,7 @@ from normbench.train.checkpoint import (
     set_rng_state,
 )
 from normbench.train.classify import ClassifyTask
+from normbench.train.generate import GenerateTask
 from normbench.train.guard import Diverged, check_loss, check_weights
 from normbench.train.lm import LMTask
 from normbench.train.optim import build_optimizer, build_schedule
@@ -74,7 +75,7 @@ from normbench.train.runtime import (
 
 log = logging.getLogger(__name__)
 
-TASKS: dict[str, type[Task]] = {"classify": ClassifyTask, "lm": LMTask}
+TASKS: dict[str, type[Task]] = {"classify": ClassifyTask, "lm": LMTask, "generate": GenerateTask}
 DONE = ("ok", "diverged")  # a finished run: trainer.resume=true leaves it as it is (and resumes
 # "running" when its process is gone, "failed" and "interrupted")
 
@@ -460,6 +461,9 @@ class Run:
         self.dist.broadcast_buffers(self.model)  # rank 0's running statistics: one model on every rank
         val = self.task.evaluate(self.forward_model, lambda: autocast(self.device, self.cfg.trainer.precision))
         self.last.update(self.tracker.log(self.step, "val", **val))
+        images = getattr(self.task, "images", None)  # task=generate: its sample grid
+        if images is not None:
+            self.tracker.images(self.step, "val", images())
         value = val[self.task.best_metric]
         if is_better(self.task, value, self.best["value"]):
             self.best = {"metric": self.best_key, "value": value, "step": self.step}

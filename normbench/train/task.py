@@ -59,6 +59,9 @@ class Task(Protocol):
     def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, float]:
         """Validation metrics, `loss` and best_metric among them."""
 
+    # Optional: images() -> {name: uint8 (H, W, C) array} of the latest evaluation, which the loop
+    # writes through the tracker (PNG in the run folder, wandb); task=generate's sample grid.
+
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None: ...

@@ -1,0 +1,192 @@
+"""task=generate in the shared loop: flow matching, the Euler sampler, val loss / judge_acc / fid,
+sample grids in the run folder, the cached judge, exact resume, and the named errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from conftest import TINY_RUN, assert_same_run, at_batch, compose_cfg, simulated_kill
+
+from normbench.data import paths
+from normbench.errors import InputError, JudgeError, TrainerConfigError
+from normbench.models import ModelConfigError
+from normbench.track import read_metrics
+from normbench.train import train
+from normbench.train.checkpoint import load_checkpoint
+from normbench.train.generate import GenerateTask, grid_image, to_model_range, to_uint8
+
+# A run small enough for a test: a 1-block DiT on synthetic 16 px images, a 5-step judge.
+TINY_GEN = [
+    "task=generate",
+    "data=synthetic",
+    "model.embed_dim=16",
+    "model.depth=1",
+    "model.num_heads=2",
+    "data.batch_size=16",
+    "data.eval_batch_size=64",
+    "task.val_size=32",
+    "task.eval_samples=40",
+    "task.grid_per_class=4",
+    "task.sample_steps=3",
+    "task.judge_steps=5",
+    "probe.batch_size=4",
+    *TINY_RUN,
+]
+
+
+@pytest.fixture(scope="module")
+def judge_cache(tmp_path_factory):
+    """One data cache (and so one cached judge) for the whole file, not the user's home."""
+    real = paths.DEFAULT_ROOT
+    paths.DEFAULT_ROOT = tmp_path_factory.mktemp("data_cache")
+    yield paths.DEFAULT_ROOT
+    paths.DEFAULT_ROOT = real
+
+
+@pytest.fixture
+def gen_cfg(judge_cache):
+    def make(*extra: str):
+        return compose_cfg(TINY_GEN + list(extra))
+
+    return make
+
+
+def test_the_preset_selects_dit_adaln_zero_and_the_full_fashion_mnist():
+    cfg = compose_cfg(["task=generate"])
+    assert (cfg.model.name, cfg.norm.name, cfg.data.name, cfg.task.name) == ("dit", "adaln_zero", "fashion_mnist",
+                                                                              "generate")
+    assert (cfg.optim.name, cfg.optim.weight_decay, cfg.norm.zero_init, cfg.task.judge) == ("adamw", 0.0, True, None)
+
+
+def test_a_generate_run_writes_its_metrics_grids_and_probes(gen_cfg, tmp_path, caplog):
+    caplog.set_level("INFO")
+    summary = train(gen_cfg("norm.core=dyt"), tmp_path / "run")
+    assert summary["status"] == "ok" and summary["run"]["task"] == "generate"
+    val = read_metrics(tmp_path / "run" / "metrics.jsonl", split="val")
+    assert [e["step"] for e in val] == [3, 6]
+    for e in val:
+        assert set(e) == {"step", "split", "loss", "fid", "judge_acc"}
+        assert e["loss"] > 0 and e["fid"] >= 0 and 0 <= e["judge_acc"] <= 100
+    best = min(val, key=lambda e: e["loss"])  # lower is better
+    assert summary["best"] == {"metric": "val/loss", "value": best["loss"], "step": best["step"]}
+    assert summary["throughput"]["unit"] == "images/s" and summary["throughput"]["value"] > 0
+    grids = sorted(p.name for p in (tmp_path / "run" / "images").iterdir())
+    assert grids == ["val_samples_step000003.png", "val_samples_step000006.png"]
+    from PIL import Image
+
+    assert Image.open(tmp_path / "run" / "images" / grids[0]).size == (4 * 18 + 2, 10 * 18 + 2)  # 4 x 10 of 16 px
+    probes = [line for line in (tmp_path / "run" / "probes.jsonl").read_text().splitlines() if '"stats"' in line]
+    assert any('"blocks.0.norm1"' in line and '"adaln_zero"' in line and '"alpha"' in line for line in probes)
+    assert any('"final_norm"' in line for line in probes)
+    assert "judge" in caplog.text  # the log says where the judge comes from
+
+
+def test_exact_resume_and_the_same_run_whether_the_judge_was_cached_or_not(gen_cfg, tmp_path, monkeypatch):
+    # the first run trains the judge (in a fresh cache), the second loads it: both must train the same
+    monkeypatch.setattr(paths, "DEFAULT_ROOT", tmp_path / "fresh_cache")
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    train(gen_cfg(), straight)
+    assert len(list((tmp_path / "fresh_cache" / "judges").iterdir())) == 1
+    undo = at_batch(monkeypatch, GenerateTask, 4, simulated_kill)  # in step 4, after the step-3 checkpoint
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train(gen_cfg(), killed)
+    assert load_checkpoint(killed / "checkpoint.pt")["step"] == 3
+    undo()
+    summary = train(gen_cfg("trainer.resume=true"), killed)
+    assert summary["status"] == "ok" and summary["step"] == 6
+    assert_same_run(straight, killed)
+
+
+def test_the_judge_is_trained_once_and_cached_by_its_config(gen_cfg, tmp_path, judge_cache):
+    train(gen_cfg(), tmp_path / "a")
+    (judge,) = (judge_cache / "judges").glob("synthetic-*")
+    before = (judge / "metrics.jsonl").read_text()
+    train(gen_cfg(), tmp_path / "b")
+    assert (judge / "metrics.jsonl").read_text() == before  # loaded, not retrained
+    train(gen_cfg("task.judge_steps=6"), tmp_path / "c")  # another recipe, another judge
+    assert len(list((judge_cache / "judges").glob("synthetic-*"))) == 2
+    # a judge named by path: the cached one's run folder
+    summary = train(gen_cfg(f"task.judge={judge}"), tmp_path / "d")
+    assert read_metrics(tmp_path / "d" / "metrics.jsonl", split="val") == \
+        read_metrics(tmp_path / "a" / "metrics.jsonl", split="val")
+    assert summary["status"] == "ok"
+
+
+def test_a_missing_or_corrupt_judge_is_a_named_error(gen_cfg, tmp_path):
+    with pytest.raises(JudgeError, match=re.escape(f"task.judge = '{tmp_path / 'nope'}' is not a folder; allowed: "
+                                                   "a normbench classify run folder")):
+        train(gen_cfg(f"task.judge={tmp_path / 'nope'}"), tmp_path / "run1")
+    folder = tmp_path / "judge"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("task: {name: classify}\n")
+    with pytest.raises(JudgeError, match="has no checkpoint.pt"):
+        train(gen_cfg(f"task.judge={folder}"), tmp_path / "run2")
+    (folder / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(JudgeError, match=re.escape(f"task.judge = '{folder}' cannot be loaded")):
+        train(gen_cfg(f"task.judge={folder}"), tmp_path / "run3")
+
+
+@pytest.mark.parametrize("overrides, error, message", [
+    (["norm=layernorm"], ModelConfigError, "norm=layernorm does not fit model=dit"),
+    (["model=vit"], ModelConfigError, "model=vit needs task=classify, not task=generate; models for "
+                                      "task=generate: dit"),
+    (["task.sample_steps=0"], TrainerConfigError, "task.sample_steps = 0 is not allowed: must be an int >= 1"),
+    (["task.class_dropout=1.0"], TrainerConfigError, "task.class_dropout = 1.0 is not allowed: must be in [0, 1)"),
+    (["task.class_dropout=0.0", "task.guidance=2.0"], TrainerConfigError,
+     "task.guidance = 2.0 is not allowed: needs task.class_dropout > 0"),
+    (["task.eval_samples=20"], TrainerConfigError, "task.eval_samples = 20 is not allowed: the grid needs"),
+])
+def test_bad_config_is_a_named_error_before_the_judge(gen_cfg, tmp_path, judge_cache, overrides, error, message):
+    judges = set((judge_cache / "judges").glob("*")) if (judge_cache / "judges").exists() else set()
+    with pytest.raises(error, match=re.escape(message)):
+        train(gen_cfg(*overrides, "task.judge_steps=7"), tmp_path)
+    assert issubclass(error, InputError) and not (tmp_path / "metrics.jsonl").exists()
+    if error is ModelConfigError:  # caught before the judge would be trained
+        assert (set((judge_cache / "judges").glob("*")) if (judge_cache / "judges").exists() else set()) == judges
+
+
+# ---- the flow, the sampler and the grid, by hand -----------------------------------------
+
+
+def test_noised_is_the_straight_line_and_its_velocity():
+    task = GenerateTask.__new__(GenerateTask)
+    x0, noise = torch.full((2, 1, 2, 2), 0.5), torch.full((2, 1, 2, 2), -1.0)
+    x_t, v = task.noised(x0, noise, torch.tensor([0.0, 0.25]))
+    assert torch.equal(x_t[0], x0[0]) and torch.allclose(x_t[1], torch.full((1, 2, 2), 0.75 * 0.5 - 0.25))
+    assert torch.equal(v, noise - x0)
+
+
+def test_euler_on_the_exact_velocity_of_one_image_lands_on_it():
+    # the flow to a single image x0 has velocity (x - x0) / t: Euler follows the straight line exactly
+    task = GenerateTask.__new__(GenerateTask)
+    task.sample_steps, task.guidance, task.num_classes = 4, 1.0, 10
+    x0 = torch.linspace(-1, 1, 8).view(2, 1, 2, 2)
+    noise = torch.randn(2, 1, 2, 2)
+    out = task.sample(lambda x, t, y: (x - x0) / t.view(-1, 1, 1, 1), noise, torch.zeros(2, dtype=torch.long),
+                      autocast=torch.no_grad)
+    torch.testing.assert_close(out, x0)
+
+
+def test_classifier_free_guidance_mixes_the_two_velocities():
+    task = GenerateTask.__new__(GenerateTask)
+    task.sample_steps, task.guidance, task.num_classes = 1, 3.0, 10
+
+    def model(x, t, y):  # velocity 1 for a label, 0 for the null class
+        return (y != 10).float().view(-1, 1, 1, 1).expand_as(x)
+
+    out = task.sample(model, torch.zeros(2, 1, 2, 2), torch.tensor([1, 2]), autocast=torch.no_grad)
+    assert torch.equal(out, torch.full((2, 1, 2, 2), -3.0))  # x - 1 * (0 + 3 * (1 - 0))
+
+
+def test_pixel_ranges_and_the_grid_layout():
+    x = torch.tensor([0, 255], dtype=torch.uint8)
+    assert torch.equal(to_model_range(x), torch.tensor([-1.0, 1.0]))
+    want = torch.tensor([0, 0, 255, 255], dtype=torch.uint8)
+    assert torch.equal(to_uint8(torch.tensor([-2.0, -1.0, 1.0, 3.0])), want)
+    images = torch.arange(6, dtype=torch.uint8).view(6, 1, 1, 1).expand(6, 1, 3, 3).contiguous()
+    grid = grid_image(images, rows=2)
+    assert grid.shape == (2 * 5 + 2, 3 * 5 + 2, 1)
+    assert grid[2, 2, 0] == 0 and grid[2, 2 + 5, 0] == 1 and grid[2 + 5, 2, 0] == 3  # row-major

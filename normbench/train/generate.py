@@ -221,7 +221,7 @@ class GenerateTask:
                                                   autocast)) for i in range(0, len(self.sample_labels), bs)])
         model.train(was_training)
         logits, features = self._judge_batches(samples)
-        judge_acc = 100.0 * (logits.argmax(-1) == self.sample_labels).float().mean().item()
+        judge_acc = 100.0 * (logits.argmax(-1) == self.sample_labels).double().mean().item()
         fid = frechet_distance(*feature_stats(features), *self.real_stats)
         k = self.num_classes  # sample i has class i % k: row c of the grid holds samples c, c + k, ...
         order = torch.arange(self.grid_per_class * k).view(self.grid_per_class, k).T.flatten()

@@ -1,7 +1,8 @@
 """A verdict per study, drawn from the numbers by a rule written down before the runs:
 holds | does not hold at this scale | inconclusive, with the numbers that decide it.
 
-The rules: vision.py (accuracy) and lm.py (bits per byte); how two cells compare:
+The rules: vision.py (accuracy), lm.py (bits per byte) and generate.py (flow matching's val
+loss); how two cells compare:
 compare.py. A study without a rule gets "inconclusive" and its README says so.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from normbench.study.verdicts import lm, vision
+from normbench.study.verdicts import generate, lm, vision
 from normbench.study.verdicts.compare import FAILS, HOLDS, UNSURE
 
 RULES: dict[str, Callable[..., list[tuple[str, str, str]]]] = {
@@ -18,6 +19,7 @@ RULES: dict[str, Callable[..., list[tuple[str, str, str]]]] = {
     "vision_norms": vision.vision_norms, "bn_replace": vision.bn_replace,
     "llm_norms": lm.llm_norms, "pre_post": lm.pre_post, "llm_alpha0": lm.llm_alpha0,
     "data_regime": lm.data_regime,
+    "dit_adaln": generate.dit_adaln,
 }
 
 __all__ = ["FAILS", "HOLDS", "UNSURE", "RULES", "verdicts"]

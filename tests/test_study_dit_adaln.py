@@ -1,0 +1,93 @@
+"""Study dit_adaln: its jobs and configs (every scale composes), and its verdict
+(normbench/study/verdicts/generate.py) on hand-made run folders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import compose_cfg
+from test_report import make_run
+
+from normbench.config import validate_config
+from normbench.models import check_model_fits_norm
+from normbench.report import report
+from normbench.study import load_study
+from normbench.study.verdicts import FAILS, HOLDS, UNSURE, verdicts
+from normbench.train.generate import GenerateTask
+
+NEEDS = "DyT in DiT needs adaLN-Zero's zero-init removed"
+LN_OK = "LN trains with adaLN-Zero's zero-init (DiT's default)"
+MATCH = "DyT without the zero-init matches LN with it"
+
+
+@pytest.mark.parametrize("scale", ["smoke", "cpu", "gpu"])
+def test_every_variant_of_every_scale_composes_into_a_valid_generate_run(scale):
+    study = load_study("dit_adaln", [f"study.scale={scale}"])
+    jobs = study.jobs()
+    assert [j.variant for j in jobs] == ["ln_zero", "ln_nozero", "dyt_zero", "dyt_nozero"]
+    for job in jobs:
+        assert "optim.lr" in job.swept and "trainer.seed" in job.swept  # the lr is searched per variant
+        first = [o if "," not in o.split("=", 1)[1] else o.split(",")[0] for o in job.overrides]
+        cfg = validate_config(compose_cfg(first))
+        assert (cfg.task.name, cfg.model.name, cfg.norm.name) == ("generate", "dit", "adaln_zero")
+        assert (cfg.norm.core, cfg.norm.zero_init) == ({"ln": "layernorm", "dyt": "dyt"}[job.variant.split("_")[0]],
+                                                       job.variant.endswith("_zero"))
+        check_model_fits_norm(cfg.model, cfg.norm)
+        GenerateTask.check_config(cfg.task)
+    if scale != "smoke":
+        assert "trainer.seed=0,1,2" in jobs[0].overrides
+
+
+def gen_run(root, variant: str, lr: float, seed: int, loss: float, diverged: bool = False):
+    """A task=generate run folder whose final val loss is `loss` (lower is better)."""
+    run = make_run(root, f"{variant}-{lr}-{seed}", variant=variant, seed=seed, lr=lr, steps=(200, 400),
+                   model="dit", norm="adaln_zero", status="diverged" if diverged else "ok",
+                   diverged_step=400 if diverged else None,
+                   extra_metrics=[{"step": 200, "split": "val", "loss": loss + 0.05, "fid": 90.0, "judge_acc": 40.0}])
+    summary = json.loads((run / "summary.json").read_text())
+    summary["final"] = {"val/loss": loss, "val/fid": 50.0 + 100 * loss, "val/judge_acc": 70.0}
+    summary["best"] = {"metric": "val/loss", "value": loss, "step": 400}
+    (run / "summary.json").write_text(json.dumps(summary))
+    return run
+
+
+def study(root, losses: dict[str, dict[float, float]], diverged: tuple[tuple[str, float], ...] = ()):
+    for variant, by_lr in losses.items():
+        for lr, loss in by_lr.items():
+            for seed in range(3):
+                gen_run(root, variant, lr, seed, loss + 0.001 * seed, diverged=(variant, lr) in diverged)
+    result = report([root], root / "report", spec={"metric": "val/loss", "group_by": ["variant"], "figures": []})
+    return {claim: (verdict, why) for claim, verdict, why in verdicts("dit_adaln", result)}
+
+
+def test_dyt_needs_the_zero_init_removed_and_then_matches_ln(tmp_path):
+    found = study(tmp_path, {
+        "ln_zero": {1e-3: 0.300, 2e-3: 0.290},
+        "ln_nozero": {1e-3: 0.305, 2e-3: 0.292},          # worse by 0.002: a tie, LN is fine with it
+        "dyt_zero": {1e-3: 0.340, 2e-3: 0.350},           # DyT with the zero-init lags at every lr
+        "dyt_nozero": {1e-3: 0.291, 2e-3: 0.300},         # its best lr is the lower one
+    })
+    assert {k: v for k, (v, _) in found.items()} == {NEEDS: HOLDS, LN_OK: HOLDS, MATCH: HOLDS}
+    why = found[NEEDS][1]
+    assert "dyt_zero 0.3410" in why and "at lr 0.001" in why and "dyt_nozero 0.2920" in why
+    assert "fid" in why and "judge_acc" in why
+
+
+def test_dyt_fine_with_the_zero_init_does_not_hold_and_a_diverged_dyt_counts_as_worse(tmp_path):
+    found = study(tmp_path / "a", {
+        "ln_zero": {1e-3: 0.290}, "ln_nozero": {1e-3: 0.320},  # LN worse with the zero-init removed
+        "dyt_zero": {1e-3: 0.2905}, "dyt_nozero": {1e-3: 0.291},  # a tie: DyT does not need it removed
+    })
+    assert {k: v for k, (v, _) in found.items()} == {NEEDS: FAILS, LN_OK: HOLDS, MATCH: HOLDS}
+    found = study(tmp_path / "b", {
+        "ln_zero": {1e-3: 0.350}, "ln_nozero": {1e-3: 0.290},  # LN with the zero-init is the worse one
+        "dyt_zero": {1e-3: 0.290}, "dyt_nozero": {1e-3: 0.290},
+    }, diverged=(("dyt_zero", 1e-3),))
+    assert {k: v for k, (v, _) in found.items()} == {NEEDS: HOLDS, LN_OK: FAILS, MATCH: HOLDS}
+
+
+def test_missing_variants_are_inconclusive(tmp_path):
+    found = study(tmp_path, {"ln_zero": {1e-3: 0.3}, "dyt_zero": {1e-3: 0.3}})
+    assert [v for v, _ in found.values()] == [UNSURE]
+    assert "missing variants: ['ln_nozero', 'dyt_nozero']" in next(iter(found.values()))[1]

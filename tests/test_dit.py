@@ -78,16 +78,17 @@ def test_every_norm_place_holds_the_configured_norm(norm, core):
         assert all(m.alpha.item() == pytest.approx(0.7) for _, m in places)
 
 
-def test_an_adaln_zero_block_is_exactly_the_identity_at_init():
+@pytest.mark.parametrize("core", ["layernorm", "dyt"])
+def test_an_adaln_zero_block_is_exactly_the_identity_at_init(core):
     torch.manual_seed(0)
-    model = build("adaln_zero", zero_init=True)
+    model = build("adaln_zero", zero_init=True, core=core)
     x, c = torch.randn(3, 49, 16) * 5, torch.randn(3, 16)
     for block in model.blocks:
         assert torch.equal(block(x, c), x)
     assert torch.equal(model(*inputs()), torch.zeros(3, 1, 28, 28))  # and the head starts at zero
     # without the zero-init (or without the gate) a block changes its input
-    assert not torch.equal(build("adaln_zero", zero_init=False).blocks[0](x, c), x)
-    assert not torch.equal(build("adaln", zero_init=True).blocks[0](x, c), x)
+    assert not torch.equal(build("adaln_zero", zero_init=False, core=core).blocks[0](x, c), x)
+    assert not torch.equal(build("adaln", zero_init=True, core=core).blocks[0](x, c), x)
 
 
 def test_the_block_is_the_written_formula():

@@ -190,3 +190,28 @@ def test_pixel_ranges_and_the_grid_layout():
     grid = grid_image(images, rows=2)
     assert grid.shape == (2 * 5 + 2, 3 * 5 + 2, 1)
     assert grid[2, 2, 0] == 0 and grid[2, 2 + 5, 0] == 1 and grid[2 + 5, 2, 0] == 3  # row-major
+
+
+def test_the_tracker_writes_images_as_png_and_hands_them_to_wandb(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from normbench.track import Tracker
+
+    class FakeWandb:
+        id, logged = None, []
+
+        def log_images(self, paths, step):
+            self.logged.append((dict(paths), step))
+
+        def finish(self, exit_code=0):
+            pass
+
+    wandb = FakeWandb()
+    tracker = Tracker(tmp_path, wandb=wandb, total_steps=10, progress=False)
+    grid = np.arange(12, dtype=np.uint8).reshape(3, 4, 1)
+    tracker.images(7, "val", {"samples": grid})
+    path = tmp_path / "images" / "val_samples_step000007.png"
+    assert np.array_equal(np.asarray(Image.open(path)), grid[..., 0])
+    assert wandb.logged == [({"val/samples": path}, 7)]
+    tracker.close()

@@ -4,6 +4,7 @@
     build_norm("dyt", 384, alpha0=0.8)                    # (B, T, C) tokens
     build_norm("layernorm", 96, layout="channels_first")  # (B, C, H, W) maps
     timm.create_model(..., norm_layer=norm_factory("dyt", alpha0=0.5))
+    build_norm("adaln_zero", 64, core="dyt")            # conditional: norm(x, c), norm.gate(c) (model=dit)
 """
 
 from normbench.errors import NormConfigError

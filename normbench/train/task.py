@@ -1,4 +1,4 @@
-"""The Task seam: what the shared loop needs from a task (classify, lm), and nothing more.
+"""The Task seam: what the shared loop needs from a task (classify, lm, generate), and nothing more.
 
 Why: the loop trains, evaluates, probes and checkpoints the same way for every task; what
 differs is the data and its randomness, the loss, the evaluation, what "best" means (higher

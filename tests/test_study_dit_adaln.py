@@ -91,3 +91,37 @@ def test_missing_variants_are_inconclusive(tmp_path):
     found = study(tmp_path, {"ln_zero": {1e-3: 0.3}, "dyt_zero": {1e-3: 0.3}})
     assert [v for v, _ in found.values()] == [UNSURE]
     assert "missing variants: ['ln_nozero', 'dyt_nozero']" in next(iter(found.values()))[1]
+
+
+def test_sample_grids_show_the_latest_grid_of_each_groups_best_run(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    import matplotlib.image
+
+    from normbench.report.figures import FigureOutput
+    from normbench.report.figures.samples import sample_grids
+    from normbench.report.runs import load_runs
+    from normbench.report.spec import parse_spec
+
+    for variant, losses in (("ln_zero", (0.30, 0.28)), ("dyt_zero", (0.35, 0.40))):
+        for seed, loss in enumerate(losses):
+            run = gen_run(tmp_path / "runs", variant, 1e-3, seed, loss)
+            (run / "images").mkdir()
+            for step in (200, 400):
+                grid = Image.fromarray(np.full((8, 6), step // 2, dtype=np.uint8))
+                grid.save(run / "images" / f"val_samples_step{step:06d}.png")
+    gen_run(tmp_path / "runs", "ln_nozero", 1e-3, 0, 0.1)  # no images: no panel
+    read, real = [], matplotlib.image.imread
+    monkeypatch.setattr(matplotlib.image, "imread", lambda p: read.append(p) or real(p))
+    spec = parse_spec({"metric": "val/loss", "group_by": ["variant"],
+                       "figures": [{"kind": "sample_grids", "by": ["variant"]}]})
+    out = FigureOutput()
+    path = sample_grids([r for r in load_runs([tmp_path / "runs"]) if r.complete], spec, spec.figures[0],
+                        tmp_path / "grids.png", out)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert sorted((p.parent.parent.name, p.name) for p in read) == [
+        ("dyt_zero-0.001-0", "val_samples_step000400.png"),  # 0.35 beats 0.40: seed 0
+        ("ln_zero-0.001-1", "val_samples_step000400.png")]  # 0.28 beats 0.30: seed 1
+    none = FigureOutput()
+    assert sample_grids([], spec, spec.figures[0], tmp_path / "none.png", none) is None and "not drawn" in none.notes[0]

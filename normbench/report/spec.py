@@ -33,6 +33,8 @@ FIGURES: dict[str, dict[str, Any]] = {
     "layer_stats": {"by": None, "step": "last", "title": None},
     # pairs is required; by defaults to [variant] so that pairs name variants as the study lists them
     "curve_gap": {"pairs": None, "by": ["variant"], "split": "train", "metric": "loss", "smooth": 5, "title": None},
+    # task=generate: the latest images/val_<image>_step*.png of each group's best run
+    "sample_grids": {"by": None, "image": "samples", "title": None},
 }
 
 TOP_KEYS = ("metric", "group_by", "columns", "figures", "higher_is_better", "decimals")
@@ -177,6 +179,9 @@ def _figure(i: int, raw: Any, counts: dict[str, int]) -> FigureSpec:
         tol = o["tolerance"]
         if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
             raise _bad(w + "tolerance", tol, "must be a number between 0 and 1 (0.1: the linear range ends where the fitted tanh is 10 % below its tangent)")
+    if kind == "sample_grids" and (not isinstance(o["image"], str) or not re.fullmatch(r"\w+", o["image"])):
+        raise _bad(w + "image", o["image"], "must be the name of a run's images (images/val_<image>_step*.png), "
+                                             "e.g. samples")
     if kind == "curve_gap":
         o["pairs"] = _pairs(w + "pairs", o["pairs"])
         smooth = o["smooth"]

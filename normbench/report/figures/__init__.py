@@ -17,6 +17,7 @@ from normbench.report.figures.curves import loss_curves
 from normbench.report.figures.gap import curve_gap
 from normbench.report.figures.grid import stability_grid
 from normbench.report.figures.layers import layer_stats
+from normbench.report.figures.samples import sample_grids
 from normbench.report.figures.scurve import scurve
 from normbench.report.runs import Run
 from normbench.report.spec import FIGURES, ReportSpec, parse_spec
@@ -31,6 +32,7 @@ DRAW: dict[str, Callable[..., Path | None]] = {
     "final_metric_bars": final_metric_bars,
     "layer_stats": layer_stats,
     "curve_gap": curve_gap,
+    "sample_grids": sample_grids,
 }
 assert set(DRAW) == set(FIGURES), "every figure kind in spec.FIGURES needs a drawing function"
 

@@ -228,16 +228,6 @@ def figure(rows: list[dict], path) -> None:
 
 
 def write_all(rows: list[dict], meta: dict, out, *, plot: bool = True) -> list:
-    import json
+    from .report import write_files
 
-    from .report import write_csv
-
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "llama.csv", out / "llama.md", out / "meta.json"]
-    write_csv(rows, paths[0], FIELDS)
-    paths[1].write_text(markdown(rows, meta))
-    paths[2].write_text(json.dumps(meta, indent=2) + "\n")
-    if plot:
-        paths.append(out / "llama.png")
-        figure(rows, paths[-1])
-    return paths
+    return write_files(out, "llama", rows, FIELDS, markdown(rows, meta), meta, figure if plot else None)

@@ -155,16 +155,24 @@ def figure(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_all(rows: list[dict], meta: dict, out: Path, *, plot: bool = True) -> list[Path]:
+def write_files(out: Path, name: str, rows: list[dict], fields: tuple[str, ...], text: str, meta: dict,
+                figure_fn=None, figure_name: str | None = None) -> list[Path]:
+    """A benchmark's files in `out`: <name>.csv (every number), <name>.md (text), meta.json and,
+    with figure_fn(rows, path), <figure_name or name>.png."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "layer.csv", out / "layer.md", out / "meta.json"]
-    write_csv(rows, paths[0])
-    paths[1].write_text(markdown(rows, meta))
+    paths = [out / f"{name}.csv", out / f"{name}.md", out / "meta.json"]
+    write_csv(rows, paths[0], fields)
+    paths[1].write_text(text)
     paths[2].write_text(json.dumps(meta, indent=2) + "\n")
-    if plot:
-        paths.append(out / "layer_gbps.png")
-        figure(rows, paths[-1])
+    if figure_fn is not None:
+        paths.append(out / f"{figure_name or name}.png")
+        figure_fn(rows, paths[-1])
     return paths
+
+
+def write_all(rows: list[dict], meta: dict, out: Path, *, plot: bool = True) -> list[Path]:
+    return write_files(out, "layer", rows, CSV_FIELDS, markdown(rows, meta), meta,
+                       figure if plot else None, "layer_gbps")
 
 
 def now() -> str:

@@ -193,17 +193,8 @@ def figure(rows: list[dict], path: Path) -> None:
 
 
 def write_all(rows: list[dict], info: dict, meta: dict, out: Path, *, plot: bool = True) -> list[Path]:
-    import json
+    from .report import write_files
 
-    from .report import write_csv
-
-    out.mkdir(parents=True, exist_ok=True)
-    first = rows[0]["norm"]
-    paths = [out / "step.csv", out / "step.md", out / "meta.json"]
-    write_csv(rows, paths[0], FIELDS + (f"x_{first}",))
-    paths[1].write_text(markdown(rows, info, meta))
-    paths[2].write_text(json.dumps({**meta, "info": info}, indent=2) + "\n")
-    if plot:
-        paths.append(out / "step.png")
-        figure(rows, paths[-1])
-    return paths
+    fields = FIELDS + (f"x_{rows[0]['norm']}",)
+    return write_files(out, "step", rows, fields, markdown(rows, info, meta), {**meta, "info": info},
+                       figure if plot else None)

@@ -100,6 +100,9 @@ class ClassifyTask:
         n = len(self.test_y)
         return {"loss": loss_total / n, "acc1": 100.0 * correct_total / n}
 
+    def images(self) -> dict[str, Any]:
+        return {}  # no images to show
+
     def state_dict(self) -> dict[str, Any]:
         return {"stream": self.stream.state_dict(), "generator": self.generator.get_state()}
 

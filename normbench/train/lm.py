@@ -96,6 +96,9 @@ class LMTask:
         loss = loss_total / count
         return {"loss": loss, "bpb": bits_per_byte(loss)}
 
+    def images(self) -> dict[str, Any]:
+        return {}  # no images to show
+
     def state_dict(self) -> dict[str, Any]:
         return {"stream": self.stream.state_dict()}
 

@@ -461,9 +461,7 @@ class Run:
         self.dist.broadcast_buffers(self.model)  # rank 0's running statistics: one model on every rank
         val = self.task.evaluate(self.forward_model, lambda: autocast(self.device, self.cfg.trainer.precision))
         self.last.update(self.tracker.log(self.step, "val", **val))
-        images = getattr(self.task, "images", None)  # task=generate: its sample grid
-        if images is not None:
-            self.tracker.images(self.step, "val", images())
+        self.tracker.images(self.step, "val", self.task.images())  # task=generate: its sample grid
         value = val[self.task.best_metric]
         if is_better(self.task, value, self.best["value"]):
             self.best = {"metric": self.best_key, "value": value, "step": self.step}

@@ -62,6 +62,10 @@ class Task(Protocol):
     # Optional: images() -> {name: uint8 (H, W, C) array} of the latest evaluation, which the loop
     # writes through the tracker (PNG in the run folder, wandb); task=generate's sample grid.
 
+    def images(self) -> dict[str, Any]:
+        """Images of the latest evaluation for the run folder and wandb (name -> uint8 H x W x C
+        array); {} for a task that makes none."""
+
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None: ...

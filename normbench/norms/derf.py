@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .base import CHANNELS_LAST, NormLayer
-from .dyt import affine_shapes, apply_affine
+from .dyt import affine_shapes, apply_affine, register_scalar_and_affine
 from .options import check_bool, check_finite, check_positive, factory_kwargs
 
 
@@ -44,19 +44,11 @@ class Derf(NormLayer, nn.Module):
         self.alpha0 = check_positive("alpha0", alpha0)
         self.s0 = check_finite("s0", s0)
         self.learnable_alpha = check_bool("learnable_alpha", learnable_alpha)
-        check_bool("affine", affine)
-        check_bool("bias", bias)
         self.layout = layout
         self._shapes = affine_shapes(num_features, layout)
         fk = {"device": device, "dtype": dtype}
-        alpha = torch.empty(1, **fk)
-        if learnable_alpha:
-            self.alpha = nn.Parameter(alpha)
-        else:  # frozen: kept in state_dict so a checkpoint records it, never trained
-            self.register_buffer("alpha", alpha)
+        register_scalar_and_affine(self, num_features, learnable_alpha, affine, bias, fk)
         self.shift = nn.Parameter(torch.empty(1, **fk))
-        self.register_parameter("weight", nn.Parameter(torch.empty(num_features, **fk)) if affine else None)
-        self.register_parameter("bias", nn.Parameter(torch.empty(num_features, **fk)) if bias else None)
         self.reset_parameters()
 
     @classmethod

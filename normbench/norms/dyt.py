@@ -65,6 +65,21 @@ def apply_affine(y: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tenso
     return y
 
 
+def register_scalar_and_affine(module: nn.Module, c: int, learnable_alpha: bool, affine: bool, bias: bool,
+                               fk: dict) -> None:
+    """The parameters DyT and its family (Derf) share, uninitialised: alpha (one value; a buffer
+    when frozen, kept in state_dict so a checkpoint records it), per-channel weight and bias."""
+    check_bool("affine", affine)
+    check_bool("bias", bias)
+    alpha = torch.empty(1, **fk)
+    if learnable_alpha:
+        module.alpha = nn.Parameter(alpha)
+    else:
+        module.register_buffer("alpha", alpha)
+    module.register_parameter("weight", nn.Parameter(torch.empty(c, **fk)) if affine else None)
+    module.register_parameter("bias", nn.Parameter(torch.empty(c, **fk)) if bias else None)
+
+
 def affine_shapes(c: int, layout: str) -> tuple[tuple[int, ...], ...]:
     """The view of a (c,) weight/bias for each input rank 0.._MAX_RANK: channels_last broadcasts
     (c,) on the last dim as is; channels_first needs (c, 1, ..., 1) for dim 1."""
@@ -111,16 +126,7 @@ class DyT(NormLayer, nn.Module):
         self._squash_fn = _SQUASH_FNS[squash]
         c = num_features
         self._shapes = affine_shapes(c, layout)  # weight/bias view per input rank, computed once
-        fk = {"device": device, "dtype": dtype}
-        alpha = torch.empty(1, **fk)
-        if learnable_alpha:
-            self.alpha = nn.Parameter(alpha)
-        else:  # frozen: kept in state_dict so a checkpoint records it, never trained
-            self.register_buffer("alpha", alpha)
-        check_bool("affine", affine)
-        check_bool("bias", bias)
-        self.register_parameter("weight", nn.Parameter(torch.empty(c, **fk)) if affine else None)
-        self.register_parameter("bias", nn.Parameter(torch.empty(c, **fk)) if bias else None)
+        register_scalar_and_affine(self, c, learnable_alpha, affine, bias, {"device": device, "dtype": dtype})
         self.reset_parameters()
 
     @classmethod

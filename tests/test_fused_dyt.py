@@ -396,16 +396,19 @@ for shape in [(37, 13, 1), (3, 5, 121)]:
         g = torch.Generator().manual_seed(0)
         x, dy = (torch.randn(shape, generator=g) * 3).to(dt), torch.randn(shape, generator=g).to(dt)
         a, w, b = torch.tensor([0.7]), torch.randn(shape[1], generator=g), torch.randn(shape[1], generator=g)
-        y, y_ref, dx, dx_ref = (torch.empty_like(x) for _ in range(4))
-        triton_gpu.forward(x, a, w, b, y)
-        reference.forward(x, a, w, b, y_ref)
-        sums = triton_gpu.backward(dy, x, a, w, dx)
-        sums_ref = reference.backward(dy, x, a, w, dx_ref)
-        tol = dict(rtol=1e-5, atol=1e-5) if dt == torch.float32 else dict(rtol=2e-2, atol=4e-2)
-        torch.testing.assert_close(y, y_ref, **tol)
-        torch.testing.assert_close(dx, dx_ref, **tol)
-        for s, r in zip(sums, sums_ref):
-            torch.testing.assert_close(s, r, rtol=1e-4, atol=1e-4)
+        for pdt in (torch.float32, dt):  # parameters in fp32, or in x's dtype (read as they are)
+            ap, wp, bp = a.to(pdt), w.to(pdt), b.to(pdt)
+            af, wf, bf = ap.float(), wp.float(), bp.float()
+            y, y_ref, dx, dx_ref = (torch.empty_like(x) for _ in range(4))
+            triton_gpu.forward(x, ap, wp, bp, y)
+            reference.forward(x, af, wf, bf, y_ref)
+            sums = triton_gpu.backward(dy, x, ap, wp, dx)
+            sums_ref = reference.backward(dy, x, af, wf, dx_ref)
+            tol = dict(rtol=1e-5, atol=1e-5) if dt == torch.float32 else dict(rtol=2e-2, atol=4e-2)
+            torch.testing.assert_close(y, y_ref, **tol)
+            torch.testing.assert_close(dx, dx_ref, **tol)
+            for s, r in zip(sums, sums_ref):
+                torch.testing.assert_close(s, r, rtol=1e-4, atol=1e-4)
 print("ok")
 """
 
@@ -413,7 +416,8 @@ print("ok")
 def test_triton_kernels_in_the_interpreter():
     """The Triton kernels' indexing and reductions, run by Triton's CPU interpreter."""
     pytest.importorskip("triton")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": path}
     proc = subprocess.run([sys.executable, "-c", _INTERPRETED], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

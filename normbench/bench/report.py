@@ -96,9 +96,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
     lines = header("Norm-layer benchmark", meta) + [
         "",
         f"Median of {meta['repeats']} interleaved blocks (~{meta['block_ms']} ms each) after {meta['warmup']} "
-        "warm-up calls. GB/s: the ideal kernel's bytes (forward reads x, writes y; forward+backward also "
-        "reads dy, writes dx) over the time. x roofline: the time over those bytes at the measured copy "
-        "bandwidth (a clone of x). Parameters in the input dtype; forward under no_grad.",
+        "warm-up calls. GB/s: the ideal kernel's bytes (forward reads x, writes y; the backward reads x "
+        "again and dy, writes dx: 5 passes for forward+backward) over the time. x roofline: the time "
+        "over those bytes at the measured copy bandwidth (a clone of x). Parameters in the input dtype; "
+        "forward under no_grad.",
     ]
     for case in dict.fromkeys(r["case"] for r in rows):
         rs = [r for r in rows if r["case"] == case]

@@ -67,9 +67,15 @@ def _out_like(x: Tensor, channels_first: bool) -> Tensor:
 def _params(x: Tensor, alpha: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], impl):
     dt = impl.compute_dtype(x.dtype)
     c = x.shape[-1] if x.ndim <= 2 else x.shape[1]
-    a = alpha.to(dt).contiguous()
-    w = weight.to(dt).contiguous() if weight is not None else torch.ones(c, dtype=dt, device=x.device)
-    b = bias.to(dt).contiguous() if bias is not None else torch.zeros(c, dtype=dt, device=x.device)
+
+    def cast(p: Tensor) -> Tensor:  # a backend that reads any float dtype skips the copy
+        if getattr(impl, "ANY_PARAM_DTYPE", False) and p.is_floating_point():
+            return p.contiguous()
+        return p.to(dt).contiguous()
+
+    a = cast(alpha)
+    w = cast(weight) if weight is not None else torch.ones(c, dtype=dt, device=x.device)
+    b = cast(bias) if bias is not None else torch.zeros(c, dtype=dt, device=x.device)
     return a, w, b
 
 

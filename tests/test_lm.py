@@ -4,6 +4,7 @@ probes on the llama's norms, the LLaMA optimizer preset, exact resume, task/mode
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -91,6 +92,8 @@ def test_the_progress_bar_shows_each_tasks_throughput_and_val_metrics(tiny_cfg, 
     monkeypatch.setattr(Progress, "update", update)
     train(tiny_lm_cfg(), tmp_path / "lm")
     assert set().union(*shown) == {"loss", "tokens/s", "val loss", "val bpb"}
+    vals = [v[k] for v in shown for k in ("val loss", "val bpb") if k in v]
+    assert vals and all(re.fullmatch(r"\d+\.\d{4}", v) for v in vals), vals  # 8.0 reads 8.0000, never "8"
     shown.clear()
     train(tiny_cfg(), tmp_path / "classify")
     assert set().union(*shown) == {"loss", "images/s", "val acc1"}

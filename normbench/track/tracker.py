@@ -68,7 +68,7 @@ class Tracker:
             if rate in metrics:
                 shown[label] = f"{metrics[rate]:.0f}"
         if split == "val":
-            shown.update({f"val {k}": f"{metrics[k]:.4g}" for k in self.shown_metrics if k in metrics})
+            shown.update({f"val {k}": f"{metrics[k]:.4f}" for k in self.shown_metrics if k in metrics})
         self.progress.update(step, **shown)
         return named
 

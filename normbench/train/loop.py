@@ -465,7 +465,7 @@ class Run:
         value = val[self.task.best_metric]
         if is_better(self.task, value, self.best["value"]):
             self.best = {"metric": self.best_key, "value": value, "step": self.step}
-        shown = "  ".join(f"val {k} {v:.4g}" for k, v in val.items())
+        shown = "  ".join(f"val {k} {v:.4f}" for k, v in val.items())  # fixed decimals: 8.0 shows as 8.0000, not 8
         self.tracker.info("step %d  train loss %.4f  %s", self.step, self.last.get("train/loss", float("nan")), shown)
         self.tracker.summary(self.summary("running"))
 

@@ -22,6 +22,7 @@ fp64 inputs) and the parameter gradients are reduced in that precision.
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import torch
@@ -30,15 +31,19 @@ from torch import Tensor
 from . import cpu, reference
 
 
+@functools.cache
+def _triton_gpu():
+    from . import triton_gpu  # imports triton: only where a CUDA tensor arrives
+
+    return triton_gpu
+
+
 def backend(x: Tensor):
     """The module that computes the fused DyT for tensors like x."""
     if x.device.type == "cpu" and cpu.supports(x):
         return cpu
-    if x.device.type == "cuda":
-        from . import triton_gpu  # imports triton: only where a CUDA tensor arrives
-
-        if triton_gpu.supports(x):
-            return triton_gpu
+    if x.device.type == "cuda" and _triton_gpu().supports(x):
+        return _triton_gpu()
     return reference
 
 
@@ -69,14 +74,21 @@ def _params(x: Tensor, alpha: Tensor, weight: Optional[Tensor], bias: Optional[T
     c = x.shape[-1] if x.ndim <= 2 else x.shape[1]
 
     def cast(p: Tensor) -> Tensor:  # a backend that reads any float dtype skips the copy
-        if getattr(impl, "ANY_PARAM_DTYPE", False) and p.is_floating_point():
-            return p.contiguous()
-        return p.to(dt).contiguous()
+        if p.dtype != dt and not (getattr(impl, "ANY_PARAM_DTYPE", False) and p.is_floating_point()):
+            p = p.to(dt)
+        return p if p.is_contiguous() else p.contiguous()
 
     a = cast(alpha)
-    w = cast(weight) if weight is not None else torch.ones(c, dtype=dt, device=x.device)
-    b = cast(bias) if bias is not None else torch.zeros(c, dtype=dt, device=x.device)
+    w = cast(weight) if weight is not None else _constant(c, 1.0, dt, x.device)
+    b = cast(bias) if bias is not None else _constant(c, 0.0, dt, x.device)
     return a, w, b
+
+
+@functools.lru_cache(maxsize=64)
+def _constant(c: int, value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The weight (ones) or bias (zeros) of a DyT without one, made once per shape and device
+    instead of once per call (an allocation and a fill kernel each). The kernels only read it."""
+    return torch.full((c,), value, dtype=dtype, device=device)
 
 
 def _forward(x: Tensor, alpha: Tensor, weight: Optional[Tensor], bias: Optional[Tensor],
@@ -155,11 +167,15 @@ def _grads(ctx, grad, backward_fn):
     need = ctx.needs_input_grad
     return (
         dx if need[0] else None,
-        da.to(alpha.dtype) if need[1] else None,
-        dw.to(weight.dtype) if need[2] else None,
-        db.to(ctx.bias_dtype) if need[3] else None,
+        _cast(da, alpha.dtype) if need[1] else None,
+        _cast(dw, weight.dtype) if need[2] else None,
+        _cast(db, ctx.bias_dtype) if need[3] else None,
         None,
     )
+
+
+def _cast(t: Tensor, dtype: torch.dtype) -> Tensor:
+    return t if t.dtype == dtype else t.to(dtype)  # skips a dispatch where nothing changes
 
 
 dyt_fwd.register_autograd(lambda ctx, grad: _grads(ctx, grad, dyt_bwd), setup_context=_setup_context)

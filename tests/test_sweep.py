@@ -43,6 +43,17 @@ def test_a_list_value_is_not_a_sweep():
     assert job.swept == ["trainer.seed"]  # probe.scurve_steps=[100,-1] names no run folder
 
 
+def test_a_grid_key_names_run_folders_even_with_one_value_unless_a_variant_pins_it():
+    narrowed = ['study.scales.cpu.grid=["norm.alpha0_attn=0.5,1.0","norm.alpha0=8.0"]']
+    for job in load_study("llm_alpha0", narrowed).jobs():  # an extension of the grid to other=8 alone
+        assert job.swept == ["norm.alpha0", "norm.alpha0_attn", "trainer.seed"]
+        argv = job.argv(ROOT / "runs", [], "g")
+        excluded = next(a for a in argv if a.startswith("hydra.job.config.override_dirname.exclude_keys="))
+        assert "norm.alpha0," not in excluded and "norm.alpha0]" not in excluded
+    pinned = load_study("stability", ["study.scales.cpu.variants=[tanh_p4]"]).jobs()[0]
+    assert "model.depth" not in pinned.swept  # the grid sweeps depth, this variant pins it: not in the names
+
+
 def test_a_scale_runs_a_subset_of_variants_in_its_order():
     study = load_study("squash", ["study.scales.cpu.variants=[sigmoid_noalpha,identity]"])
     assert [j.variant for j in study.jobs()] == ["sigmoid_noalpha", "identity"]

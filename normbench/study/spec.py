@@ -68,21 +68,28 @@ class Study:
             raise StudyError(f"study.scales.{self.scale}.variants has {unknown[0]!r}, not a variant of study={self.name}; "
                              f"allowed: {', '.join(self.cfg['variants'])}")
         jobs = []
+        grid = [_key(g) for g in scale.get("grid", [])]
         for variant in only if only is not None else list(self.cfg["variants"]):
             overrides = self.cfg["variants"][variant]
-            jobs.append(_job(variant, base, scale.get("seeds", [0]), list(overrides)))
+            jobs.append(_job(variant, base, scale.get("seeds", [0]), list(overrides), grid=grid))
             searches = scale.get("search", {}).get(variant) or []
             for search in [searches] if isinstance(searches, dict) else searches:
                 jobs.append(_job(variant, base, search.get("seeds", [0]), list(overrides),
-                                 named=list(search["overrides"])))
+                                 named=list(search["overrides"]), grid=grid))
         return jobs
 
 
-def _job(variant: str, base: list[str], seeds: list[int], extra: list[str], named: list[str] = ()) -> Job:
+def _job(variant: str, base: list[str], seeds: list[int], extra: list[str], named: list[str] = (),
+         grid: list[str] = ()) -> Job:
     """Later overrides win (a variant may pin a key the grid sweeps); Hydra refuses a key given
-    twice. The run folder is named by the swept keys, the seed and the `named` (search) keys."""
+    twice. The run folder is named by the swept keys, the seed, the `named` (search) keys and
+    the grid's keys, even one given a single value (a grid narrowed to one point on the command
+    line, e.g. `study.scales.cpu.grid=[...,norm.alpha0=8.0]`, must not drop that key from the
+    names) unless the variant pins the key."""
     overrides = effective(base + [f"trainer.seed={','.join(map(str, seeds))}"] + extra + list(named))
-    swept = {_key(o) for o in overrides if _is_sweep(o.split("=", 1)[1])} | {"trainer.seed"} | {_key(o) for o in named}
+    pinned = {_key(o) for o in extra}
+    swept = ({_key(o) for o in overrides if _is_sweep(o.split("=", 1)[1])} | {"trainer.seed"}
+             | {_key(o) for o in named} | (set(grid) - pinned))
     return Job(variant, overrides, sorted(swept))
 
 

@@ -59,12 +59,10 @@ class Task(Protocol):
     def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, float]:
         """Validation metrics, `loss` and best_metric among them."""
 
-    # Optional: images() -> {name: uint8 (H, W, C) array} of the latest evaluation, which the loop
-    # writes through the tracker (PNG in the run folder, wandb); task=generate's sample grid.
-
     def images(self) -> dict[str, Any]:
-        """Images of the latest evaluation for the run folder and wandb (name -> uint8 H x W x C
-        array); {} for a task that makes none."""
+        """Images of the latest evaluation, which the loop writes through the tracker (PNG in the
+        run folder, wandb): name -> uint8 H x W x C array; task=generate's sample grid, {} for a
+        task that makes none."""
 
     def state_dict(self) -> dict[str, Any]: ...
 

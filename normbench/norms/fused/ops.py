@@ -72,16 +72,15 @@ def _out_like(x: Tensor, channels_first: bool) -> Tensor:
 def _params(x: Tensor, alpha: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], impl):
     dt = impl.compute_dtype(x.dtype)
     c = x.shape[-1] if x.ndim <= 2 else x.shape[1]
-
-    def cast(p: Tensor) -> Tensor:  # a backend that reads any float dtype skips the copy
-        if p.dtype != dt and not (getattr(impl, "ANY_PARAM_DTYPE", False) and p.is_floating_point()):
-            p = p.to(dt)
-        return p if p.is_contiguous() else p.contiguous()
-
-    a = cast(alpha)
-    w = cast(weight) if weight is not None else _constant(c, 1.0, dt, x.device)
-    b = cast(bias) if bias is not None else _constant(c, 0.0, dt, x.device)
+    as_is = getattr(impl, "ANY_PARAM_DTYPE", False)  # a backend that reads any float dtype: no copy
+    a = _param(alpha, dt, as_is)
+    w = _param(weight, dt, as_is) if weight is not None else _constant(c, 1.0, dt, x.device)
+    b = _param(bias, dt, as_is) if bias is not None else _constant(c, 0.0, dt, x.device)
     return a, w, b
+
+
+def _param(p: Tensor, dtype: torch.dtype, as_is: bool) -> Tensor:
+    return (p if as_is and p.is_floating_point() else _cast(p, dtype)).contiguous()
 
 
 @functools.lru_cache(maxsize=64)

@@ -7,7 +7,7 @@ last ("rows": each row holds the C channels), S > 1 for channels first ("planes"
 The backward reads x and dy once and writes dx once; each program keeps its partial
 sums of dweight, dbias and dalpha in registers and writes them to its own slot of a
 small buffer, which torch then sums (a fixed-order, deterministic reduction on CUDA).
-How many programs share the rows is a function of the shape only, never of the GPU,
+How many programs share the rows is a function of the shape and dtype only, never of the GPU,
 so the gradients are bit-identical run to run. No atomics.
 
 This module is imported only when a CUDA tensor reaches the fused DyT (ops.py), so a

@@ -101,8 +101,12 @@ def test_llama_rmsnorm_is_the_registrys_x_over_root_mean_square():
     torch.testing.assert_close(norm.double()(x), expected)
 
 
-# DyT at the default alpha0 0.5 on this 32-wide model plateaus near 0.6 in 150 steps (0.05 with
-# alpha0 2, 3.0 without the embedding scalar): small widths want a larger alpha0 (claim C6).
+# "Overfits" means below 0.61 nats, the text's bigram entropy: the model must use more than the
+# previous byte. The bound is half that, with margin across torch versions and CPU kinds: on one
+# AVX-512 machine, 300 steps end at 0.001-0.002 (rmsnorm) and 0.001-0.066 (dyt) over seeds 0-5,
+# while DyT's step-150 loss, the old test's point, moved from 0.08 to 0.16 between machines.
+# DyT at the default alpha0 0.5 on this 32-wide model plateaus far higher (small widths want a
+# larger alpha0, claim C6), so it runs at alpha0 2.
 @pytest.mark.parametrize("norm, options", [("rmsnorm", {}), ("dyt", {"alpha0": 2.0})])
 def test_a_tiny_llama_overfits_a_short_text(norm, options):
     torch.manual_seed(0)
@@ -110,12 +114,15 @@ def test_a_tiny_llama_overfits_a_short_text(norm, options):
     x, y = text[None, :-1], text[None, 1:]
     model = build(norm, context_length=len(text) - 1, norm_options=options, embed_dim=32)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
-    for _ in range(150):
+    losses = []
+    for _ in range(300):
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < 0.1  # from ln 256 = 5.5 at init
+        losses.append(loss.item())
+    # the mean of the last 10 steps, so one late spike of Adam does not decide it
+    assert sum(losses[-10:]) / 10 < 0.3, losses[-10:]  # from ln 256 = 5.5 at init
 
 
 @pytest.mark.parametrize("key, value", [("num_heads", 3), ("norm_position", "middle"), ("mlp_ratio", 0.0),

@@ -237,8 +237,8 @@ class LMTaskConfig:
 class GenerateTaskConfig:
     """`task=generate`: class-conditional image generation by flow matching (normbench/train/generate.py);
     best is the lowest val loss (fixed noise and times: comparable across runs), throughput is counted
-    in images. Its preset (configs/task/generate.yaml) also makes model=dit, norm=adaln_zero,
-    data=fashion_mnist and optim=adamw_dit the defaults."""
+    in images. Its preset (configs/task/generate.yaml) also makes model=dit, norm=adaln_zero and
+    optim=adamw_dit the defaults; the data stays the shipped subset (data=fashion_mnist: the full set)."""
 
     name: str = "generate"
     sample_steps: int = 10         # Euler steps of the sampler, from t = 1 (noise) to t = 0 (image)

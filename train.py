@@ -17,6 +17,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -29,14 +30,21 @@ from normbench.train import train
 log = logging.getLogger("train")
 
 
-def log_traceback_to_file(message: str) -> None:
-    """The traceback of the exception being handled, into the job's log file (train.log) only:
-    Hydra prints it on the console (in a sweep, the first failed job's, once all have run), so
-    each job's own log is where every failed job's traceback is kept."""
-    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, sys.exc_info())
+def log_to_file(message: str, traceback: bool = False) -> None:
+    """An ERROR record into the job's log file (train.log) only, never the console, where the
+    error is printed once by whoever reports it: `error: ...` of a single run, the job's own line
+    in a sweep, Hydra's traceback of a crash. train.log keeps every failed job's error (and, for a
+    crash, its traceback, which Hydra prints for the first failed job only)."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None,
+                            sys.exc_info() if traceback else None)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
+
+
+class SweepJobInputError(CompactHydraException):
+    """What Hydra reports, as one line and no traceback (a CompactHydraException), for the first
+    sweep job that stopped on bad input; that job's error itself was logged once already."""
 
 
 def record_input_failure(run_dir: Path, cfg: DictConfig, err: InputError) -> None:
@@ -70,14 +78,17 @@ def main(cfg: DictConfig) -> float | None:
         with logging_redirect_tqdm():
             summary = train(cfg, hc.runtime.output_dir, hydra=hc)
     except InputError as err:
-        log.error("%s", err)
         if hc.mode == RunMode.MULTIRUN:
+            log.error("%s", err)  # each job's error on the console once, as its own line
             record_input_failure(Path(hc.runtime.output_dir), cfg, err)
-            raise  # Hydra runs the other jobs, then reports this one as failed
+            # Hydra runs the other jobs, then reports this one as failed, in one line
+            raise SweepJobInputError(f"that job stopped on bad input (its error is above and in "
+                                     f"{hc.runtime.output_dir}/summary.json); the other jobs ran") from None
+        log_to_file(str(err))
         sys.exit(f"error: {err}")  # one clear line, no traceback: the input, not the code, is wrong
     except Exception as err:
         # summary.json already says failed, with the error; the traceback goes to train.log
-        log_traceback_to_file(f"run failed: {type(err).__name__}: {err}")
+        log_to_file(f"run failed: {type(err).__name__}: {err}", traceback=True)
         raise  # in a sweep Hydra runs the other jobs, then reports the first failed one
     if summary["status"] == "interrupted":
         # Stopped by submitit's requeue signal (a submitit launcher's job near its time limit or

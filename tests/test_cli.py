@@ -70,7 +70,11 @@ def test_bad_value_fails_before_training_with_a_clear_message(tmp_path):
 def test_a_bad_job_in_a_sweep_fails_alone(tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_train("-m", *TINY, "norm.alpha0=-1,0.5", f"hydra.sweep.dir={sweep}")
-    assert proc.returncode != 0 and "norm.alpha0 = -1" in proc.stderr + proc.stdout
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    # the job's error once on the console (its own log line), then Hydra's one-line report
+    assert (proc.stderr + proc.stdout).count("norm.alpha0 = -1") == 1, proc.stderr + proc.stdout
+    assert "that job stopped on bad input" in proc.stderr
+    assert "norm.alpha0 = -1" in (sweep / "0" / "train.log").read_text()
     assert not (sweep / "0" / "metrics.jsonl").exists()
     assert read_summary(sweep / "1" / "summary.json")["status"] == "ok"  # the good job still ran
 
@@ -81,5 +85,6 @@ def test_a_wrong_type_fails_before_training_in_one_line(tmp_path):
     proc = run_train(*TINY, "optim.lr=abc", f"hydra.run.dir={run_dir}")
     assert proc.returncode != 0
     assert "error: optim.lr = 'abc' is not allowed: must be a float" in proc.stderr
+    assert (proc.stderr + proc.stdout).count("optim.lr = 'abc'") == 1, proc.stderr + proc.stdout  # printed once
     assert "Traceback" not in proc.stderr
     assert not (run_dir / "metrics.jsonl").exists()

@@ -33,17 +33,35 @@ def test_squash_does_not_hold_when_identity_trains_fine_and_alpha_does_not_matte
     assert found == {"C2": FAILS, "C3": FAILS}
 
 
-def test_stability_finds_where_identity_alone_diverges(tmp_path):
+def stability_runs(root, seeds: int, tanh_collapses: bool = False):
+    """LN, tanh and identity over lr x depth; identity diverges at lr 0.1, every variant at lr 0.1
+    depth 6; tanh_collapses: tanh ends at chance (finite loss) at lr 0.1 depth 3, where LN trains."""
     for variant in ("layernorm", "tanh", "identity"):
         for lr in (1e-3, 1e-1):
             for depth in (3, 6):
                 bad = (variant == "identity" and lr == 1e-1) or (lr == 1e-1 and depth == 6)
-                make_run(tmp_path, f"{variant}-{lr}-{depth}", variant=variant, lr=lr, depth=depth,
-                         status="diverged" if bad else "ok", best=30.0, diverged_step=200)
-    result = report([tmp_path], tmp_path / "report", spec={"group_by": ["variant"], "figures": []})
-    found = {claim: verdict for claim, verdict, _ in verdicts("stability", result)}
-    assert found == {"C2: identity diverges where tanh does not (16 tokens)": HOLDS,
-                     "C5: DyT (alpha0 0.5) as stable as LN (16 tokens)": HOLDS}
+                collapse = tanh_collapses and variant == "tanh" and lr == 1e-1 and depth == 3
+                for seed in range(seeds):
+                    make_run(root, f"{variant}-{lr}-{depth}-{seed}", variant=variant, lr=lr, depth=depth, seed=seed,
+                             status="diverged" if bad else "ok", acc=10.5 if collapse else 80.0, best=30.0,
+                             diverged_step=200 if bad else None)
+    result = report([root], root / "report", spec={"group_by": ["variant"], "figures": []})
+    return {claim: verdict for claim, verdict, _ in verdicts("stability", result)}
+
+
+def test_stability_finds_where_identity_alone_fails(tmp_path):
+    assert stability_runs(tmp_path, seeds=3) == {"C2: identity fails where tanh trains (16 tokens)": HOLDS,
+                                                 "C5: DyT (alpha0 0.5) as stable as LN (16 tokens)": HOLDS}
+
+
+def test_stability_with_one_seed_a_cell_is_inconclusive(tmp_path):
+    assert set(stability_runs(tmp_path, seeds=1).values()) == {UNSURE}
+
+
+def test_stability_a_collapse_to_chance_counts_as_failed(tmp_path):
+    # tanh ends at 10.5 % (finite loss) where LN trains: not as stable as LN
+    assert stability_runs(tmp_path, seeds=3, tanh_collapses=True)["C5: DyT (alpha0 0.5) as stable as LN (16 tokens)"] \
+        == FAILS
 
 
 def test_a_study_without_runs_of_every_variant_is_inconclusive(tmp_path):
@@ -61,13 +79,14 @@ def with_alpha0(run, alpha0: float):
     (run / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def alpha0_runs(root, band_slope: float):
+def alpha0_runs(root, band_slope: float, small_limit: float = 1.7):
     """small and large ViTs x 2 lrs x alpha0; the large one diverges above 1.2 at the high lr
-    and above 1.5 at the low one; accuracy falls by `band_slope` points per unit of alpha0."""
+    and above 1.5 at the low one, the small one above `small_limit`; accuracy falls by
+    `band_slope` points per unit of alpha0."""
     for variant in ("small", "large"):
         for lr in (2e-3, 8e-3):
             for a0 in (0.1, 0.5, 0.8, 1.2, 1.5, 2.0):
-                limit = {(2e-3): 1.5, (8e-3): 1.2}[lr] if variant == "large" else 9.0
+                limit = {(2e-3): 1.5, (8e-3): 1.2}[lr] if variant == "large" else small_limit
                 for seed in range(3):
                     bad = a0 > limit
                     run = make_run(root, f"{variant}-{lr}-{a0}-{seed}", variant=variant, seed=seed, lr=lr,
@@ -82,6 +101,12 @@ def test_alpha0_flat_band_and_smaller_alpha0_for_larger_model_and_lr(tmp_path):
     assert found == {"C5a": HOLDS, "C5b": HOLDS}
 
 
+def test_alpha0_good_at_the_largest_alpha0_tried_is_not_bracketed(tmp_path):
+    result = verdicts("alpha0", alpha0_runs(tmp_path, 0.0, small_limit=9.0))  # the small one never diverges
+    found = {claim.split()[0]: (verdict, why) for claim, verdict, why in result}
+    assert found["C5b"][0] == UNSURE and "not bracketed" in found["C5b"][1]
+
+
 def test_alpha0_sensitivity_inside_the_band_does_not_hold(tmp_path):
     found = {claim.split()[0]: verdict for claim, verdict, _ in verdicts("alpha0", alpha0_runs(tmp_path, 10.0))}
     assert found["C5a"] == FAILS
@@ -91,7 +116,7 @@ def baseline_runs(root, normfree_acc: float):
     best_lr = {"layernorm": 2e-3, "dyt": 2e-3, "fixup": 5e-4, "skipinit": 5e-4, "sigma_reparam": 1e-3}
     top = {"layernorm": 80.0, "dyt": 80.2, "fixup": normfree_acc, "skipinit": normfree_acc - 2, "sigma_reparam": 79.9}
     for variant, acc in top.items():
-        for lr in (5e-4, 1e-3, 2e-3, 4e-3):
+        for lr in (2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3):
             diverges = variant in ("fixup", "skipinit") and lr == 4e-3 and normfree_acc < 80
             for seed in range(3):
                 make_run(root, f"{variant}-{lr}-{seed}", variant=variant, seed=seed, lr=lr,
@@ -103,10 +128,23 @@ def baseline_runs(root, normfree_acc: float):
 
 def test_baselines_lose_and_need_lower_lrs(tmp_path):
     found = {claim: verdict for claim, verdict, _ in verdicts("baselines", baseline_runs(tmp_path, 75.0))}
-    assert found == {"C7: Fixup and SkipInit lose to LN and DyT": HOLDS, "C7: sigmaReparam close to LN": HOLDS,
-                     "C1/C7: DyT matches or beats LN": HOLDS, "C7: Fixup and SkipInit need lower learning rates": HOLDS,
+    assert found == {"C7: Fixup and SkipInit lose to LN and DyT": HOLDS, "C7: sigmaReparam matches LN": HOLDS,
+                     "C1/C7: DyT not worse than LN": HOLDS, "C7: Fixup and SkipInit need lower learning rates": HOLDS,
                      "lr search, layernorm": "best lr 0.002", "run length, layernorm": "+1.90 points "
                      "from 300 to 600 steps"}
+
+
+def test_baselines_best_lr_at_the_grid_edge_is_inconclusive(tmp_path):
+    root = tmp_path / "runs"
+    baseline_runs(root, 75.0)
+    for seed in range(3):  # LN's lr grid now ends at its best lr: 2e-3 beats 1e-3 and nothing above it was run
+        for lr in (4e-3,):
+            (root / f"layernorm-{lr}-{seed}" / "summary.json").unlink()
+    result = report([root], tmp_path / "report", spec={"group_by": ["variant"], "figures": []})
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("baselines", result)}
+    assert found["C1/C7: DyT not worse than LN"][0] == UNSURE
+    assert "not bracketed: layernorm lr's best 0.002 is at the edge of the grid 0.00025-0.002" in \
+        found["C1/C7: DyT not worse than LN"][1]
 
 
 def test_baselines_that_match_ln_do_not_hold(tmp_path):
@@ -170,12 +208,20 @@ def test_bn_replace_holds_when_batchnorm_beats_dyt(tmp_path):
         "C8: DyT cannot replace BatchNorm in ResNet": HOLDS, "ResNet: GroupNorm and no norm": "GroupNorm 74.1 ± 0.1 (n=3), "
         "no norm diverged 3/3", "C8: DyT cannot replace BatchNorm in VGG": HOLDS,
         "VGG: GroupNorm and no norm": "GroupNorm 74.1 ± 0.1 (n=3), no norm diverged 3/3"}
-    assert "BN 76.10 ± 0.10 (n=3), DyT 69.10 ± 0.10 (n=3) (+7.00 points for BN)" == found["C8: DyT cannot replace BatchNorm in VGG"][1]
+    assert found["C8: DyT cannot replace BatchNorm in VGG"][1] == \
+        "BN 76.10 ± 0.10 (n=3), DyT 69.10 ± 0.10 (n=3); BN - DyT: +7.00 points [+7.00, +7.00] (90 % CI, paired by seed, n=3)"
     assert "no norm 30.00 ± 0.00 failed (3/3 diverged) (n=3), diverged at steps 200, 200, 200" in found["VGG: GroupNorm and no norm"][1]
 
 
+def test_bn_replace_a_dyt_at_chance_is_a_setup_failure_not_evidence(tmp_path):
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("bn_replace", bn_replace_runs(tmp_path, 10.3))}
+    verdict, why = found["C8: DyT cannot replace BatchNorm in VGG"]
+    assert verdict == UNSURE and "setup failure: vgg_dyt is at chance" in why
+
+
 def test_bn_replace_does_not_hold_when_dyt_is_not_worse(tmp_path):
-    found = {claim: verdict for claim, verdict, _ in verdicts("bn_replace", bn_replace_runs(tmp_path, 75.9))}
+    # BN - DyT is 0 in every seed: inside the margin, so BN does not beat DyT
+    found = {claim: verdict for claim, verdict, _ in verdicts("bn_replace", bn_replace_runs(tmp_path, 76.0))}
     assert found["C8: DyT cannot replace BatchNorm in ResNet"] == FAILS
     assert found["C8: DyT cannot replace BatchNorm in VGG"] == FAILS
 
@@ -267,15 +313,18 @@ def test_pre_post_opposite_orders_do_not_hold_and_a_diverged_post_counts_as_wors
     assert found["DyT responds to the norm position as RMSNorm does"] == FAILS
 
 
-def llm_alpha0_runs(root, best_of_width: dict[int, tuple[float, float]], depth_moves: bool = False):
-    """w<width>_d<depth> models on a 2 x 2 alpha0 grid; the cell `best_of_width[width]` is
-    clearly best (0.2 bits per byte lower), the others tie; depth_moves: d4's best is another cell."""
+def llm_alpha0_runs(root, best_of_width: dict[int, tuple[float, float]], depth_moves: bool = False,
+                    grid_values: tuple[float, ...] = (0.25, 0.5, 2.0, 4.0)):
+    """w<width>_d<depth> models on an alpha0 grid (attention x other); the cell
+    `best_of_width[width]` is clearly best (0.2 bits per byte lower), the others tie; depth_moves:
+    d4's best is another inner cell. Inner values (0.5, 2.0) are bracketed, the others not."""
     import yaml
 
-    grid = [(a, o) for a in (0.5, 2.0) for o in (0.5, 2.0)]
+    grid = [(a, o) for a in grid_values for o in grid_values]
+    inner = [(a, o) for a, o in grid if min(grid_values) < a < max(grid_values) and min(grid_values) < o < max(grid_values)]
     for w, good in best_of_width.items():
         for d in (2, 4):
-            target = good if not (depth_moves and d == 4) else next(g for g in grid if g != good)
+            target = good if not (depth_moves and d == 4) else next(g for g in inner if g != good)
             for attn, other in grid:
                 for seed in range(3):
                     bpb = 2.0 + 0.002 * seed - (0.2 if (attn, other) == target else 0.0)
@@ -302,15 +351,22 @@ def test_llm_alpha0_depth_moving_the_optimum_and_the_wrong_trend_do_not_hold(tmp
     assert found["C6: attention wants a larger alpha0"] == UNSURE  # smaller in 1 of 4 models, larger in none
 
 
-def data_regime_runs(root, advantage: dict[object, float]):
+def test_llm_alpha0_a_best_cell_at_the_grid_edge_makes_every_claim_inconclusive(tmp_path):
+    result = llm_alpha0_runs(tmp_path, {32: (2.0, 2.0), 128: (0.5, 0.5)}, grid_values=(0.5, 2.0))
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("llm_alpha0", result)}
+    assert {v for v, _ in found.values()} == {UNSURE}
+    assert all("not bracketed: w32_d2 attn's best 2 is at the edge of the grid 0.5-2" in why for _, why in found.values())
+
+
+def data_regime_runs(root, advantage: dict[object, float], noise: float = 0.0):
     """rmsnorm, dyt and hardtanh at budgets data.train_bytes (None: all); the squashes' bpb is
-    RMSNorm's minus `advantage[budget]`."""
+    RMSNorm's minus `advantage[budget]`, plus `noise` with the sign alternating by seed."""
     import yaml
 
     for budget, adv in advantage.items():
         for variant in ("rmsnorm", "dyt", "hardtanh"):
             for seed in range(3):
-                bpb = 2.0 + 0.002 * seed - (adv if variant != "rmsnorm" else 0.0)
+                bpb = 2.0 + 0.002 * seed - (adv - noise * (-1) ** seed if variant != "rmsnorm" else 0.0)
                 run = lm_run(root, f"{variant}-{budget}-{seed}", variant, seed, bpb)
                 config = yaml.safe_load((run / "config.yaml").read_text())
                 config["data"] = {"name": "shakespeare", "train_bytes": budget}
@@ -323,10 +379,14 @@ def test_data_regime_holds_when_the_advantage_flips_with_more_data(tmp_path):
     assert set(found.values()) == {HOLDS} and len(found) == 2
 
 
-def test_data_regime_no_trend_does_not_hold_and_a_shrinking_lead_is_inconclusive(tmp_path):
+def test_data_regime_no_flip_does_not_hold_and_noisy_seeds_are_inconclusive(tmp_path):
     found = {c: v for c, v, _ in verdicts("data_regime", data_regime_runs(tmp_path / "a", {65536: 0.0, None: 0.05}))}
-    assert set(found.values()) == {FAILS}
+    assert set(found.values()) == {FAILS}  # not ahead when scarce
     found = {c: v for c, v, _ in verdicts("data_regime", data_regime_runs(tmp_path / "b", {65536: 0.2, None: 0.05}))}
+    assert set(found.values()) == {FAILS}  # ahead when scarce, still ahead when plentiful: no flip
+    # the same means with +-0.1 by seed: each interval spans 0 and the margin
+    found = {c: v for c, v, _ in verdicts("data_regime", data_regime_runs(tmp_path / "c", {65536: 0.2, None: -0.05},
+                                                                         noise=0.1))}
     assert set(found.values()) == {UNSURE}
 
 

@@ -13,7 +13,7 @@ import torch
 
 from normbench.report import ReportResult
 from normbench.study.spec import Study, effective
-from normbench.study.verdicts import verdicts
+from normbench.study.verdicts import compare_for, verdicts
 
 
 def machine(runs) -> str:
@@ -22,6 +22,19 @@ def machine(runs) -> str:
     threads = sorted({str((r.config.get("trainer") or {}).get("threads") or "torch's default") for r in runs})
     return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, {platform.system()} {platform.release()}; "
             f"torch threads per run: {', '.join(threads)}")
+
+
+def selection_note(runs) -> str | None:
+    """Where the runs chose among settings: classification runs made before the validation split
+    (no `data.val_split` in their config) logged val/* on the test set, so an lr or alpha0 picked
+    by them was picked on the numbers reported."""
+    old = [r for r in runs if r.key("task.name") in (None, "classify") and not r.has_key("data.val_split")]
+    if not old:
+        return None
+    every = len(old) == len(runs)
+    return (f"**Selected on the test set.** {'These' if every else f'{len(old)} of these'} runs predate the "
+            f"validation split (`data.val_split`): their val/* is the held-out test set, so any lr or alpha0 "
+            f"chosen here was chosen on the numbers reported. Re-running the study selects on validation.")
 
 
 def _summaries(runs_dir: Path) -> list[dict]:
@@ -53,7 +66,17 @@ def write_readme(study: Study, result: "ReportResult", command: str, sweep_time_
                   f"(the finished runs are kept) and rebuilds this page.", ""]
     lines += [f"![{p.stem}]({p.relative_to(study.out).as_posix()})" for p in result.figures]
     lines += ["", "## Verdict", ""]
-    lines += [f"- **{claim}: {verdict}.** {why}" for claim, verdict, why in verdicts(study.name, result)]
+    cmp = compare_for(study.name, cfg.get("margin"))
+    if cmp is not None:
+        lines += [f"Judged on {cmp.rule()}"
+                  + (" (this study's `margin`)" if cfg.get("margin") is not None else " (the default)")
+                  + ": a difference is its 90 % t-interval, paired by seed where both sides share 3 or more "
+                  "seeds; \"beats\" needs the interval above 0, \"matches\" needs it inside the margin; fewer "
+                  "than 3 runs a side, or a best lr/alpha0 at the edge of its grid, is inconclusive.", ""]
+    selection = selection_note(result.runs)
+    if selection:
+        lines += [selection, ""]
+    lines += [f"- **{claim}: {verdict}.** {why}" for claim, verdict, why in verdicts(study.name, result, cfg.get("margin"))]
     notes = study.out / "NOTES.md"
     if notes.exists():  # the discussion a person wrote after reading the numbers
         lines += ["", notes.read_text().strip()]

@@ -17,7 +17,8 @@ from normbench.errors import StudyError
 
 SCALES = ("smoke", "cpu", "gpu")
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-_KEYS = {"name", "claim", "paper", "scale", "out", "common", "scales", "variants", "report", "verdict", "notes"}
+_KEYS = {"name", "claim", "paper", "scale", "out", "common", "scales", "variants", "report", "verdict", "notes",
+         "margin"}
 
 
 def _key(override: str) -> str:

@@ -1,33 +1,43 @@
 """A verdict per study, drawn from the numbers by a rule written down before the runs:
-holds | does not hold at this scale | inconclusive, with the numbers that decide it.
+holds | does not hold | inconclusive, with the interval and n behind it.
 
 The rules: vision.py (accuracy), lm.py (bits per byte) and generate.py (flow matching's val
-loss); how two cells compare:
-compare.py. A study without a rule gets "inconclusive" and its README says so.
+loss); how two cells compare: compare.py; the statistics: stats.py. A study yaml may set
+`margin` (the equivalence margin, in its metric's units); without it, its metric's default.
+A study without a rule gets "inconclusive" and its README says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 from normbench.study.verdicts import generate, lm, vision
-from normbench.study.verdicts.compare import FAILS, HOLDS, UNSURE
+from normbench.study.verdicts.compare import ACC, BPB, Compare, Verdict
+from normbench.study.verdicts.stats import FAILS, HOLDS, UNSURE
 
-RULES: dict[str, Callable[..., list[tuple[str, str, str]]]] = {
-    "squash": vision.squash, "alpha_std": vision.alpha_std, "ln_curve": vision.ln_curve,
-    "stability": vision.stability, "alpha0": vision.alpha0, "baselines": vision.baselines,
-    "vision_norms": vision.vision_norms, "bn_replace": vision.bn_replace,
-    "llm_norms": lm.llm_norms, "pre_post": lm.pre_post, "llm_alpha0": lm.llm_alpha0,
-    "data_regime": lm.data_regime,
-    "dit_adaln": generate.dit_adaln,
+RULES: dict[str, tuple[Callable[..., list[Verdict]], Compare]] = {
+    "squash": (vision.squash, ACC), "alpha_std": (vision.alpha_std, ACC), "ln_curve": (vision.ln_curve, ACC),
+    "stability": (vision.stability, ACC), "alpha0": (vision.alpha0, ACC), "baselines": (vision.baselines, ACC),
+    "vision_norms": (vision.vision_norms, ACC), "bn_replace": (vision.bn_replace, ACC),
+    "llm_norms": (lm.llm_norms, BPB), "pre_post": (lm.pre_post, BPB), "llm_alpha0": (lm.llm_alpha0, BPB),
+    "data_regime": (lm.data_regime, BPB),
+    "dit_adaln": (generate.dit_adaln, generate.GEN),
 }
 
-__all__ = ["FAILS", "HOLDS", "UNSURE", "RULES", "verdicts"]
+__all__ = ["FAILS", "HOLDS", "UNSURE", "RULES", "compare_for", "verdicts"]
 
 
-def verdicts(name: str, result) -> list[tuple[str, str, str]]:
+def compare_for(name: str, margin: float | None = None) -> Compare | None:
+    """The comparison study `name` is judged by, with its yaml's margin; None without a rule."""
+    if name not in RULES:
+        return None
+    cmp = RULES[name][1]
+    return cmp if margin is None else dataclasses.replace(cmp, margin=float(margin))
+
+
+def verdicts(name: str, result, margin: float | None = None) -> list[Verdict]:
     """[(claim, verdict, the numbers behind it)] for study `name` from its report."""
-    rule = RULES.get(name)
-    if rule is None:
+    if name not in RULES:
         return [(name, UNSURE, "no rule: read the table and figures")]
-    return rule(result)
+    return RULES[name][0](result, compare_for(name, margin))

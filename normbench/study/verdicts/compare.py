@@ -1,18 +1,25 @@
-"""How a verdict compares two cells: "better" means better by more than the seed spread (the
-larger of the two stds, at least a floor); a difference inside it is a tie.
+"""How a verdict compares two cells of a study's table: the interval of their difference
+(stats.py: paired by seed, 90 % t-interval) judged against an equivalence margin stated in the
+study yaml (`margin`, in the metric's units; the README prints it), with three outcomes.
 
-Accuracy (higher is better, floor 0.3 points) for the vision studies; bits per byte (lower is
-better, floor 0.01) for the language-model studies.
+Accuracy (higher is better; 1 point by default) for the vision studies; bits per byte (lower is
+better; 0.02 by default) for the language-model studies; flow matching's val loss for dit_adaln.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from normbench.report.spec import parse_spec
 from normbench.report.tables import Cell, build_cells
+from normbench.study.verdicts import stats
+from normbench.study.verdicts.stats import FAILS, HOLDS, UNSURE, Diff
 
-HOLDS, FAILS, UNSURE = "holds", "does not hold at this scale", "inconclusive"
+__all__ = ["ACC", "BPB", "Compare", "FAILS", "HOLDS", "UNSURE", "Verdict", "collect", "main_length", "at_length",
+           "length_check", "not_bracketed"]
+
+Verdict = tuple[str, str, str]  # (claim, outcome, the numbers behind it)
 
 
 def collect(result, keys: tuple[str, ...], metric: str = "val/acc1") -> dict[tuple, Cell]:
@@ -23,28 +30,58 @@ def collect(result, keys: tuple[str, ...], metric: str = "val/acc1") -> dict[tup
 
 @dataclass(frozen=True)
 class Compare:
-    higher: bool = True   # accuracy: true; a loss or bits per byte: false
-    floor: float = 0.3    # the smallest spread that counts as a tie
+    metric: str = "val/acc1"
+    higher: bool = True    # accuracy: true; a loss or bits per byte: false
+    margin: float = 1.0    # the equivalence margin: a difference inside it is no difference
     decimals: int = 2
+    unit: str = "points"
+
+    def pairs(self, c: Cell) -> list[tuple]:
+        """(seed, value) of each complete run of the cell that has a finite value."""
+        out = []
+        for run in c.runs:
+            if run.complete:
+                v = run.value(self.metric, self.higher)
+                if v is not None and math.isfinite(v):
+                    out.append((run.seed, v))
+        return out
+
+    def diff(self, a: Cell, b: Cell) -> Diff | None:
+        """A - B, signed so that positive is A better."""
+        return stats.difference(self.pairs(a), self.pairs(b), self.higher)
+
+    def beats(self, a: Cell, b: Cell) -> tuple[str, Diff | None]:
+        d = self.diff(a, b)
+        return stats.beats(d, self.margin), d
+
+    def matches(self, a: Cell, b: Cell) -> tuple[str, Diff | None]:
+        d = self.diff(a, b)
+        return stats.matches(d, self.margin), d
+
+    def not_worse(self, a: Cell, b: Cell) -> tuple[str, Diff | None]:
+        d = self.diff(a, b)
+        return stats.not_worse(d, self.margin), d
 
     def score(self, c: Cell) -> float:
         """A cell's mean, signed so that larger ranks first; a cell without one (every run
-        diverged before its first evaluation) ranks last."""
+        diverged before its first evaluation) ranks last. For picking a best cell, not for a verdict."""
         if c.mean is None:
             return float("-inf")
         return c.mean if self.higher else -c.mean
 
-    def margin(self, a: Cell, b: Cell) -> float:
-        return max(a.std or 0.0, b.std or 0.0, self.floor)
-
-    def better(self, a: Cell, b: Cell) -> bool:
-        return self.score(a) - self.score(b) > self.margin(a, b)
-
-    def not_worse(self, a: Cell, b: Cell) -> bool:
-        return self.score(a) - self.score(b) >= -self.margin(a, b)
-
     def show(self, c: Cell) -> str:
         return c.text(self.decimals, with_n=True)
+
+    def show_diff(self, label: str, d: Diff | None) -> str:
+        """"DyT - LN: -1.20 points [-2.01, -0.39] (90 % CI, paired by seed, n=3)"."""
+        if d is None:
+            return f"{label}: no numbers"
+        return f"{label}: {d.text(self.unit, self.decimals)}" + (f" ({why})" if (why := stats.too_few(d)) else "")
+
+    def rule(self) -> str:
+        """The margin as the README states it."""
+        better = "higher" if self.higher else "lower"
+        return f"{self.metric} ({better} is better), equivalence margin {self.margin:g} {self.unit}"
 
 
 def main_length(cells: dict[tuple, Cell]) -> int | None:
@@ -59,18 +96,23 @@ def at_length(cells: dict[tuple, Cell], steps: int | None) -> dict[str, Cell]:
     return {k[0]: c for k, c in cells.items() if k[-1] == steps and c.n}
 
 
-def length_check(cells: dict[tuple, Cell], variant: str, cmp: "Compare", unit: str) -> list[tuple[str, str, str]]:
+def length_check(cells: dict[tuple, Cell], variant: str, cmp: Compare) -> list[Verdict]:
     """How far `variant` at the study's length is from its run twice as long (cells keyed
-    (variant, max_steps))."""
+    (variant, max_steps)): context for every verdict, not a verdict (usually one longer run)."""
     runs = sorted((k[-1], c) for k, c in cells.items() if k[0] == variant and c.n and c.mean is not None)
     if len(runs) < 2:
         return []
     (s1, c1), (s2, c2) = runs[:2]
-    return [(f"run length, {variant}", f"{c2.mean - c1.mean:+.{cmp.decimals}f} {unit} from {s1} to {s2} steps",
+    return [(f"run length, {variant}", f"{c2.mean - c1.mean:+.{cmp.decimals}f} {cmp.unit} from {s1} to {s2} steps",
              f"{s1} steps: {cmp.show(c1)}; {s2} steps: {cmp.show(c2)}")]
 
 
-ACC = Compare()
-BPB = Compare(higher=False, floor=0.01, decimals=3)
+def not_bracketed(name: str, grid, best) -> str | None:
+    """A note when `best` sits at the edge of its searched grid: a verdict on it is inconclusive."""
+    if stats.bracketed(list(grid), best):
+        return None
+    return f"not bracketed: {name}'s best {best:g} is at the edge of the grid {min(grid):g}-{max(grid):g}"
 
-score, margin, better, not_worse, show = ACC.score, ACC.margin, ACC.better, ACC.not_worse, ACC.show
+
+ACC = Compare()
+BPB = Compare(metric="val/bpb", higher=False, margin=0.02, decimals=3, unit="bits per byte")

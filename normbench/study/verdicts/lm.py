@@ -1,58 +1,115 @@
-"""Verdict rules of the language-model studies: validation bits per byte, lower is better, a
-tie within the seed spread or 0.01 bits per byte (compare.BPB)."""
+"""Verdict rules of the language-model studies: validation bits per byte, lower is better,
+judged by the interval of the paired difference against the study's equivalence margin
+(compare.BPB: 0.02 bits per byte by default).
+
+Sanity flag: a variant at the unigram plateau (within PLATEAU_BAND of the bits per byte a model
+that ignores the context reaches: the cross-entropy of the validation bytes under the training
+bytes' frequencies) has not trained; it cannot make a claim hold.
+"""
 
 from __future__ import annotations
 
+import functools
+import lzma
+
+import numpy as np
+
 from normbench.report.tables import Cell
-from normbench.study.verdicts.compare import BPB, FAILS, HOLDS, UNSURE, at_length, collect, length_check, main_length
+from normbench.study.verdicts.compare import (BPB, FAILS, HOLDS, UNSURE, Compare, Verdict, at_length, collect,
+                                              length_check, main_length, not_bracketed)
 
 METRIC = "val/bpb"
+PLATEAU_BAND = 0.05
 
 
-def llm_norms(result) -> list[tuple[str, str, str]]:
-    """C1 (LLM): DyT (with the sqrt(d) embedding scalar) matches RMSNorm when its validation bits
-    per byte is not worse by more than the seed spread; it does not hold when RMSNorm is better.
-    C6 (embedding scalar): holds when DyT without the scalar is worse than with it by more than
-    the spread (or diverges); it does not hold when it is not worse."""
-    cells = collect(result, keys=("variant", "trainer.max_steps"), metric=METRIC)
+@functools.lru_cache(maxsize=None)
+def unigram_plateau(val_fraction: float = 0.1) -> float:
+    """Bits per byte of the shipped corpus's validation split under its training split's byte
+    frequencies (add-one smoothed): where a model that learned no context stops."""
+    from normbench.data.text import ASSET
+
+    tokens = np.frombuffer(lzma.decompress(ASSET.read_bytes()), dtype=np.uint8)
+    n_val = int(len(tokens) * val_fraction)
+    train, val = tokens[: len(tokens) - n_val], tokens[len(tokens) - n_val:]
+    p = (np.bincount(train, minlength=256) + 1.0) / (len(train) + 256)
+    return float(-np.log2(p[val]).mean())
+
+
+def plateau_flag(name: str, c: Cell, cmp: Compare) -> str | None:
+    """A setup-failure note when the cell's runs are on the shipped corpus and at its plateau."""
+    data = {r.key("data.name") for r in c.runs}
+    if c.mean is None or data != {"shakespeare"}:
+        return None
+    fractions = {r.key("data.val_fraction") for r in c.runs}
+    plateau = unigram_plateau(float(fractions.pop()) if len(fractions) == 1 and None not in fractions else 0.1)
+    if c.mean >= plateau - PLATEAU_BAND:
+        return f"setup failure: {name} is at the unigram plateau ({cmp.show(c)}; plateau {plateau:.3f})"
+    return None
+
+
+def llm_norms(result, cmp: Compare = BPB) -> list[Verdict]:
+    """C1 (LLM): DyT (with the sqrt(d) embedding scalar) matches RMSNorm when the interval of the
+    difference lies inside the margin; does not hold when it lies wholly outside.
+    C6 (embedding scalar): holds when DyT without the scalar diverges or DyT with it beats it;
+    does not hold when DyT with the scalar does not beat it (equivalent or worse)."""
+    cells = collect(result, keys=("variant", "trainer.max_steps"), metric=cmp.metric)
     c = at_length(cells, main_length(cells))
     need = ("rmsnorm", "dyt", "dyt_noscale")
     if any(v not in c for v in need):
         return [("C1 (LLM)", UNSURE, f"missing variants: {[v for v in need if v not in c]}")]
     rms, dyt, noscale = (c[v] for v in need)
-    out = [("C1 (LLM): DyT matches RMSNorm", HOLDS if BPB.not_worse(dyt, rms) else FAILS,
-            f"val bits per byte: RMSNorm {BPB.show(rms)}, DyT {BPB.show(dyt)}")]
-    struggles = noscale.n_diverged > 0 or BPB.better(dyt, noscale)
-    out.append(("C6: DyT without the sqrt(d) embedding scalar struggles", HOLDS if struggles else FAILS,
-                f"DyT {BPB.show(dyt)}, without the scalar {BPB.show(noscale)}"))
-    return out + length_check(cells, "rmsnorm", BPB, "bits per byte")
+    o, d = cmp.matches(dyt, rms)
+    flag = plateau_flag("dyt", dyt, cmp)
+    out = [("C1 (LLM): DyT matches RMSNorm", UNSURE if flag and o == HOLDS else o,
+            f"val bits per byte: RMSNorm {cmp.show(rms)}, DyT {cmp.show(dyt)}; " + cmp.show_diff("DyT - RMSNorm", d)
+            + (f"; {flag}" if flag else ""))]
+    o, d = cmp.beats(dyt, noscale)
+    flag = plateau_flag("dyt", dyt, cmp)
+    o = HOLDS if noscale.n_diverged > 0 else o
+    out.append(("C6: DyT without the sqrt(d) embedding scalar struggles", UNSURE if flag and o == HOLDS else o,
+                f"DyT {cmp.show(dyt)}, without the scalar {cmp.show(noscale)}; " + cmp.show_diff("DyT - without", d)
+                + (f"; {flag}" if flag else "")))
+    return out + length_check(cells, "rmsnorm", cmp)
 
 
-def _order(pre: Cell, post: Cell) -> str:
-    if BPB.better(pre, post) or (post.n_diverged and not pre.n_diverged):
-        return "pre"
-    if BPB.better(post, pre) or (pre.n_diverged and not post.n_diverged):
-        return "post"
-    return "tie"
+def _order(pre: Cell, post: Cell, cmp: Compare) -> tuple[str, str]:
+    """Which position is better ("pre", "post", "tie": equivalent within the margin, "unclear"),
+    and the interval behind it."""
+    if post.n_diverged and not pre.n_diverged:
+        return "pre", "post diverged"
+    if pre.n_diverged and not post.n_diverged:
+        return "post", "pre diverged"
+    o, d = cmp.beats(pre, post)
+    text = cmp.show_diff("pre - post", d)
+    if o == HOLDS:
+        return "pre", text
+    if d is not None and cmp.beats(post, pre)[0] == HOLDS:
+        return "post", text
+    return ("tie" if cmp.matches(pre, post)[0] == HOLDS else "unclear"), text
 
 
-def pre_post(result) -> list[tuple[str, str, str]]:
+def pre_post(result, cmp: Compare = BPB) -> list[Verdict]:
     """No paper claim. Per norm, which position is better (pre: norm before each branch; post:
-    norm(x + f(x))), by more than the seed spread, or a tie. DyT responds to the position as the
-    norms do when its order equals RMSNorm's; it does not when the two are opposite (one prefers
-    pre, the other post); inconclusive when one of them is a tie and the other is not."""
-    cells = collect(result, keys=("variant", "trainer.max_steps"), metric=METRIC)
+    norm(x + f(x))): the interval of pre - post excludes 0 one way, or lies inside the margin (a
+    tie), or neither (unclear). DyT responds to the position as RMSNorm does when the two orders
+    are the same and decided; it does not when they are opposite; inconclusive otherwise, and when
+    a DyT variant never left the unigram plateau (a setup failure: it did not train)."""
+    cells = collect(result, keys=("variant", "trainer.max_steps"), metric=cmp.metric)
     c = at_length(cells, main_length(cells))
     norms = [n for n in ("rmsnorm", "layernorm", "dyt") if f"pre_{n}" in c and f"post_{n}" in c]
     if "rmsnorm" not in norms or "dyt" not in norms:
         return [("pre vs post", UNSURE, "missing pre_/post_ runs of rmsnorm or dyt")]
-    order = {n: _order(c[f"pre_{n}"], c[f"post_{n}"]) for n in norms}
-    out = [(f"{n}: pre vs post", f"{order[n]} better" if order[n] != "tie" else "tie",
-            f"pre {BPB.show(c[f'pre_{n}'])}, post {BPB.show(c[f'post_{n}'])}") for n in norms]
-    same = order["dyt"] == order["rmsnorm"]
-    opposite = {order["dyt"], order["rmsnorm"]} == {"pre", "post"}
-    out.append(("DyT responds to the norm position as RMSNorm does", HOLDS if same else FAILS if opposite else UNSURE,
-                f"RMSNorm: {order['rmsnorm']}, DyT: {order['dyt']}"))
+    order = {n: _order(c[f"pre_{n}"], c[f"post_{n}"], cmp) for n in norms}
+    out = [(f"{n}: pre vs post", f"{order[n][0]} better" if order[n][0] in ("pre", "post") else order[n][0],
+            f"pre {cmp.show(c[f'pre_{n}'])}, post {cmp.show(c[f'post_{n}'])}; {order[n][1]}") for n in norms]
+    flags = [f for v in ("pre_dyt", "post_dyt") if (f := plateau_flag(v, c[v], cmp))]
+    a, b = order["dyt"][0], order["rmsnorm"][0]
+    decided = {"pre", "post", "tie"}
+    verdict = FAILS if {a, b} == {"pre", "post"} else HOLDS if a == b and a in decided else UNSURE
+    if flags and verdict == HOLDS:
+        verdict = UNSURE
+    out.append(("DyT responds to the norm position as RMSNorm does", verdict,
+                f"RMSNorm: {b}, DyT: {a}" + "".join(f"; {f}" for f in flags)))
     return out
 
 
@@ -65,18 +122,21 @@ def _model(variant: str) -> tuple[int, int] | None:
     return None
 
 
-def llm_alpha0(result) -> list[tuple[str, str, str]]:
+def llm_alpha0(result, cmp: Compare = BPB) -> list[Verdict]:
     """C6 on the (alpha0_attn, alpha0 other) grid of each model w<width>_d<depth>; a model's best
-    cell is the lowest mean val bits per byte.
-    - Depth does not set alpha0: holds when, at every width, each depth's best cell is not worse
-      than the best by more than the seed spread at the other depth's best setting (the two
-      depths share a good setting); does not hold when at some width neither setting carries over.
+    cell is the lowest mean val bits per byte. Each claim rests on the best cells: where a model's
+    best sits at the edge of its grid in either alpha0 (not bracketed), the claim is inconclusive,
+    whatever the trend, and says where. A model at the unigram plateau everywhere has no optimum
+    and is left out (named).
+    - Depth does not set alpha0: holds when, at every width, one depth's best setting is not
+      worse (within the margin) than the other depth's best at that depth; does not hold when at
+      some width neither setting carries over (both comparisons do not hold).
     - Wider wants smaller: holds when the best attn x other product falls from the narrowest
       width to the widest at every depth and never rises between neighbours; does not hold when it
       rises from the narrowest to the widest at some depth; inconclusive otherwise.
     - Attention wants larger: holds when the best alpha0_attn is >= the best other alpha0 in every
       model and > in at least one; does not hold when it is smaller in at least half the models."""
-    cells = collect(result, keys=("variant", "norm.alpha0_attn", "norm.alpha0"), metric=METRIC)
+    cells = collect(result, keys=("variant", "norm.alpha0_attn", "norm.alpha0"), metric=cmp.metric)
     grids: dict[tuple[int, int], dict[tuple[float, float], Cell]] = {}
     for (v, attn, other), c in cells.items():
         m = _model(str(v))
@@ -84,10 +144,27 @@ def llm_alpha0(result) -> list[tuple[str, str, str]]:
             grids.setdefault(m, {})[(float(attn), float(other))] = c
     if not grids:
         return [("C6", UNSURE, "no runs of w<width>_d<depth> variants with norm.alpha0_attn")]
-    best = {m: max(g, key=lambda k: BPB.score(g[k])) for m, g in grids.items()}
     name = lambda m: f"w{m[0]}_d{m[1]}"  # noqa: E731
-    where = "; ".join(f"{name(m)}: attn {best[m][0]:g} / other {best[m][1]:g} ({BPB.show(grids[m][best[m]])})"
+    best = {m: max(g, key=lambda k: cmp.score(g[k])) for m, g in grids.items()}
+    untrained = sorted(m for m in grids if plateau_flag(name(m), grids[m][best[m]], cmp))
+    for m in untrained:
+        del grids[m], best[m]
+    skipped = f"; left out, at the unigram plateau in every cell: {', '.join(map(name, untrained))}" if untrained else ""
+    if not grids:
+        return [("C6", UNSURE, "every model is at the unigram plateau" + skipped)]
+    edges = []
+    for m, g in sorted(grids.items()):
+        for i, axis in enumerate(("attn", "other")):
+            note = not_bracketed(f"{name(m)} {axis}", {k[i] for k in g}, best[m][i])
+            if note:
+                edges.append(note.removeprefix("not bracketed: "))
+    edge_note = ("; not bracketed: " + "; ".join(edges)) if edges else ""
+    where = "; ".join(f"{name(m)}: attn {best[m][0]:g} / other {best[m][1]:g} ({cmp.show(grids[m][best[m]])})"
                       for m in sorted(grids))
+
+    def judged(claim: str, outcome: str, why: str) -> Verdict:
+        return (claim, UNSURE if edges else outcome, why + edge_note + skipped)
+
     out = []
     widths = sorted({w for w, _ in grids})
     depths = sorted({d for _, d in grids})
@@ -96,13 +173,16 @@ def llm_alpha0(result) -> list[tuple[str, str, str]]:
         ds = [d for d in depths if (w, d) in grids]
         for a, b in zip(ds, ds[1:]):
             ga, gb = grids[(w, a)], grids[(w, b)]
-            ok_ab = best[(w, a)] in gb and BPB.not_worse(gb[best[(w, a)]], gb[best[(w, b)]])
-            ok_ba = best[(w, b)] in ga and BPB.not_worse(ga[best[(w, b)]], ga[best[(w, a)]])
-            (carried if ok_ab or ok_ba else broken).append(f"w{w}: d{a} vs d{b}")
+            ok_ab = best[(w, a)] in gb and cmp.not_worse(gb[best[(w, a)]], gb[best[(w, b)]])[0]
+            ok_ba = best[(w, b)] in ga and cmp.not_worse(ga[best[(w, b)]], ga[best[(w, a)]])[0]
+            if HOLDS in (ok_ab, ok_ba):
+                carried.append(f"w{w}: d{a} vs d{b}")
+            elif ok_ab == FAILS and ok_ba == FAILS:
+                broken.append(f"w{w}: d{a} vs d{b}")
     if carried or broken:
-        out.append(("C6: depth does not set the best alpha0", FAILS if broken else HOLDS,
-                    (f"a shared good setting at {', '.join(carried)}" if carried else "")
-                    + ("; " if carried and broken else "") + (f"none at {', '.join(broken)}" if broken else "")))
+        out.append(judged("C6: depth does not set the best alpha0", FAILS if broken else HOLDS,
+                          (f"a shared good setting at {', '.join(carried)}" if carried else "")
+                          + ("; " if carried and broken else "") + (f"none at {', '.join(broken)}" if broken else "")))
     trends = []
     for d in depths:
         prods = [best[(w, d)][0] * best[(w, d)][1] for w in widths if (w, d) in grids]
@@ -111,26 +191,25 @@ def llm_alpha0(result) -> list[tuple[str, str, str]]:
                            else "rises" if prods[-1] > prods[0] else "mixed", d, prods))
     if trends:
         kinds = {t[0] for t in trends}
-        out.append(("C6: wider models want a smaller alpha0", HOLDS if kinds == {"falls"} else
-                    FAILS if "rises" in kinds else UNSURE,
-                    "; ".join(f"d{d}: best attn x other by width {', '.join(f'{p:g}' for p in prods)} ({k})"
-                              for k, d, prods in trends)))
+        out.append(judged("C6: wider models want a smaller alpha0", HOLDS if kinds == {"falls"} else
+                          FAILS if "rises" in kinds else UNSURE,
+                          "; ".join(f"d{d}: best attn x other by width {', '.join(f'{p:g}' for p in prods)} ({k})"
+                                    for k, d, prods in trends)))
     larger = sum(best[m][0] > best[m][1] for m in grids)
     smaller = sum(best[m][0] < best[m][1] for m in grids)
-    out.append(("C6: attention wants a larger alpha0", HOLDS if smaller == 0 and larger else
-                FAILS if 2 * smaller >= len(grids) else UNSURE,
-                f"attn > other in {larger}, < in {smaller} of {len(grids)} models; best: {where}"))
+    out.append(judged("C6: attention wants a larger alpha0", HOLDS if smaller == 0 and larger else
+                      FAILS if 2 * smaller >= len(grids) else UNSURE,
+                      f"attn > other in {larger}, < in {smaller} of {len(grids)} models; best: {where}"))
     return out
 
 
-def data_regime(result) -> list[tuple[str, str, str]]:
+def data_regime(result, cmp: Compare = BPB) -> list[Verdict]:
     """arXiv 2604.23434, for DyT and for hardtanh against RMSNorm across data.train_bytes budgets
-    (null: the whole training split, the largest): holds when the squash is better than RMSNorm
-    by more than the seed spread at the smallest budget and worse by more than it at the largest;
-    does not hold when its advantage (RMSNorm's bpb minus its own) does not shrink from the
-    smallest budget to the largest by more than the spread; inconclusive otherwise (the trend is
-    there, the sign does not flip)."""
-    cells = collect(result, keys=("variant", "data.train_bytes"), metric=METRIC)
+    (null: the whole training split, the largest): holds when the squash beats RMSNorm at the
+    smallest budget and RMSNorm beats it at the largest (each interval excludes 0); does not hold
+    when either part does not hold (the squash not ahead when data is scarce, or not behind when
+    plentiful); inconclusive otherwise."""
+    cells = collect(result, keys=("variant", "data.train_bytes"), metric=cmp.metric)
     size = lambda b: float("inf") if b is None else float(b)  # noqa: E731
     by: dict[str, dict[float, Cell]] = {}
     for (v, b), c in cells.items():
@@ -145,16 +224,12 @@ def data_regime(result) -> list[tuple[str, str, str]]:
             continue
         rms, sq = by["rmsnorm"], by[squash]
         lo, hi = budgets[0], budgets[-1]
-        adv = {b: rms[b].mean - sq[b].mean for b in budgets}
-        spread = max(BPB.margin(rms[lo], sq[lo]), BPB.margin(rms[hi], sq[hi]))
         label = lambda b: "all" if b == float("inf") else f"{int(b) // 1024} KiB"  # noqa: E731
-        why = "; ".join(f"{label(b)}: RMSNorm {BPB.show(rms[b])}, {squash} {BPB.show(sq[b])} "
-                        f"(advantage {adv[b]:+.3f})" for b in budgets)
-        if BPB.better(sq[lo], rms[lo]) and BPB.better(rms[hi], sq[hi]):
-            verdict = HOLDS
-        elif adv[lo] - adv[hi] <= spread:
-            verdict = FAILS
-        else:
-            verdict = UNSURE
+        ahead, d_lo = cmp.beats(sq[lo], rms[lo])
+        behind, d_hi = cmp.beats(rms[hi], sq[hi])
+        why = "; ".join(f"{label(b)}: RMSNorm {cmp.show(rms[b])}, {squash} {cmp.show(sq[b])}" for b in budgets)
+        why += f"; {label(lo)}: " + cmp.show_diff(f"{squash} - RMSNorm", d_lo)
+        why += f"; {label(hi)}: " + cmp.show_diff(f"RMSNorm - {squash}", d_hi)
+        verdict = HOLDS if ahead == behind == HOLDS else FAILS if FAILS in (ahead, behind) else UNSURE
         out.append((claim, verdict, why))
     return out

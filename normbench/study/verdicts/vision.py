@@ -1,31 +1,76 @@
 """Verdict rules of the vision studies (squash, alpha_std, ln_curve, stability, alpha0,
-baselines, vision_norms, bn_replace): accuracy, higher is better, a tie within the seed
-spread or 0.3 points (compare.ACC)."""
+baselines, vision_norms, bn_replace): accuracy, higher is better, judged by the interval of the
+paired difference against the study's equivalence margin (compare.ACC: 1 point by default).
+
+Sanity flags: a variant at chance (within 2 points of 100 / classes), or demonstrably below the
+study's no-normalization variant of the same model, is a setup failure: it cannot make a claim
+hold. A run that ends at chance with a finite loss counts as failed (collapsed), beside a
+non-finite divergence.
+"""
 
 from __future__ import annotations
 
 from normbench.report.tables import Cell
-from normbench.study.verdicts.compare import (ACC, FAILS, HOLDS, UNSURE, at_length, better, collect, length_check,
-                                              main_length, not_worse, score, show)
+from normbench.study.verdicts.compare import (ACC, FAILS, HOLDS, UNSURE, Compare, Verdict, at_length, collect,
+                                              length_check, main_length, not_bracketed)
+
+CHANCE_BAND = 2.0  # points above chance that still count as chance
+
+
+def chance(c: Cell) -> float:
+    """Chance accuracy (%) of the cell's data set: 100 / classes."""
+    data = next((r.key("data.name") for r in c.runs), None)
+    return 100.0 / (100 if data == "cifar100" else 10)
+
+
+def at_chance(c: Cell) -> bool:
+    return c.mean is not None and c.mean <= chance(c) + CHANCE_BAND
+
+
+def collapsed(c: Cell, metric: str = "val/acc1") -> int:
+    """Runs of the cell that failed: diverged (non-finite), or ended at chance with a finite loss."""
+    bad = 0
+    for r in c.runs:
+        if r.status == "diverged":
+            bad += 1
+        elif r.complete:
+            final = r.final(metric)
+            bad += final is not None and final <= chance(c) + CHANCE_BAND
+    return bad
+
+
+def setup_failure(name: str, c: Cell, cmp: Compare, floor: Cell | None = None) -> str | None:
+    """Why `c` is a setup failure (at chance, or demonstrably below no normalization), else None."""
+    if at_chance(c):
+        return f"setup failure: {name} is at chance ({cmp.show(c)}; chance {chance(c):g} %)"
+    if floor is not None and floor is not c and cmp.beats(floor, c)[0] == HOLDS:
+        return f"setup failure: {name} is below no normalization ({cmp.show(c)} vs {cmp.show(floor)})"
+    return None
 
 
 def _at(cells: dict[tuple, Cell], lr: float, steps: int) -> dict[str, Cell]:
     return {k[0]: v for k, v in cells.items() if k[1:] == (lr, steps)}
 
 
-def recipe_checks(cells: dict[tuple, Cell], main: tuple, searched: tuple[str, ...]) -> list[tuple[str, str, str]]:
-    """What the lr search chose for the baselines, and how far the baseline is from a run twice
-    as long (at whichever lr that run was made). main = (the study's lr, its length); lr None
-    when every variant has its own search, so there is no shared lr to compare with."""
+def all_of(outcomes: list[str]) -> str:
+    """A claim made of parts: holds when every part holds, does not hold when one does not."""
+    return HOLDS if all(o == HOLDS for o in outcomes) else FAILS if FAILS in outcomes else UNSURE
+
+
+def recipe_checks(cells: dict[tuple, Cell], main: tuple, searched: tuple[str, ...], cmp: Compare = ACC) -> list[Verdict]:
+    """What the lr search chose for the baselines (flagged when the best sits at the grid's edge),
+    and how far the baseline is from a run twice as long (at whichever lr that run was made).
+    main = (the study's lr, its length); lr None when every variant has its own search."""
     out = []
     for v in searched:
         by_lr = {k[1]: c for k, c in cells.items() if k[0] == v and k[2] == main[1] and c.n}
         if len(by_lr) > 1:
-            best = max(by_lr, key=lambda lr: score(by_lr[lr]))
+            best = max(by_lr, key=lambda lr: cmp.score(by_lr[lr]))
             note = "" if main[0] is None else " (the study's lr)" if best == main[0] else \
                 " (not the study's lr: the other variants may be under-tuned)"
-            out.append((f"lr search, {v}", f"best lr {best:g}{note}",
-                        ", ".join(f"{lr:g}: {show(c)}" for lr, c in sorted(by_lr.items()))))
+            edge = not_bracketed("lr", by_lr, best)
+            out.append((f"lr search, {v}", f"best lr {best:g}{note}" + (f"; {edge}" if edge else ""),
+                        ", ".join(f"{lr:g}: {cmp.show(c)}" for lr, c in sorted(by_lr.items()))))
     lengths: dict[float, list[tuple[int, Cell]]] = {}
     for k, c in cells.items():
         if k[0] == searched[0] and c.n:
@@ -34,12 +79,17 @@ def recipe_checks(cells: dict[tuple, Cell], main: tuple, searched: tuple[str, ..
         if len(ln) > 1:
             (s1, c1), (s2, c2) = sorted(ln, key=lambda t: t[0])[:2]
             out.append((f"run length, {searched[0]}", f"{c2.mean - c1.mean:+.2f} points from {s1} to {s2} steps",
-                        f"at lr {lr:g}: {s1} steps: {show(c1)}; {s2} steps: {show(c2)}"))
+                        f"at lr {lr:g}: {s1} steps: {cmp.show(c1)}; {s2} steps: {cmp.show(c2)}"))
     return out
 
 
-def squash(result) -> list[tuple[str, str, str]]:
-    cells = collect(result, keys=("variant", "optim.lr", "trainer.max_steps"))
+def squash(result, cmp: Compare = ACC) -> list[Verdict]:
+    """C2 holds when identity fails (diverges in some run, or tanh beats it) and tanh is not
+    worse than hardtanh nor sigmoid; does not hold when identity neither diverges nor loses, or
+    tanh is worse than one of them. C3 as the paper ran it: each squash with alpha learnable from
+    alpha0 beats the same squash with alpha fixed at 1; the two differ in slope at init as well
+    as in learnability, so this is not a test of learnability alone."""
+    cells = collect(result, keys=("variant", "optim.lr", "trainer.max_steps"), metric=cmp.metric)
     mains = [k[1:] for k in cells if k[0] == "identity"]
     if not mains:
         return [("C2", UNSURE, "no identity runs yet")]
@@ -50,25 +100,27 @@ def squash(result) -> list[tuple[str, str, str]]:
         return [("C2", UNSURE, f"missing variants: {[n for n in need if n not in c or not c[n].n]}")]
     out = []
     ident, tanh = c["identity"], c["tanh"]
-    ident_fails = ident.n_diverged > 0 or better(tanh, ident)
-    ordered = not_worse(tanh, c["hardtanh"]) and not_worse(tanh, c["sigmoid"])
-    why = (f"at lr {main[0]:g}: tanh {show(tanh)}, hardtanh {show(c['hardtanh'])}, sigmoid {show(c['sigmoid'])}, "
-           f"identity {show(ident)}, LN {show(c['layernorm'])}")
-    claim = "C2 (squashing matters: identity fails, tanh is not beaten)"
-    if ident_fails and ordered:
-        out.append((claim, HOLDS, why))
-    elif not ident_fails:
-        out.append((claim, FAILS, why + "; identity neither diverged nor fell behind tanh"))
-    else:
-        out.append((claim, UNSURE, why))
+    beat_ident, d_ident = cmp.beats(tanh, ident)
+    ident_fails = HOLDS if ident.n_diverged > 0 else beat_ident
+    parts = [cmp.not_worse(tanh, c[f]) for f in ("hardtanh", "sigmoid")]
+    verdict = all_of([ident_fails] + [o for o, _ in parts])
+    flags = [f for v in ("tanh", "hardtanh", "sigmoid") if (f := setup_failure(v, c[v], cmp))]
+    if flags and verdict == HOLDS:
+        verdict = UNSURE
+    why = (f"at lr {main[0]:g}: tanh {cmp.show(tanh)}, hardtanh {cmp.show(c['hardtanh'])}, sigmoid "
+           f"{cmp.show(c['sigmoid'])}, identity {cmp.show(ident)} ({ident.n_diverged}/{ident.n} diverged), "
+           f"LN {cmp.show(c['layernorm'])}; " + cmp.show_diff("tanh - identity", d_ident) + "; "
+           + "; ".join(cmp.show_diff(f"tanh - {f}", d) for f, (_, d) in zip(("hardtanh", "sigmoid"), parts))
+           + "".join(f"; {f}" for f in flags))
+    out.append(("C2 (squashing matters: identity fails, tanh is not beaten)", verdict, why))
     pairs = [(f, f"{f}_noalpha") for f in ("tanh", "hardtanh", "sigmoid") if f"{f}_noalpha" in c and c[f"{f}_noalpha"].n]
     if pairs:
-        wins = sum(better(c[a], c[b]) for a, b in pairs)
-        losses = sum(better(c[b], c[a]) for a, b in pairs)
-        why = "; ".join(f"{a} {show(c[a])} vs without alpha {show(c[b])}" for a, b in pairs)
-        verdict = HOLDS if wins == len(pairs) else FAILS if losses or wins == 0 else UNSURE
-        out.append(("C3 (the learnable alpha helps every squash)", verdict, why))
-    return out + recipe_checks(cells, main, ("layernorm", "tanh"))
+        res = [(a, b, *cmp.beats(c[a], c[b])) for a, b in pairs]
+        why = "; ".join(f"{a} {cmp.show(c[a])} vs fixed alpha 1 {cmp.show(c[b])}, " + cmp.show_diff(f"{a} - fixed", d)
+                        for a, b, _, d in res)
+        out.append(("C3 as run (learnable alpha from alpha0 beats alpha fixed at 1, every squash)",
+                    all_of([o for _, _, o, _ in res]), why))
+    return out + recipe_checks(cells, main, ("layernorm", "tanh"), cmp)
 
 
 def _table(result, prefix: str) -> list[dict]:
@@ -77,7 +129,7 @@ def _table(result, prefix: str) -> list[dict]:
     return tables.get(prefix, [])
 
 
-def alpha_std(result) -> list[tuple[str, str, str]]:
+def alpha_std(result, cmp: Compare = ACC) -> list[Verdict]:
     """C4 holds when alpha and 1/std correlate strongly (r >= 0.7) across layers at the end, for
     every model, and over training for the followed layers; it fails when any r < 0.3."""
     across = [r for r in _table(result, "alpha_vs_inv_std_correlation") if r.get("variant") != "all"]
@@ -97,7 +149,7 @@ def alpha_std(result) -> list[tuple[str, str, str]]:
     return [("C4 (alpha tracks 1/std)", UNSURE, why)]
 
 
-def ln_curve(result) -> list[tuple[str, str, str]]:
+def ln_curve(result, cmp: Compare = ACC) -> list[Verdict]:
     """C9 holds when, at the last step, most points lie in the linear range (mean share >= 90 %)
     and the deepest chosen layer bends more than the first (a smaller share); it fails when
     the mean share is below 70 %."""
@@ -116,67 +168,88 @@ def ln_curve(result) -> list[tuple[str, str, str]]:
     return [(claim, UNSURE, why)]
 
 
-def stability(result) -> list[tuple[str, str, str]]:
-    """C2 (stability part) holds when identity diverges at some (lr, depth) where tanh does not;
-    C5's "alpha0 = 0.5 is as stable as LN" holds when tanh and LN diverge in the same cells."""
-    cells = collect(result, keys=("variant", "model.depth", "optim.lr"))
-    diverged = {}
+def stability(result, cmp: Compare = ACC) -> list[Verdict]:
+    """Where training fails, per (depth, lr) cell: a run fails when it diverges (non-finite) or
+    collapses (ends at chance with a finite loss). A cell "fails" when all its runs fail and
+    "trains" when none does. C2 (stability part) holds when identity fails in a cell where tanh
+    trains; C5's "alpha0 = 0.5 is as stable as LN" holds when tanh and LN fail in the same cells
+    and does not hold when one fails where the other trains. Either claim with fewer than 3 runs
+    in a cell it rests on is inconclusive (one seed cannot tell a cell that fails from a bad draw)."""
+    cells = collect(result, keys=("variant", "model.depth", "optim.lr"), metric=cmp.metric)
+    state: dict[str, dict[tuple, tuple[str, int]]] = {}
     for (variant, depth, lr), c in cells.items():
         if c.n:
-            diverged.setdefault(variant, {})[(depth, lr)] = c.n_diverged > 0
-    if not {"tanh", "identity", "layernorm"} <= set(diverged):
-        return [("C2/C5 stability", UNSURE, f"variants with runs: {sorted(diverged)}")]
+            bad = collapsed(c, cmp.metric)
+            state.setdefault(variant, {})[(depth, lr)] = ("fails" if bad == c.n else "trains" if bad == 0 else
+                                                          "mixed", c.n)
+    if not {"tanh", "identity", "layernorm"} <= set(state):
+        return [("C2/C5 stability", UNSURE, f"variants with runs: {sorted(state)}")]
     out = []
     for suffix in ("", "_p4"):
-        t, i, ln = (diverged.get(v + suffix, {}) for v in ("tanh", "identity", "layernorm"))
+        t, i, ln = (state.get(v + suffix, {}) for v in ("tanh", "identity", "layernorm"))
         if not (t and i and ln):
             continue
-        show = lambda d: ", ".join(f"depth {k[0]} lr {k[1]:g}" for k, v in sorted(d.items()) if v) or "none"  # noqa: E731
+        show = lambda d: ", ".join(f"depth {k[0]} lr {k[1]:g}" for k, v in sorted(d.items()) if v[0] != "trains") \
+            or "none"  # noqa: E731
         where = " (49 tokens)" if suffix else " (16 tokens)"
-        only_identity = [k for k in i if i[k] and not t.get(k, True)]
-        why = f"diverged cells: identity {show(i)}; tanh {show(t)}; LN {show(ln)}"
-        if only_identity:
-            out.append((f"C2: identity diverges where tanh does not{where}", HOLDS, why))
-        elif not any(i.values()):
-            out.append((f"C2: identity diverges where tanh does not{where}", FAILS,
-                        why + "; identity never diverged on this grid: extend the lr"))
+        n_min = min(n for d in (t, i, ln) for _, n in d.values())
+        few = f"; n = {n_min} run(s) a cell, fewer than 3" if n_min < 3 else ""
+        why = f"failed (diverged or collapsed to chance) in: identity {show(i)}; tanh {show(t)}; LN {show(ln)}" + few
+        only_identity = [k for k in i if i[k][0] == "fails" and t.get(k, ("", 0))[0] == "trains"]
+        claim = f"C2: identity fails where tanh trains{where}"
+        if n_min < 3:
+            out.append((claim, UNSURE, why))
+        elif only_identity:
+            out.append((claim, HOLDS, why))
+        elif all(v[0] == "trains" for v in i.values()):
+            out.append((claim, FAILS, why + "; identity trained in every cell: extend the lr"))
         else:
-            out.append((f"C2: identity diverges where tanh does not{where}", UNSURE, why))
-        same = all(t.get(k) == ln.get(k) for k in set(t) & set(ln))
-        out.append((f"C5: DyT (alpha0 0.5) as stable as LN{where}", HOLDS if same else FAILS, why))
+            out.append((claim, UNSURE, why))
+        common = set(t) & set(ln)
+        opposite = [k for k in common if {t[k][0], ln[k][0]} == {"fails", "trains"}]
+        same = all(t[k][0] == ln[k][0] for k in common)
+        claim = f"C5: DyT (alpha0 0.5) as stable as LN{where}"
+        out.append((claim, UNSURE if n_min < 3 else FAILS if opposite else HOLDS if same else UNSURE, why))
     return out
 
 
-def _largest_good(group: dict[float, Cell]) -> float:
-    """The largest alpha0 whose runs did not diverge and are within the margin of the group's best."""
-    best = max(group.values(), key=score)
-    return max((a for a, c in group.items() if not c.n_diverged and not better(best, c)), default=min(group))
+def _largest_good(group: dict[float, Cell], cmp: Compare) -> float | None:
+    """The largest alpha0 with no failed run whose accuracy is demonstrably within the margin of
+    the group's best (not worse than it: the interval's lower end above -margin); None if none."""
+    best = max(group.values(), key=cmp.score)
+    good = [a for a, c in group.items() if not collapsed(c, cmp.metric)
+            and (c is best or cmp.not_worse(c, best)[0] == HOLDS)]
+    return max(good, default=None)
 
 
-def alpha0(result) -> list[tuple[str, str, str]]:
-    """C5a holds when, for every (model size, lr), accuracy over alpha0 0.5-1.2 spreads less than
-    twice the largest seed std (at least 1 point); it fails when some spread is larger.
-    C5b holds when the largest good alpha0 (not diverged, within the margin of the best) is no
-    larger for the large model than the small one, nor at the higher lr than the lower, and
-    smaller somewhere; it fails when it is larger somewhere and smaller nowhere."""
-    cells = collect(result, keys=("variant", "optim.lr", "norm.alpha0"))
+def alpha0(result, cmp: Compare = ACC) -> list[Verdict]:
+    """C5a holds when, for every (model size, lr), the best and the worst alpha0 of 0.5-1.2 match
+    (the interval of their difference inside the margin); it does not hold when some pair
+    differs by more than the margin. C5b holds when the largest good alpha0 (no failed run, not
+    worse than the best) is no larger for the large model than the small one, nor at the higher lr
+    than the lower, and smaller somewhere; it does not hold when it is larger somewhere and smaller
+    nowhere; inconclusive when a largest good alpha0 is the grid's largest (not bracketed)."""
+    cells = collect(result, keys=("variant", "optim.lr", "norm.alpha0"), metric=cmp.metric)
     groups: dict[tuple, dict[float, Cell]] = {}
     for (variant, lr, a0), c in cells.items():
         if c.n:
             groups.setdefault((variant, lr), {})[a0] = c
     if not groups:
         return [("C5", UNSURE, "no runs yet")]
-    flat, why = True, []
+    outcomes, why = [], []
     for (variant, lr), group in sorted(groups.items()):
-        band = [c for a, c in group.items() if 0.5 <= a <= 1.2 and c.mean is not None]
+        band = {a: c for a, c in group.items() if 0.5 <= a <= 1.2 and c.mean is not None}
         if len(band) < 2:
             continue
-        spread = max(c.mean for c in band) - min(c.mean for c in band)
-        tol = max(2 * max(c.std or 0.0 for c in band), 1.0)
-        flat &= spread <= tol
-        why.append(f"{variant} lr {lr:g}: spread {spread:.1f} (tolerance {tol:.1f})")
-    out = [("C5a (insensitive to alpha0 in 0.5-1.2)", HOLDS if flat else FAILS, "; ".join(why))]
-    good = {k: _largest_good(g) for k, g in groups.items()}
+        hi = max(band, key=lambda a: cmp.score(band[a]))
+        lo = min(band, key=lambda a: cmp.score(band[a]))
+        o, d = cmp.matches(band[hi], band[lo])
+        outcomes.append(o)
+        why.append(f"{variant} lr {lr:g}: " + cmp.show_diff(f"best {hi:g} - worst {lo:g}", d))
+    out = [("C5a (insensitive to alpha0 in 0.5-1.2)", all_of(outcomes) if outcomes else UNSURE, "; ".join(why))]
+    good = {k: _largest_good(g, cmp) for k, g in groups.items()}
+    edges = [f"{v} lr {lr:g}" for (v, lr), a in good.items() if a is not None and a == max(groups[(v, lr)])]
+    good = {k: a for k, a in good.items() if a is not None}
     variants, lrs = sorted({k[0] for k in good}), sorted({k[1] for k in good})
     pairs = [((v, lrs[i]), (v, lrs[i + 1])) for v in variants for i in range(len(lrs) - 1)]
     if {"small", "large"} <= set(variants):
@@ -184,17 +257,21 @@ def alpha0(result) -> list[tuple[str, str, str]]:
     pairs = [(a, b) for a, b in pairs if a in good and b in good]
     smaller = sum(good[b] < good[a] for a, b in pairs)
     larger = sum(good[b] > good[a] for a, b in pairs)
-    why = ", ".join(f"{v} lr {lr:g}: {good[(v, lr)]:g}" for v, lr in sorted(good))
+    why = "largest good alpha0: " + ", ".join(f"{v} lr {lr:g}: {good[(v, lr)]:g}" for v, lr in sorted(good))
     verdict = HOLDS if smaller and not larger else FAILS if larger and not smaller else UNSURE
-    out.append(("C5b (a larger model or lr needs a smaller alpha0)", verdict, "largest good alpha0: " + why))
+    if edges and verdict != FAILS:
+        verdict = UNSURE
+        why += f"; not bracketed: the largest alpha0 tried is still good for {', '.join(edges)}"
+    out.append(("C5b (a larger model or lr needs a smaller alpha0)", verdict, why))
     return out
 
 
-def baselines(result) -> list[tuple[str, str, str]]:
-    """C7, each method at its best lr (by mean over seeds): Fixup and SkipInit lose to both LN
-    and DyT; sigmaReparam is not worse than LN; DyT is not worse than LN; Fixup and SkipInit
-    prefer a lower lr than LN or diverge where LN does not."""
-    cells = collect(result, keys=("variant", "optim.lr", "trainer.max_steps"))
+def baselines(result, cmp: Compare = ACC) -> list[Verdict]:
+    """C7, each method at its best lr (by mean over seeds; a verdict resting on a best lr at the
+    edge of its grid is inconclusive): Fixup and SkipInit lose to both LN and DyT (each beaten);
+    sigmaReparam matches LN; DyT is not worse than LN; Fixup and SkipInit prefer a lower lr than LN
+    or fail where LN does not."""
+    cells = collect(result, keys=("variant", "optim.lr", "trainer.max_steps"), metric=cmp.metric)
     steps = main_length(cells)  # a search run may be longer
     if steps is None:
         return [("C7", UNSURE, "no runs yet")]
@@ -205,33 +282,42 @@ def baselines(result) -> list[tuple[str, str, str]]:
     need = ("layernorm", "dyt", "fixup", "skipinit", "sigma_reparam")
     if any(v not in by_lr for v in need):
         return [("C7", UNSURE, f"missing variants: {[v for v in need if v not in by_lr]}")]
-    best = {v: max(g.items(), key=lambda t: score(t[1])) for v, g in by_lr.items()}
+    best = {v: max(g.items(), key=lambda t: cmp.score(t[1])) for v, g in by_lr.items()}
     b = {v: c for v, (_, c) in best.items()}
-    at = ", ".join(f"{v} {show(best[v][1])} at lr {best[v][0]:g}" for v in need)
-    diverged = {v: [lr for lr, c in sorted(g.items()) if c.n_diverged] for v, g in by_lr.items()}
-    div = "; diverged at lr: " + ", ".join(f"{v} {diverged[v] or 'none'}" for v in need)
-    lose = [better(b[s], b[f]) for f in ("fixup", "skipinit") for s in ("layernorm", "dyt")]
-    match = [not_worse(b[f], b["layernorm"]) for f in ("fixup", "skipinit")]
-    out = [("C7: Fixup and SkipInit lose to LN and DyT", HOLDS if all(lose) else FAILS if all(match) else UNSURE, at)]
-    out.append(("C7: sigmaReparam close to LN", FAILS if better(b["layernorm"], b["sigma_reparam"]) else HOLDS,
-                f"sigmaReparam {show(b['sigma_reparam'])}, LN {show(b['layernorm'])}"))
-    out.append(("C1/C7: DyT matches or beats LN", FAILS if better(b["layernorm"], b["dyt"]) else HOLDS,
-                f"DyT {show(b['dyt'])}, LN {show(b['layernorm'])}"))
-    ln_lr, ln_div = best["layernorm"][0], set(diverged["layernorm"])
-    lower = [best[f][0] < ln_lr or bool(set(diverged[f]) - ln_div) for f in ("fixup", "skipinit")]
-    out.append(("C7: Fixup and SkipInit need lower learning rates", HOLDS if all(lower) else FAILS if not any(lower)
-                else UNSURE, "best lr: " + ", ".join(f"{v} {best[v][0]:g}" for v in need) + div))
-    return out + recipe_checks(cells, (None, steps), ("layernorm",))
+    edge = {v: not_bracketed(f"{v} lr", by_lr[v], best[v][0]) for v in need}
+    at = ", ".join(f"{v} {cmp.show(best[v][1])} at lr {best[v][0]:g}" for v in need)
+    failed = {v: [lr for lr, c in sorted(g.items()) if collapsed(c, cmp.metric)] for v, g in by_lr.items()}
+    div = "; failed (diverged or collapsed) at lr: " + ", ".join(f"{v} {failed[v] or 'none'}" for v in need)
+
+    def judged(claim: str, outcome: str, why: str, rests_on: tuple[str, ...]) -> Verdict:
+        flags = [edge[v] for v in rests_on if edge[v]]
+        return (claim, UNSURE if flags else outcome, why + "".join(f"; {f}" for f in flags))
+
+    lose = [(f"{s} - {f}", *cmp.beats(b[s], b[f])) for f in ("fixup", "skipinit") for s in ("layernorm", "dyt")]
+    out = [judged("C7: Fixup and SkipInit lose to LN and DyT", all_of([o for _, o, _ in lose]),
+                  at + "; " + "; ".join(cmp.show_diff(lbl, d) for lbl, _, d in lose), need[:4])]
+    o, d = cmp.matches(b["sigma_reparam"], b["layernorm"])
+    out.append(judged("C7: sigmaReparam matches LN", o, cmp.show_diff("sigmaReparam - LN", d),
+                      ("sigma_reparam", "layernorm")))
+    o, d = cmp.not_worse(b["dyt"], b["layernorm"])
+    out.append(judged("C1/C7: DyT not worse than LN", o, cmp.show_diff("DyT - LN", d), ("dyt", "layernorm")))
+    ln_lr, ln_fail = best["layernorm"][0], set(failed["layernorm"])
+    lower = [best[f][0] < ln_lr or bool(set(failed[f]) - ln_fail) for f in ("fixup", "skipinit")]
+    out.append(judged("C7: Fixup and SkipInit need lower learning rates",
+                      HOLDS if all(lower) else FAILS if not any(lower) else UNSURE,
+                      "best lr: " + ", ".join(f"{v} {best[v][0]:g}" for v in need) + div,
+                      ("layernorm", "fixup", "skipinit")))
+    return out + recipe_checks(cells, (None, steps), ("layernorm",), cmp)
 
 
-def _by_variant_at_length(result) -> tuple[dict[str, Cell], list[tuple[str, str, str]]]:
+def _by_variant_at_length(result, cmp: Compare) -> tuple[dict[str, Cell], list[Verdict]]:
     """{variant: cell} at the study's run length, and the run-length check of each variant that
     also has a longer run."""
-    cells = collect(result, keys=("variant", "trainer.max_steps"))
+    cells = collect(result, keys=("variant", "trainer.max_steps"), metric=cmp.metric)
     steps = main_length(cells)
     c = {v: cell for v, cell in at_length(cells, steps).items() if cell.mean is not None}
     longer = sorted({k[0] for k, cell in cells.items() if cell.n and k[-1] != steps})
-    return c, [row for v in longer for row in length_check(cells, v, ACC, "points")]
+    return c, [row for v in longer for row in length_check(cells, v, cmp)]
 
 
 def _gap(r: dict) -> str:
@@ -239,13 +325,13 @@ def _gap(r: dict) -> str:
             f"({100 * r['relative_gap']:.1f} % of the reference's loss), final {r['final_gap']:+.4f}")
 
 
-def vision_norms(result) -> list[tuple[str, str, str]]:
-    """C1 per model (ViT, ConvNeXt): DyT (alpha0 0.5) matches LN when it is not worse than LN
-    by more than the seed spread; it does not hold when LN is better. The curves are aligned
+def vision_norms(result, cmp: Compare = ACC) -> list[Verdict]:
+    """C1 per model (ViT, ConvNeXt): DyT (alpha0 0.5) matches LN when the interval of DyT - LN
+    lies inside the margin; does not hold when it lies wholly outside it. The curves are aligned
     when, for DyT vs LN on ViT and on ConvNeXt, the mean |gap| of smoothed train loss (the
     curve_gap table) is below 5 % of LN's mean smoothed loss; not aligned when one is above
     15 %; inconclusive between."""
-    c, length = _by_variant_at_length(result)
+    c, length = _by_variant_at_length(result, cmp)
     out = []
     for model, name, others in (("vit", "ViT", ("vit_rmsnorm", "vit_dyt_best")), ("convnext", "ConvNeXt", ())):
         dyt, ln = c.get(f"{model}_dyt"), c.get(f"{model}_layernorm")
@@ -253,8 +339,9 @@ def vision_norms(result) -> list[tuple[str, str, str]]:
         if dyt is None or ln is None:
             out.append((claim, UNSURE, f"no finished runs of {model}_dyt or {model}_layernorm"))
             continue
-        why = ", ".join(f"{v} {show(c[v])}" for v in (f"{model}_layernorm", f"{model}_dyt", *others) if v in c)
-        out.append((claim, HOLDS if not_worse(dyt, ln) else FAILS, why))
+        o, d = cmp.matches(dyt, ln)
+        why = ", ".join(f"{v} {cmp.show(c[v])}" for v in (f"{model}_layernorm", f"{model}_dyt", *others) if v in c)
+        out.append((claim, o, why + "; " + cmp.show_diff("DyT - LN", d)))
     rows = {(r["label"], r["reference"]): r for r in _table(result, "curve_gap") if r.get("relative_gap") is not None}
     need = [("vit_dyt", "vit_layernorm"), ("convnext_dyt", "convnext_layernorm")]
     claim = "C1: loss curves aligned"
@@ -277,26 +364,29 @@ def _context(name: str, c: Cell) -> str:
     return f"{name} {text}" + (f", diverged {c.n_diverged}/{c.n}" if c.n_diverged else "")
 
 
-def bn_replace(result) -> list[tuple[str, str, str]]:
+def bn_replace(result, cmp: Compare = ACC) -> list[Verdict]:
     """C8 per model (ResNet, VGG), DyT with BatchNorm's hyperparameters: it holds when BN beats
-    DyT by more than the seed spread; it does not hold when DyT is not worse than BN. GroupNorm
-    and no norm are context, not part of the verdict: their numbers and divergences."""
-    c, length = _by_variant_at_length(result)
+    DyT (the interval of BN - DyT above 0); it does not hold when BN does not beat DyT (DyT ahead,
+    or the two within the margin). A DyT at chance or below no norm is a setup failure (the signal
+    starves, say), not evidence for C8: inconclusive. GroupNorm and no norm are context: their
+    numbers and divergences."""
+    c, length = _by_variant_at_length(result, cmp)
     out = []
     for model, name in (("resnet", "ResNet"), ("vgg", "VGG")):
         bn, dyt = c.get(f"{model}_batchnorm"), c.get(f"{model}_dyt")
+        claim = f"C8: DyT cannot replace BatchNorm in {name}"
         if bn is None or dyt is None:
-            out.append((f"C8: DyT cannot replace BatchNorm in {name}", UNSURE,
-                        f"no finished runs of {model}_batchnorm or {model}_dyt"))
+            out.append((claim, UNSURE, f"no finished runs of {model}_batchnorm or {model}_dyt"))
             continue
-        out.append((f"C8: DyT cannot replace BatchNorm in {name}", HOLDS if better(bn, dyt) else FAILS,
-                    f"BN {show(bn)}, DyT {show(dyt)}" + (f" ({bn.mean - dyt.mean:+.2f} points for BN)"
-                                                   if None not in (bn.mean, dyt.mean) else "")))
+        o, d = cmp.beats(bn, dyt)
+        flag = setup_failure(f"{model}_dyt", dyt, cmp, c.get(f"{model}_identity"))
+        why = f"BN {cmp.show(bn)}, DyT {cmp.show(dyt)}; " + cmp.show_diff("BN - DyT", d) + (f"; {flag}" if flag else "")
+        out.append((claim, UNSURE if flag and o == HOLDS else o, why))
         rest = [(label, c[f"{model}_{v}"]) for v, label in (("groupnorm", "GroupNorm"), ("identity", "no norm"))
                 if f"{model}_{v}" in c]
         if rest:
             steps = lambda cell: ", ".join(str(r.diverged_step) for r in cell.runs if r.status == "diverged")  # noqa: E731
             out.append((f"{name}: GroupNorm and no norm", ", ".join(_context(*t) for t in rest),
-                        "; ".join(f"{label} {show(cell)}" + (f", diverged at steps {steps(cell)}" if steps(cell) else "")
+                        "; ".join(f"{label} {cmp.show(cell)}" + (f", diverged at steps {steps(cell)}" if steps(cell) else "")
                                   for label, cell in rest)))
     return out + length

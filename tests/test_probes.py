@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import pytest
 import torch
@@ -139,3 +140,187 @@ def test_bad_probe_values_fail_before_training(tiny_cfg, tmp_path, override, mes
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         train(tiny_cfg(override), tmp_path)
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+# -- per-token std, saturation at each squash's knee, alpha's optimiser state (issue 24) -------
+@pytest.mark.parametrize("layout", ["channels_last", "channels_first"])
+def test_token_std_is_each_tokens_std_over_its_channels(layout):
+    torch.manual_seed(2)
+    scale = torch.tensor([0.5, 1.0, 2.0, 4.0, 8.0]).view(1, 5, 1, 1)  # tokens of very different spread
+    x = torch.randn(2, 5, 3, 4) * (scale if layout == "channels_last" else 1.0) + 0.3
+    c = 4 if layout == "channels_last" else 5
+    s = layer_stats(build_norm("dyt", c, layout=layout), x)
+    x64 = x.double()
+    # a token: channels_last, the last dim at every other index; channels_first, the C channels at
+    # one spatial position (h, w) of one image
+    tokens = [x64[b, i, j, :] if layout == "channels_last" else x64[b, :, i, j]
+              for b in range(2) for i in range(x.shape[1] if layout == "channels_last" else 3)
+              for j in range(x.shape[2] if layout == "channels_last" else 4)]
+    stds = [math.sqrt(sum((v - t.mean().item()) ** 2 for v in t.tolist()) / len(t)) for t in tokens]  # no Bessel
+    mean = sum(stds) / len(stds)
+    assert len(stds) == (2 * 5 * 3 if layout == "channels_last" else 2 * 3 * 4)
+    assert s["token_std_mean"] == pytest.approx(mean, rel=1e-5)
+    assert s["inv_token_std"] == pytest.approx(1 / mean, rel=1e-5)
+    assert s["token_std_std"] == pytest.approx(math.sqrt(sum((v - mean) ** 2 for v in stds) / len(stds)), rel=1e-4)
+    ordered = sorted(stds)
+    for q, key in ((0.1, "token_std_q10"), (0.5, "token_std_q50"), (0.9, "token_std_q90")):
+        pos = q * (len(ordered) - 1)  # linear interpolation between the two nearest order statistics
+        lo, frac = int(pos), pos - int(pos)
+        want = ordered[lo] + frac * (ordered[min(lo + 1, len(ordered) - 1)] - ordered[lo])
+        assert s[key] == pytest.approx(want, rel=1e-5), key
+    if layout == "channels_last":  # the spread of per-token stds is what the global std hides
+        assert s["token_std_q90"] > 4 * s["token_std_q10"]
+
+
+def test_token_std_leaves_out_tokens_with_a_non_finite_value():
+    x = torch.tensor([[1.0, 3.0], [float("nan"), 1.0], [2.0, 2.0]])
+    s = layer_stats(build_norm("layernorm", 2), x)
+    assert s["token_std_mean"] == pytest.approx(0.5) and s["token_std_q10"] == pytest.approx(0.1)
+
+
+# a squash's slope, written by hand; a point saturates where it is below f times the largest slope,
+# f = tanh's slope at |u| = 2 (the old bound of every squash)
+SLOPE_FRACTION = 1 / math.cosh(2.0) ** 2
+SLOPES = {
+    "tanh": (lambda u: 1 / math.cosh(u) ** 2, 1.0),
+    "sigmoid": (lambda u: math.exp(-u) / (1 + math.exp(-u)) ** 2, 0.25),
+    "hardtanh": (lambda u: 1.0 if abs(u) < 1 else 0.0, 1.0),
+    "identity": (lambda u: 1.0, 1.0),
+    "erf": (lambda u: 2 / math.sqrt(math.pi) * math.exp(-u * u), 2 / math.sqrt(math.pi)),
+}
+
+
+@pytest.mark.parametrize("squash, knee", [("tanh", 2.0), ("sigmoid", 4.0), ("hardtanh", 1.0), ("identity", None),
+                                          ("erf", math.sqrt(-math.log(SLOPE_FRACTION)))])
+def test_saturation_is_the_share_below_a_fraction_of_the_largest_slope(squash, knee):
+    torch.manual_seed(3)
+    slope, top = SLOPES[squash]
+    norm = build_norm("derf", 8, alpha0=0.9, s0=0.4) if squash == "erf" else build_norm("dyt", 8, alpha0=0.9,
+                                                                                           squash=squash)
+    shift = 0.4 if squash == "erf" else 0.0
+    x = torch.randn(64, 8) * 3
+    s = layer_stats(norm, x, norm(x))
+    args = [0.9 * v + shift for v in x.double().flatten().tolist()]  # what the squash sees
+    want = sum(slope(u) < SLOPE_FRACTION * top for u in args) / len(args)
+    assert s["squash"] == squash and s["saturation"] == pytest.approx(want, abs=1e-12)
+    if knee is None:  # identity: the slope never falls
+        assert s["saturation"] == 0.0 and s["saturation_knee"] is None
+        return
+    assert s["saturation_knee"] == pytest.approx(knee, rel=1e-12)
+    assert 0.02 < s["saturation"] < 0.98  # the data straddle the knee: the test can tell knees apart
+    if squash != "hardtanh":  # smooth: the slope at the knee is the fraction itself
+        assert slope(knee) / top == pytest.approx(SLOPE_FRACTION, rel=1e-9)
+
+
+def test_adaln_with_a_dyt_core_saturates_at_tanhs_knee():
+    norm = build_norm("adaln", 6, core="dyt", alpha0=1.5)
+    x = torch.randn(2, 5, 6) * 2
+    s = layer_stats(norm, x)
+    assert s["squash"] == "tanh" and s["saturation_knee"] == 2.0
+    assert s["saturation"] == pytest.approx(((1.5 * x.double()).abs() > 2).double().mean().item())
+
+
+def test_monitor_names_the_knee_of_the_line():
+    line = {"kind": "stats", "layer": "a", "alpha": 0.5, "saturation": 0.9, "saturation_knee": 1.0, "nonfinite": 0}
+    (layer, message), = HealthMonitor(saturation=0.5)([line])
+    assert "|alpha * x| > 1 " in message
+    old = {**line, "layer": "b"}
+    del old["saturation_knee"]  # a line of a run before the per-squash knee: the bound was 2
+    assert "|alpha * x| > 2 " in HealthMonitor(saturation=0.5)([old])[0][1]
+
+
+def _adam_model():
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), build_norm("dyt", 6, alpha0=0.7), torch.nn.Linear(6, 6),
+                                build_norm("dyt", 6, alpha0=0.3, learnable_alpha=False), torch.nn.Linear(6, 1))
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1 + step))  # an lr that moves
+    return model, opt, sched
+
+
+def test_alpha_optimiser_state_follows_adams_formula_by_hand():
+    model, opt, sched = _adam_model()
+    probe = NormProbe(model, torch.randn(8, 4), optimizer=opt)
+    x, y = torch.randn(32, 4), torch.randn(32, 1)
+    alpha = model[1].alpha
+    m = v = 0.0
+    updates, lrs, grads = [], [], []
+    for t in range(1, 6):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        g, lr = alpha.grad.double().item(), opt.param_groups[0]["lr"]
+        # Adam in float64: the bias-corrected moments
+        m, v = 0.9 * m + 0.1 * g, 0.99 * v + 0.01 * g * g
+        updates.append(-lr * (m / (1 - 0.9 ** t)) / (math.sqrt(v / (1 - 0.99 ** t)) + 1e-8))
+        lrs.append(lr)
+        grads.append(g)
+        opt.step()
+        sched.step()
+    line = {s["layer"]: s for s in probe() if s["kind"] == "stats"}
+    dyt, frozen = line["1"], line["3"]
+    assert dyt["alpha_steps"] == 5 and dyt["alpha_grad"] == pytest.approx(grads[-1], rel=1e-6)
+    assert dyt["alpha_lr"] == lrs[-1] and dyt["alpha_cum_lr"] == pytest.approx(sum(lrs), rel=1e-15)
+    assert dyt["alpha_update"] == pytest.approx(updates[-1], abs=1e-7)  # alpha is fp32: one ulp is 6e-8
+    assert dyt["alpha_cum_abs_update"] == pytest.approx(sum(map(abs, updates)), abs=5e-7)
+    assert dyt["alpha_cum_update"] == pytest.approx(sum(updates), abs=5e-7)
+    assert dyt["alpha_cum_update"] == pytest.approx(alpha.item() - 0.7, abs=1e-7)  # the net drift
+    assert dyt["alpha_budget_used"] == pytest.approx(sum(map(abs, updates)) / sum(lrs), rel=1e-4)
+    # the frozen alpha (a buffer) has no optimiser state: every key, null
+    assert {k: frozen[k] for k in frozen if k.startswith("alpha_")} == {
+        k: None for k in ("alpha_grad", "alpha_update", "alpha_lr", "alpha_cum_abs_update", "alpha_cum_update",
+                          "alpha_cum_lr", "alpha_budget_used", "alpha_steps")}
+    assert frozen["alpha"] == pytest.approx(0.3)
+
+
+def test_alpha_optimiser_state_before_any_step_and_from_a_checkpoint_without_it():
+    model, opt, sched = _adam_model()
+    probe = NormProbe(model, torch.randn(8, 4), optimizer=opt)
+    first = {s["layer"]: s for s in probe()}["1"]
+    assert (first["alpha_grad"], first["alpha_update"], first["alpha_budget_used"]) == (None, None, None)
+    assert (first["alpha_cum_abs_update"], first["alpha_cum_lr"], first["alpha_steps"]) == (0.0, 0.0, 0)
+    x, y = torch.randn(32, 4), torch.randn(32, 1)
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+        sched.step()
+    saved = opt.state_dict()
+    assert saved["normbench_alpha"]["steps"] == 3  # the sums travel in the optimizer's state_dict
+    # restored into a fresh probe and optimizer: the same sums
+    model2, opt2, _ = _adam_model()
+    model2.load_state_dict(model.state_dict())
+    probe2 = NormProbe(model2, torch.randn(8, 4), optimizer=opt2)
+    opt2.load_state_dict(saved)
+    keys = ("alpha_update", "alpha_lr", "alpha_cum_abs_update", "alpha_cum_update", "alpha_cum_lr", "alpha_steps")
+    before = {s["layer"]: s for s in probe()}["1"]
+    after = {s["layer"]: s for s in probe2()}["1"]
+    assert {k: after[k] for k in keys} == {k: before[k] for k in keys}
+    assert "normbench_alpha" in saved and opt2.state_dict()["state"].keys() == saved["state"].keys()
+    # a checkpoint without the sums (older, or probes off) loads; the sums count from there
+    model3, opt3, _ = _adam_model()
+    probe3 = NormProbe(model3, torch.randn(8, 4), optimizer=opt3)
+    opt3.load_state_dict({k: v for k, v in saved.items() if k != "normbench_alpha"})
+    assert {s["layer"]: s for s in probe3()}["1"]["alpha_steps"] == 0
+    # an optimizer without a probe ignores the entry
+    plain = torch.optim.AdamW(_adam_model()[0].parameters(), lr=0.01)
+    plain.load_state_dict(saved)
+
+
+def test_a_killed_and_resumed_run_continues_alphas_sums_exactly(tiny_cfg, tmp_path, monkeypatch):
+    from conftest import at_batch, simulated_kill
+
+    from normbench.train.classify import ClassifyTask
+
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    train(tiny_cfg("probe.every=1"), straight)
+    undo = at_batch(monkeypatch, ClassifyTask, 5, simulated_kill)  # killed in step 5, after the step-3 checkpoint
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train(tiny_cfg("probe.every=1"), killed)
+    undo()
+    train(tiny_cfg("probe.every=1", "trainer.resume=true"), killed)
+    a, b = read_probes(straight / "probes.jsonl"), read_probes(killed / "probes.jsonl")
+    last = {(s["step"], s["layer"]): s for s in b}  # steps 4 re-probed after the resume: the later line
+    assert {(s["step"], s["layer"]) for s in a} == set(last)
+    for s in a:
+        assert s == last[(s["step"], s["layer"])], (s["step"], s["layer"])  # every number, the sums included
+    assert all(s["alpha_steps"] == s["step"] for s in a)  # every step counted, not only probe steps

@@ -2,8 +2,9 @@
 
 It reads the probe lines of one step and names the layer, the step and what is wrong:
 non-finite inputs or outputs, a BatchNorm running variance near zero or exploding, DyT
-saturation above a threshold, alpha collapsing towards 0. A condition is warned about when
-it starts and again only after it has cleared, so a long bad stretch is one warning.
+saturation (the share of inputs past its squash's knee, probes/stats.py) above a threshold,
+alpha collapsing towards 0. A condition is warned about when it starts and again only after
+it has cleared, so a long bad stretch is one warning.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ class HealthMonitor:
             found["alpha"] = f"alpha = {alpha:.3g} has collapsed towards 0 (|alpha| < {self.alpha_min:g})"
         sat = line.get("saturation")
         if sat is not None and sat > self.saturation:
-            found["saturation"] = f"saturation = {sat:.2f}: that share of inputs has |alpha * x| > 2 (threshold {self.saturation:g})"
+            knee = line.get("saturation_knee", 2.0)  # lines written before the per-squash knee: 2
+            found["saturation"] = (f"saturation = {sat:.2f}: that share of inputs is past the squash's knee, "
+                                   f"|alpha * x| > {knee:.3g} (threshold {self.saturation:g})")
         vmin, vmax = line.get("running_var_min"), line.get("running_var_max")
         if vmin is not None and vmin < self.var_min:
             found["var_min"] = f"running variance min = {vmin:.3g} is near zero (< {self.var_min:g})"

@@ -5,6 +5,10 @@ graph silently never run), and the batch is fixed (the first training images, no
 augmentation) so a layer's numbers move only because the model moves. The forward runs
 in eval mode without gradients, so it changes no weight, running statistic or RNG state:
 a run with probes trains exactly like one without.
+
+Given the optimizer, it also records what the optimiser did to each scalar alpha
+(normbench/probes/alpha_optim.py): hooks on the optimizer's step sum every step's update and
+lr, and those sums travel in the optimizer's state_dict, so a checkpoint keeps them.
 """
 
 from __future__ import annotations
@@ -13,18 +17,22 @@ import torch
 from torch import nn
 
 from normbench.models.inspect import norm_layers
+from normbench.probes.alpha_optim import AlphaOptimState
 from normbench.probes.stats import layer_stats, scurve_sample
 
 
 class NormProbe:
     def __init__(self, model: nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ...], scurve_tokens: int = 8,
-                 scurve_channels: int = 64):
+                 scurve_channels: int = 64, optimizer: torch.optim.Optimizer | None = None):
         """batch: the model's input, or a tuple of its inputs (model=dit: images, times, labels);
-        a norm's hook reads its first argument, x (a conditional norm's c is the second)."""
+        a norm's hook reads its first argument, x (a conditional norm's c is the second).
+        optimizer: the one training the model; its alpha state goes into each alpha's line
+        (construct the probe before loading a checkpoint into it, so the sums are restored)."""
         self.model = model
         self.batch = batch
         self.layers = norm_layers(model)
         self.scurve_tokens, self.scurve_channels = scurve_tokens, scurve_channels
+        self.alpha_optim = AlphaOptimState(optimizer, self.layers) if optimizer is not None else None
 
     @torch.no_grad()
     def __call__(self, scurve: bool = False) -> list[dict]:
@@ -52,4 +60,9 @@ class NormProbe:
             self.model.train(was_training)
             for h in handles:
                 h.remove()
+        if self.alpha_optim is not None:
+            optim = self.alpha_optim.lines()
+            for line in lines:
+                if line["kind"] == "stats" and line["layer"] in optim:
+                    line.update(optim[line["layer"]])
         return lines

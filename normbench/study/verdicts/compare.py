@@ -96,6 +96,17 @@ def at_length(cells: dict[tuple, Cell], steps: int | None) -> dict[str, Cell]:
     return {k[0]: c for k, c in cells.items() if k[-1] == steps and c.n}
 
 
+def seed_matched_gain(short: Cell, long: Cell, cmp: Compare) -> tuple[float, str]:
+    """long - short on the seeds both have (a run-length check is usually one seed: comparing it
+    with the mean of three would mix the seed's luck into the gain); the means if none is shared."""
+    a, b = dict(cmp.pairs(short)), dict(cmp.pairs(long))
+    common = sorted((s for s in a if s in b and s is not None), key=str)
+    if common:
+        gain = sum(b[s] - a[s] for s in common) / len(common)
+        return gain, f"seed-matched, seed {', '.join(map(str, common))}"
+    return long.mean - short.mean, "means, no seed shared"
+
+
 def length_check(cells: dict[tuple, Cell], variant: str, cmp: Compare) -> list[Verdict]:
     """How far `variant` at the study's length is from its run twice as long (cells keyed
     (variant, max_steps)): context for every verdict, not a verdict (usually one longer run)."""
@@ -103,7 +114,8 @@ def length_check(cells: dict[tuple, Cell], variant: str, cmp: Compare) -> list[V
     if len(runs) < 2:
         return []
     (s1, c1), (s2, c2) = runs[:2]
-    return [(f"run length, {variant}", f"{c2.mean - c1.mean:+.{cmp.decimals}f} {cmp.unit} from {s1} to {s2} steps",
+    gain, how = seed_matched_gain(c1, c2, cmp)
+    return [(f"run length, {variant}", f"{gain:+.{cmp.decimals}f} {cmp.unit} from {s1} to {s2} steps ({how})",
              f"{s1} steps: {cmp.show(c1)}; {s2} steps: {cmp.show(c2)}")]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from normbench.report.tables import Cell
 from normbench.study.verdicts.compare import (ACC, FAILS, HOLDS, UNSURE, Compare, Verdict, at_length, collect,
-                                              length_check, main_length, not_bracketed)
+                                              length_check, main_length, not_bracketed, seed_matched_gain)
 
 CHANCE_BAND = 2.0  # points above chance that still count as chance
 
@@ -78,7 +78,8 @@ def recipe_checks(cells: dict[tuple, Cell], main: tuple, searched: tuple[str, ..
     for lr, ln in sorted(lengths.items()):
         if len(ln) > 1:
             (s1, c1), (s2, c2) = sorted(ln, key=lambda t: t[0])[:2]
-            out.append((f"run length, {searched[0]}", f"{c2.mean - c1.mean:+.2f} points from {s1} to {s2} steps",
+            gain, how = seed_matched_gain(c1, c2, cmp)
+            out.append((f"run length, {searched[0]}", f"{gain:+.2f} points from {s1} to {s2} steps ({how})",
                         f"at lr {lr:g}: {s1} steps: {cmp.show(c1)}; {s2} steps: {cmp.show(c2)}"))
     return out
 

@@ -30,9 +30,10 @@ def make_run(root: Path, name: str, *, variant: str | None = "dyt", seed: int = 
              acc: float = 80.0, best: float | None = None, lr: float = 1e-3, depth: int = 4,
              model: str = "vit", norm: str = "dyt", steps: tuple = (100, 200, 300), diverged_step: int | None = None,
              probes: bool = False, alpha_scale: float = 0.5, old_names: bool = False,
-             extra_metrics: list[dict] | None = None, loss_scale: float = 1.0) -> Path:
+             extra_metrics: list[dict] | None = None, loss_scale: float = 1.0, token_std: bool = False) -> Path:
     """A run folder as train.py writes it: config.yaml, summary.json, metrics.jsonl (a loss
-    that falls from 2.3, times `loss_scale`, val acc rising to `acc`), and probes.jsonl when asked."""
+    that falls from 2.3, times `loss_scale`, val acc rising to `acc`), and probes.jsonl when asked
+    (with the per-token std of issue 24 when `token_std`; without it, as runs probed before it)."""
     d = root / name
     d.mkdir(parents=True)
     config = {"task": "classify", "variant": variant, "model": {"name": model, "depth": depth, "embed_dim": 64},
@@ -66,7 +67,7 @@ def make_run(root: Path, name: str, *, variant: str | None = "dyt", seed: int = 
     }
     (d / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     if probes:
-        write_probes(d, norm, steps, alpha_scale, seed)
+        write_probes(d, norm, steps, alpha_scale, seed, token_std)
     return d
 
 
@@ -74,7 +75,7 @@ def inv_std_of(layer_index: int, step_index: int, seed: int) -> float:
     return 1.0 / (1.0 + 0.7 * layer_index + 0.2 * step_index + 0.05 * seed)
 
 
-def write_probes(d: Path, norm: str, steps: tuple, alpha_scale: float, seed: int) -> None:
+def write_probes(d: Path, norm: str, steps: tuple, alpha_scale: float, seed: int, token_std: bool = False) -> None:
     rng = np.random.default_rng(seed)
     out = []
     for j, s in enumerate(steps):
@@ -85,6 +86,9 @@ def write_probes(d: Path, norm: str, steps: tuple, alpha_scale: float, seed: int
             if norm == "dyt":
                 line["alpha"] = alpha_scale * inv + 0.01 * float(rng.standard_normal())
                 line["saturation"] = 0.01
+            if token_std:  # a token std that is not a multiple of the global one
+                line["token_std_mean"] = 0.8 / inv + 0.1 * i * i
+                line["inv_token_std"] = 1 / line["token_std_mean"]
             out.append(line)
         out.append({"step": s, "kind": "warning", "layer": LAYERS[0], "message": "saturation high"})
     for i in (0, len(LAYERS) - 1):
@@ -280,7 +284,7 @@ def test_pearson_r_of_alpha_vs_inv_std_equals_numpys(tmp_path):
     assert pearson_r([p["inv_std"] for p in points], [p["alpha"] for p in points]) == pytest.approx(expected, abs=1e-12)
     result = report([tmp_path], tmp_path / "out", {"figures": [{"kind": "alpha_vs_inv_std"}]})
     rows = list(map(lambda line: line.split(","), (tmp_path / "out" / "alpha_vs_inv_std_correlation.csv").read_text().splitlines()))
-    assert rows[0] == ["model.name", "runs", "points", "pearson_r"]
+    assert rows[0] == ["model.name", "runs", "points", "pearson_r", "points_token", "pearson_r_token"]
     assert rows[1][:3] == ["vit", "2", str(2 * len(LAYERS))] and float(rows[1][3]) == pytest.approx(expected, abs=1e-12)
     assert f"{expected:.3f}" in result.markdown
 
@@ -475,3 +479,65 @@ def test_layer_stats_average_each_layer_over_runs_at_the_last_step(tmp_path):
         assert dyt[layer]["step"] == 300 and dyt[layer]["saturation"] == pytest.approx(0.01)
         assert ln[layer]["alpha"] is None  # LayerNorm has no alpha
     assert (tmp_path / "out" / "layer_stats.png").is_file() and "### layer_stats" in result.markdown
+
+
+# -- issue 24: alpha against the per-token std, alpha0 x std at init -----------------------
+def _stats_lines(run_dir: Path) -> list[dict]:
+    return [x for x in map(json.loads, (run_dir / "probes.jsonl").read_text().splitlines()) if x["kind"] == "stats"]
+
+
+def test_alpha_against_both_stds_and_runs_probed_before_the_token_std(tmp_path):
+    for seed in range(2):
+        make_run(tmp_path, f"new{seed}", seed=seed, probes=True, token_std=True, alpha_scale=0.5 + 0.3 * seed)
+    make_run(tmp_path, "old", seed=2, probes=True)  # probes.jsonl of a run made before the token std
+    result = report([tmp_path], tmp_path / "out", {"figures": [{"kind": "alpha_vs_inv_std"}, {"kind": "alpha_std"}]})
+    alpha, inv, tok = [], [], []
+    for name in ("new0", "new1", "old"):
+        for line in _stats_lines(tmp_path / name):
+            if line["step"] == 300:
+                alpha.append(line["alpha"])
+                inv.append(line["inv_std"])
+                tok.append(line.get("inv_token_std"))
+    (row,) = result.figure_output.tables["alpha_vs_inv_std_correlation"]
+    assert (row["points"], row["points_token"]) == (3 * len(LAYERS), 2 * len(LAYERS))
+    assert row["pearson_r"] == pytest.approx(np.corrcoef(inv, alpha)[0, 1], abs=1e-12)
+    with_tok = [(t, a) for t, a in zip(tok, alpha) if t is not None]
+    want = np.corrcoef([t for t, _ in with_tok], [a for _, a in with_tok])[0, 1]
+    assert row["pearson_r_token"] == pytest.approx(want, abs=1e-12) and f"{want:.3f}" in result.markdown
+    points = result.figure_output.tables["alpha_vs_inv_std"]
+    assert sum(p["inv_token_std"] is None for p in points) == len(LAYERS)  # the old run's: marked, not dropped
+    over_training = result.figure_output.tables["alpha_std"]
+    assert all(r["pearson_r_token_over_training"] is not None for r in over_training)
+    # a report of old runs alone: drawn, the token column marked
+    old_only = report([tmp_path / "old"], tmp_path / "out_old", {"figures": [{"kind": "alpha_vs_inv_std"}]})
+    assert "n/a (not probed)" in old_only.markdown and (tmp_path / "out_old" / "alpha_vs_inv_std.png").is_file()
+
+
+def test_alpha0_times_the_input_std_at_init_by_hand(tmp_path):
+    steps = (0, 100, 200)
+    for seed in range(2):
+        d = make_run(tmp_path, f"dyt{seed}", seed=seed, probes=True, steps=steps, token_std=seed == 0)
+        lines = [json.loads(x) for x in (d / "probes.jsonl").read_text().splitlines()]
+        for x in lines:  # at init every run's alpha is alpha0
+            if x["step"] == 0 and "alpha" in x:
+                x["alpha"] = 0.5
+        (d / "probes.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    make_run(tmp_path, "late", seed=5, probes=True)  # probed from step 100 on: no probe at init
+    make_run(tmp_path, "ln", variant="ln", norm="layernorm", probes=True, steps=steps)  # no alpha: no row
+    result = report([tmp_path], tmp_path / "out", {"figures": [{"kind": "layer_stats"}, {"kind": "alpha_vs_inv_std"}]})
+    rows = {r["layer"]: r for r in result.figure_output.tables["alpha0_input_std"]}
+    assert set(rows) == set(LAYERS) and {r["variant"] for r in rows.values()} == {"dyt"}
+    at0 = {name: {x["layer"]: x for x in _stats_lines(tmp_path / name) if x["step"] == 0} for name in ("dyt0", "dyt1")}
+    for layer in LAYERS:
+        a = [at0[n][layer] for n in ("dyt0", "dyt1")]
+        assert rows[layer]["runs"] == 2 and rows[layer]["alpha0"] == 0.5
+        assert rows[layer]["alpha0_x_std"] == pytest.approx(np.mean([x["alpha"] * x["input_std"] for x in a]))
+        # the token std: only dyt0 has it
+        assert rows[layer]["alpha0_x_token_std"] == pytest.approx(a[0]["alpha"] * a[0]["token_std_mean"])
+    md = result.markdown
+    assert md.count("### alpha0_input_std") == 1  # written once, by the first figure
+    section = md.split("### alpha0_input_std")[1].split("###")[0]
+    shown = [line.split(" | ")[1] for line in section.splitlines() if line.startswith("| dyt | ")]
+    assert shown == [LAYERS[0], LAYERS[2], LAYERS[4]]  # first, middle, last; all in the CSV
+    assert "alpha0_input_std: 1 run(s) with alpha have no probe at step 0" in md
+    assert len((tmp_path / "out" / "alpha0_input_std.csv").read_text().splitlines()) == 1 + len(LAYERS)

@@ -19,6 +19,12 @@ fits with b -> 0 (a tanh flat enough to be a line) and has all its points in the
 DyT, y = tanh(alpha x) fits with b = alpha, and the range is |alpha x| <= 0.584.
 The paper does not define its range; the share here is comparable across runs and layers,
 not necessarily with the paper's ~99 %.
+
+alpha against which 1/std: the paper does not say whether its std is over all of a layer's
+input elements (`inv_std`) or per token as LayerNorm divides (`inv_token_std`, 1 / the mean
+over tokens of each token's std over its channels); the points carry both, and runs probed
+before the per-token std existed carry None for it. `init_points` gives alpha0 times the input
+std at step 0 per layer: the scale of the squash's argument before training moved anything.
 """
 
 from __future__ import annotations
@@ -109,9 +115,34 @@ def alpha_points(run: Run, step: str | int = "last") -> list[dict]:
             continue
         by_step.setdefault(int(line["step"]), []).append(
             {"layer": line.get("layer"), "depth_index": line.get("depth_index"), "norm": line.get("norm"),
-             "step": int(line["step"]), "alpha": alpha, "inv_std": inv})
+             "step": int(line["step"]), "alpha": alpha, "inv_std": inv,
+             "inv_token_std": _finite(line.get("inv_token_std"))})  # None: probed before the per-token std
     steps = sorted(s for s in by_step if step == "last" or s <= step)
     return by_step[steps[-1]] if steps else []
+
+
+def _finite(value: Any) -> float | None:
+    v = to_float(value)
+    return v if v is not None and math.isfinite(v) else None
+
+
+def init_points(run: Run) -> list[dict]:
+    """Per layer with an alpha, from its probe at step 0 (before any training step): alpha0,
+    the input std over all elements and alpha0 times it, and the same with the mean per-token
+    std (None for runs probed before it existed). [] for a run without a probe at step 0 (runs
+    made before the probe at init existed)."""
+    points = []
+    for line in run.probe_lines("stats"):
+        if line.get("step") != 0:
+            continue
+        alpha, std = _finite(line.get("alpha")), _finite(line.get("input_std"))
+        if alpha is None or std is None:
+            continue
+        token = _finite(line.get("token_std_mean"))
+        points.append({"layer": line.get("layer"), "depth_index": line.get("depth_index"), "norm": line.get("norm"),
+                       "alpha0": alpha, "input_std": std, "alpha0_x_std": alpha * std, "token_std": token,
+                       "alpha0_x_token_std": None if token is None else alpha * token})
+    return points
 
 
 def pearson_r(x: Sequence[float], y: Sequence[float]) -> float | None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 TABLE_KEY = "report/table"  # the dashboard's table panel reads this summary key
 RUNS_KEY = "report/runs"
 ALPHA_KEY = "report/alpha_vs_inv_std"
+NUMBERS = ("runs", "points", "pearson_r", "points_token", "pearson_r_token")  # a correlation row's non-key columns
 WORKSPACES_REQUIREMENT = "wandb-workspaces>=0.4"
 
 
@@ -83,9 +84,10 @@ def log_report_to_wandb(result: "ReportResult", study_name: str, mode: str = "of
         for name, rows in result.figure_output.tables.items():
             if name.endswith("_correlation"):
                 for row in rows:
-                    key = "/".join(str(v) for k, v in row.items() if k not in ("runs", "points", "pearson_r"))
-                    if row["pearson_r"] is not None:
-                        run.summary[f"report/pearson_r/{key}"] = row["pearson_r"]
+                    key = "/".join(str(v) for k, v in row.items() if k not in NUMBERS)
+                    for r in ("pearson_r", "pearson_r_token"):  # alpha vs 1/std, and vs 1/token std
+                        if row.get(r) is not None:
+                            run.summary[f"report/{r}/{key}"] = row[r]
         return run.id
     finally:
         run.finish()

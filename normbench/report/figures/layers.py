@@ -1,6 +1,9 @@
 """What every norm layer looks like at one step, by depth: input std, DyT's alpha beside 1/std,
-and DyT's saturation (share of |alpha x| > 2). When a result disagrees with the paper, this
-is where to look first: a saturated deep layer or an alpha that never moved says why."""
+and DyT's saturation (share of inputs past its squash's knee: |alpha x| > 2 for tanh, 1 for
+hardtanh, 4 for sigmoid; runs probed before the per-squash knee used 2 for every squash).
+When a result disagrees with the paper, this is where to look first: a saturated deep layer
+or an alpha that never moved says why. Beside it, alpha0 x the input std at init per DyT layer
+(figures/alpha.py's init_table, once per report)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from normbench.report.figures.alpha import init_table
 from normbench.report.figures.common import FigureOutput, colours, groups, new_figure, save
 from normbench.report.runs import Run
 from normbench.report.spec import FigureSpec, ReportSpec
@@ -56,7 +60,7 @@ def layer_stats(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Pat
             axes[0, 2].plot(d, [100 * (r["saturation"] or 0) for r in mine], "o-", color=colour, label=label)
     step = "the last probe" if fs["step"] == "last" else f"step {fs['step']}"
     for ax, title, ylabel in zip(axes[0], ("input std by depth", "alpha (solid) and 1/std (dashed)",
-                                            "DyT saturation: share of |alpha x| > 2"),
+                                            "DyT saturation: share past the squash's knee"),
                                  ("std of the layer input (all elements)", "value", "%")):
         ax.set_title(f"{title}, {step}")
         ax.set_xlabel("depth index (0 = first norm layer)")
@@ -76,4 +80,5 @@ def layer_stats(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Pat
         [[*(fmt_value(r[k]) for k in by), r["layer"], show(r["input_std"], ".3g"), show(r["inv_std"], ".3g"),
           show(r["alpha"], ".3f"), "" if r["saturation"] is None else f"{100 * r['saturation']:.1f} %"] for r in rows],
         align=["l"] * (len(by) + 1) + ["r"] * 4)
+    init_table(runs, by, out)  # alpha0 x input std at init, after this figure's own table
     return save(fig, path)

@@ -399,3 +399,65 @@ def test_bn_replace_keeps_the_twice_as_long_run_out_of_the_verdict_and_reports_i
     found = {claim: (verdict, why) for claim, verdict, why in verdicts("bn_replace", result)}
     assert found["C8: DyT cannot replace BatchNorm in ResNet"][1].startswith("BN 76.10 ± 0.10 (n=3)")
     assert found["run length, resnet_batchnorm"][0] == "+14.00 points from 300 to 600 steps (seed-matched, seed 0)"
+
+
+# -- the third outcome of the rules above: noisy seeds make the interval span the margin --------
+def test_squash_with_noisy_seeds_is_inconclusive(tmp_path):
+    for variant, acc in {"layernorm": 80.0, "tanh": 78.0, "hardtanh": 78.0, "sigmoid": 78.0, "identity": 78.0}.items():
+        for seed in range(3):
+            noise = 4.0 * (-1) ** seed if variant == "identity" else 0.0
+            make_run(tmp_path, f"{variant}-{seed}", variant=variant, seed=seed, acc=acc + noise, lr=2e-3)
+    result = report([tmp_path], tmp_path / "report", spec={"group_by": ["variant"], "figures": []})
+    found = {claim.split()[0]: verdict for claim, verdict, _ in verdicts("squash", result)}
+    assert found["C2"] == UNSURE
+
+
+def test_vision_norms_with_noisy_seeds_is_inconclusive(tmp_path):
+    root = tmp_path / "runs"
+    for variant, acc in {"vit_layernorm": 80.0, "vit_dyt": 80.0, "convnext_layernorm": 85.0, "convnext_dyt": 85.0}.items():
+        for seed in range(3):
+            noise = 3.0 * (-1) ** seed if variant.endswith("_dyt") else 0.0  # differences +3, -3, +3
+            make_run(root, f"{variant}-{seed}", variant=variant, seed=seed, acc=acc + noise)
+    result = report([root], tmp_path / "report", spec={"group_by": ["variant"], "figures": []})
+    found = {claim: verdict for claim, verdict, _ in verdicts("vision_norms", result)}
+    assert found["C1: DyT matches LN on ViT"] == UNSURE and found["C1: DyT matches LN on ConvNeXt"] == UNSURE
+
+
+def test_llm_norms_with_noisy_seeds_is_inconclusive(tmp_path):
+    for seed in range(3):
+        lm_run(tmp_path, f"rms-{seed}", "rmsnorm", seed, 2.000)
+        lm_run(tmp_path, f"dyt-{seed}", "dyt", seed, 2.000 + 0.05 * (-1) ** seed)
+        lm_run(tmp_path, f"noscale-{seed}", "dyt_noscale", seed, 2.000 + 0.05 * (-1) ** (seed + 1))
+    found = {claim: verdict for claim, verdict, _ in verdicts("llm_norms", lm_report(tmp_path))}
+    assert set(found.values()) == {UNSURE}
+
+
+def test_pre_post_a_dyt_at_the_unigram_plateau_is_a_setup_failure(tmp_path):
+    import yaml
+
+    from normbench.study.verdicts.lm import unigram_plateau
+
+    plateau = unigram_plateau()
+    assert 4.5 < plateau < 5.2  # tiny Shakespeare's byte frequencies: about 4.8 bits per byte
+    bpbs = {"pre_rmsnorm": 2.0, "post_rmsnorm": 2.2, "pre_dyt": 3.0, "post_dyt": plateau}
+    for variant, bpb in bpbs.items():
+        for seed in range(3):
+            run = lm_run(tmp_path, f"{variant}-{seed}", variant, seed, bpb + 0.002 * seed)
+            config = yaml.safe_load((run / "config.yaml").read_text())
+            config["data"] = {"name": "shakespeare", "val_fraction": 0.1}
+            (run / "config.yaml").write_text(yaml.safe_dump(config))
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("pre_post", lm_report(tmp_path))}
+    verdict, why = found["DyT responds to the norm position as RMSNorm does"]
+    assert found["dyt: pre vs post"][0] == "pre better"  # the same order as RMSNorm ...
+    assert verdict == UNSURE and "setup failure: post_dyt is at the unigram plateau" in why  # ... but it never trained
+
+
+def test_a_study_margin_changes_the_verdict(tmp_path):
+    # DyT 0.6 points behind LN in every seed: inside a 1-point margin (matches), outside a 0.5 one
+    root = tmp_path / "runs"
+    for variant, acc in {"vit_layernorm": 80.0, "vit_dyt": 79.4, "convnext_layernorm": 85.0, "convnext_dyt": 84.4}.items():
+        for seed in range(3):
+            make_run(root, f"{variant}-{seed}", variant=variant, seed=seed, acc=acc + 0.1 * seed)
+    result = report([root], tmp_path / "report", spec={"group_by": ["variant"], "figures": []})
+    assert {c: v for c, v, _ in verdicts("vision_norms", result)}["C1: DyT matches LN on ViT"] == HOLDS
+    assert {c: v for c, v, _ in verdicts("vision_norms", result, margin=0.5)}["C1: DyT matches LN on ViT"] == FAILS

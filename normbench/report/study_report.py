@@ -82,16 +82,23 @@ def _section_title(name: str) -> str:
     return name
 
 
+def _is_study_folder(folder: str | Path) -> bool:
+    return (Path(folder) / "study.yaml").is_file() and (Path(folder) / "runs").is_dir()
+
+
 def report(folders: Iterable[str | Path] | str | Path, out_dir: str | Path | None = None,
            spec: ReportSpec | dict | str | Path | None = None) -> ReportResult:
-    """Tables and figures of the runs under `folders` (searched recursively for summary.json).
+    """Tables and figures of the runs under `folders` (searched recursively for summary.json; in a
+    study folder, under its runs/ only).
 
     spec: a ReportSpec, a `report:` mapping, or a study YAML path; None: the first
     <folder>/study.yaml, else the default (val/acc1 by variant, loss curves).
     out_dir: default the first folder (results/<study>/ for a study whose runs are in runs/).
     """
     folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
-    runs = load_runs(folders)
+    # a study folder (study.yaml beside runs/) holds other run folders too (a pilot, a length
+    # check) that are not the study's: its table is made of runs/ alone, as sweep.py --report's
+    runs = load_runs([Path(f) / "runs" if _is_study_folder(f) else f for f in folders])
     if spec is None:
         found = find_study_spec(folders)
         spec = load_spec(found) if found else parse_spec(None)

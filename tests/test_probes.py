@@ -97,6 +97,10 @@ def test_tracker_names_probe_series_per_layer(tiny_cfg, tmp_path, monkeypatch):
     monkeypatch.setattr(tracker.WandbRun, "log", lambda self, metrics, step: logged.update(metrics))
     train(tiny_cfg("probe.every=3"), tmp_path)
     assert {"probe/blocks.0.norm1/alpha", "probe/blocks.0.norm1/inv_std", "train/loss", "val/acc1"} <= set(logged)
+    new = {f"probe/blocks.0.norm1/{k}" for k in ("token_std_mean", "inv_token_std", "token_std_q90", "alpha_grad",
+                                                   "alpha_update", "alpha_cum_abs_update", "alpha_cum_lr",
+                                                   "alpha_budget_used")}
+    assert new <= set(logged)  # issue 24's probes reach the wandb history too
 
 
 def test_monitor_conditions():

@@ -38,3 +38,26 @@ def test_ci_constraints_pin_every_dependency_inside_its_range():
 
 def test_ci_installs_with_the_constraints():
     assert "-c constraints/ci.txt" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_a_built_wheel_ships_the_data_and_the_c_kernel(tmp_path):
+    """A non-editable install gets what the package reads from beside its modules: the shipped
+    Fashion-MNIST subset, the corpus and the fused DyT's C source."""
+    import subprocess
+    import sys
+    import zipfile
+
+    import shutil
+
+    src = tmp_path / "src"  # a copy: a build writes build/ and egg-info beside the sources
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "normbench", src / "normbench", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "dist"), str(src)], check=True, capture_output=True, timeout=300)
+    names = zipfile.ZipFile(next((tmp_path / "dist").glob("normbench-*.whl"))).namelist()
+    assert "normbench/norms/fused/dyt_cpu.c" in names
+    assert any(n.startswith("normbench/data/assets/") for n in names)
+    assert any(n.startswith("normbench/data/corpora/") for n in names)

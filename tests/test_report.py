@@ -541,3 +541,22 @@ def test_alpha0_times_the_input_std_at_init_by_hand(tmp_path):
     assert shown == [LAYERS[0], LAYERS[2], LAYERS[4]]  # first, middle, last; all in the CSV
     assert "alpha0_input_std: 1 run(s) with alpha have no probe at step 0" in md
     assert len((tmp_path / "out" / "alpha0_input_std.csv").read_text().splitlines()) == 1 + len(LAYERS)
+
+
+def test_layer_stats_marks_saturation_measured_before_the_per_squash_knee(tmp_path):
+    for name, squash in (("tanh", "tanh"), ("hard", "hardtanh")):
+        d = make_run(tmp_path, name, variant=name, probes=True)
+        config = yaml.safe_load((d / "config.yaml").read_text())
+        config["norm"]["squash"] = squash
+        (d / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    new = make_run(tmp_path, "hard_new", variant="hard_new", probes=True)  # lines with their knee: not marked
+    lines = [json.loads(x) for x in (new / "probes.jsonl").read_text().splitlines()]
+    for x in lines:
+        if "saturation" in x:
+            x["saturation_knee"] = 1.0
+    (new / "probes.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    result = report([tmp_path], tmp_path / "out", spec={"group_by": ["variant"], "figures": [{"kind": "layer_stats"}]})
+    marked = {r["variant"] for r in result.figure_output.tables["layer_stats"] if r["saturation_at_2"]}
+    assert marked == {"hard"}  # tanh's knee is 2 anyway; the new run's lines carry theirs
+    assert "| hard | norm | " in result.markdown and "1.0 % * |" in result.markdown
+    assert "probed before saturation was measured at each squash's knee" in result.markdown

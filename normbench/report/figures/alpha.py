@@ -161,7 +161,7 @@ def alpha_vs_inv_std(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path
 INIT_TABLE = "alpha0_input_std"
 INIT_NOTE = ("alpha0 x std of the input at init (the probe at step 0, before any training step): the scale of the "
              "squash's argument alpha0 * x when training starts (tanh leaves its linear range near 0.6 and saturates "
-             "past 2); token std: the mean over tokens of each token's std over its channels")
+             "past 2, hardtanh past 1, sigmoid past 4); token std: the mean over tokens of each token's std over its channels")
 
 
 def init_table(runs: Sequence[Run], by: Sequence[str], out: FigureOutput) -> None:

@@ -30,20 +30,33 @@ def _at_step(run: Run, step) -> list[dict]:
     return [line for line in lines if line["step"] == chosen]
 
 
+def _old_saturation(run: Run, line: dict) -> bool:
+    """A line whose saturation was measured at |alpha x| > 2 (before the per-squash knee) for a
+    squash whose knee is not 2 (tanh's is, so its old numbers stand)."""
+    if line.get("saturation") is None or "saturation_knee" in line:
+        return False
+    norm = run.key("norm.name")
+    return norm == "derf" or (norm == "dyt" and run.key("norm.squash") not in (None, "tanh"))
+
+
 def layer_stats(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Path, out: FigureOutput) -> Path | None:
     by = fs["by"] or spec.row_and_column_keys
     rows = []
     for label, key, group_runs in groups(runs, by):
         per_layer: dict[tuple, list[dict]] = {}
+        old_bound: set[tuple] = set()  # layers whose saturation some run measured at |alpha x| > 2, not at its knee
         for r in group_runs:
             for line in _at_step(r, fs["step"]):
                 per_layer.setdefault((line.get("depth_index", 0), line["layer"]), []).append(line)
+                if _old_saturation(r, line):
+                    old_bound.add((line.get("depth_index", 0), line["layer"]))
         for (depth, layer), lines in sorted(per_layer.items()):
             row = {"group": label, **dict(zip(by, key)), "depth_index": depth, "layer": layer, "runs": len(lines),
                    "step": lines[0]["step"]}
             for stat in STATS:
                 values = [float(x[stat]) for x in lines if isinstance(x.get(stat), (int, float))]
                 row[stat] = float(np.mean(values)) if values else None
+            row["saturation_at_2"] = (depth, layer) in old_bound
             rows.append(row)
     if not rows:
         out.notes.append(f"{path.name} not drawn: no run has probe lines")
@@ -75,10 +88,16 @@ def layer_stats(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Pat
         fig.suptitle(fs["title"])
     out.tables[path.stem] = rows
     show = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
+    def sat(r: dict) -> str:
+        return "" if r["saturation"] is None else f"{100 * r['saturation']:.1f} %" + (" *" if r["saturation_at_2"] else "")
+
     out.markdown[path.stem] = markdown_table(
         [*by, "layer", "input std", "1/std", "alpha", "saturation"],
         [[*(fmt_value(r[k]) for k in by), r["layer"], show(r["input_std"], ".3g"), show(r["inv_std"], ".3g"),
-          show(r["alpha"], ".3f"), "" if r["saturation"] is None else f"{100 * r['saturation']:.1f} %"] for r in rows],
+          show(r["alpha"], ".3f"), sat(r)] for r in rows],
         align=["l"] * (len(by) + 1) + ["r"] * 4)
+    if any(r["saturation_at_2"] for r in rows):
+        out.markdown[path.stem] += ("\n\n\\* probed before saturation was measured at each squash's knee: the share of "
+                                    "\\|alpha x\\| > 2, where hardtanh's knee is 1, sigmoid's 4 and erf's 1.63")
     init_table(runs, by, out)  # alpha0 x input std at init, after this figure's own table
     return save(fig, path)

@@ -70,5 +70,17 @@ def test_bad_study_names_and_scales_are_named_errors():
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: study.scale = 'huge'")
 
 
+@pytest.mark.parametrize("override, message", [
+    ("study.name=other", "study.name = 'other' does not match its file, configs/study/squash.yaml"),
+    ("study.margin=-1", "study.margin = -1 is not allowed: must be a number > 0"),
+    ("+study.verdict=holds", "study.verdict is not a study key"),  # accepted and never read before
+    ("+study.notes=text", "study.notes is not a study key"),
+])
+def test_study_keys_are_read_or_rejected(override, message):
+    with pytest.raises(StudyError, match=message):
+        load_study("squash", [override.lstrip("+")])
+    assert load_study("squash", ["study.margin=0.5"]).cfg["margin"] == 0.5
+
+
 # A smoke study end to end (table, figures, README, a killed job resumed by a re-run):
 # tests/test_sweep_faults.py::test_a_study_goes_on_past_a_killed_job_and_a_rerun_finishes_it

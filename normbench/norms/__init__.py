@@ -14,7 +14,7 @@ from .base import LAYOUTS, NormLayer, is_norm_layer
 from .batchnorm import BatchNorm, SyncBatchNorm, convert_sync_batchnorm
 from .derf import Derf
 from .dyt import DyT
-from .factory import build_norm_from_config, norm_factory, norm_factory_from_config, split_norm_config
+from .factory import build_norm_from_config, norm_factory, split_norm_config
 from .groupnorm import GroupNorm
 from .identity import Identity
 from .instancenorm import InstanceNorm
@@ -27,7 +27,7 @@ from .rmsnorm import RMSNorm
 __all__ = [
     "LAYOUTS", "NORM_NAMES", "SQUASHES",
     "NormConfigError", "NormLayer", "is_norm_layer",
-    "build_norm", "build_norm_from_config", "norm_class", "norm_factory", "norm_factory_from_config",
+    "build_norm", "build_norm_from_config", "norm_class", "norm_factory",
     "split_norm_config", "convert_sync_batchnorm",
     "supported_layouts",
     "AdaLN", "AdaLNZero", "CONDITIONAL_NORM_NAMES", "build_conditional_norm",

@@ -45,9 +45,3 @@ def build_norm_from_config(cfg: Mapping, num_features: int, *, layout: str = "ch
     """build_norm from the ``norm`` config node (its ``name`` plus options)."""
     name, options = split_norm_config(cfg)
     return build_norm(name, num_features, layout=layout, **options)
-
-
-def norm_factory_from_config(cfg: Mapping, *, layout: str = "channels_last") -> functools.partial:
-    """norm_factory from the ``norm`` config node."""
-    name, options = split_norm_config(cfg)
-    return norm_factory(name, layout=layout, **options)

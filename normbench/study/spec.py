@@ -17,8 +17,8 @@ from normbench.errors import StudyError
 
 SCALES = ("smoke", "cpu", "gpu")
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-_KEYS = {"name", "claim", "paper", "scale", "out", "common", "scales", "variants", "report", "verdict", "notes",
-         "margin"}
+# `name` must be the file's; `margin`: the verdicts' equivalence margin (normbench/study/verdicts)
+_KEYS = {"name", "claim", "paper", "scale", "out", "common", "scales", "variants", "report", "margin"}
 
 
 def _key(override: str) -> str:
@@ -129,6 +129,13 @@ def load_study(name: str, overrides: list[str] = (), configs: Path = CONFIGS) ->
     unknown = sorted(set(cfg) - _KEYS)
     if unknown:
         raise StudyError(f"study.{unknown[0]} is not a study key; allowed: {', '.join(sorted(_KEYS))}")
+    if cfg.get("name", name) != name:
+        raise StudyError(f"study.name = {cfg['name']!r} does not match its file, configs/study/{name}.yaml; "
+                         f"allowed: {name!r} (or no name)")
+    margin = cfg.get("margin")
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin <= 0):
+        raise StudyError(f"study.margin = {margin!r} is not allowed: must be a number > 0 (the verdicts' "
+                         f"equivalence margin, in the study metric's units)")
     scale = cfg.get("scale", "cpu")
     if scale not in SCALES or scale not in cfg.get("scales", {}):
         allowed = [s for s in SCALES if s in cfg.get("scales", {})]

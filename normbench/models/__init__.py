@@ -11,7 +11,7 @@ from normbench.errors import ModelConfigError
 
 from .build import (MODEL_NAMES, MODEL_TASKS, build_model, build_stock_model, check_model_fits_norm,
                     check_model_fits_task, resolve_model_config)
-from .inspect import norm_layers, stock_norm_layers
+from .find_norms import norm_layers, stock_norm_layers
 from .replace import BATCHNORM_TARGETS, LAYERNORM_TARGETS, replace_norms
 
 __all__ = [

@@ -23,7 +23,7 @@ from normbench.norms.options import POSITION_KEYS, options_at
 from . import convnext, dit, llama, resnet, vgg, vit
 from .config import to_plain_dict, with_defaults
 from .fit import check_conditioning, check_norm_fits, fitting_norms
-from .inspect import assert_all_norms_replaced
+from .find_norms import assert_all_norms_replaced
 from .replace import replace_norms
 from .spec import ModelSpec
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from normbench.models.inspect import norm_layers
+from normbench.models.find_norms import norm_layers
 from normbench.probes.alpha_optim import AlphaOptimState
 from normbench.probes.stats import layer_stats, scurve_sample
 

@@ -560,3 +560,19 @@ def test_layer_stats_marks_saturation_measured_before_the_per_squash_knee(tmp_pa
     assert marked == {"hard"}  # tanh's knee is 2 anyway; the new run's lines carry theirs
     assert "| hard | norm | " in result.markdown and "1.0 % * |" in result.markdown
     assert "probed before saturation was measured at each squash's knee" in result.markdown
+
+
+def test_metric_vs_draws_the_metric_against_a_numeric_key(tmp_path):
+    """The length study's figure: accuracy against run length, one line per variant."""
+    for variant, base in (("ln", 80.0), ("dyt", 74.0)):
+        for steps in ((100, 200), (100, 200, 400), (100, 200, 400, 800)):
+            for seed in range(2):
+                make_run(tmp_path / "runs", f"{variant}-{steps[-1]}-{seed}", variant=variant, seed=seed, steps=steps,
+                         acc=base + steps[-1] / 100 + seed)
+    spec = {"group_by": ["variant", "trainer.max_steps"],
+            "figures": [{"kind": "metric_vs", "x": "trainer.max_steps", "by": ["variant"]}]}
+    result = report([tmp_path / "runs"], tmp_path / "out", spec=spec)
+    assert [p.name for p in result.figures] == ["metric_vs.png"]
+    assert result.figures[0].read_bytes()[:8] == PNG_MAGIC and result.figures[0].stat().st_size > 5000
+    with pytest.raises(ReportError, match="logx = 'yes'"):
+        report([tmp_path / "runs"], tmp_path / "out", spec={"figures": [{"kind": "metric_vs", "logx": "yes"}]})

@@ -30,6 +30,7 @@ FIGURES: dict[str, dict[str, Any]] = {
     "alpha_vs_inv_std": {"by": ["model.name"], "step": "last", "title": None},
     "scurve": {"layers": ["first", "last"], "step": "last", "by": None, "tolerance": 0.1, "title": None},
     "final_metric_bars": {"by": None, "metric": None, "title": None},
+    "metric_vs": {"x": "trainer.max_steps", "by": None, "metric": None, "logx": True, "title": None},
     "layer_stats": {"by": None, "step": "last", "title": None},
     # pairs is required; by defaults to [variant] so that pairs name variants as the study lists them
     "curve_gap": {"pairs": None, "by": ["variant"], "split": "train", "metric": "loss", "smooth": 5, "title": None},
@@ -173,6 +174,10 @@ def _figure(i: int, raw: Any, counts: dict[str, int]) -> FigureSpec:
             o["facet"] = _dotted(w + "facet", o["facet"])
     elif kind in ("alpha_std", "scurve"):
         o["layers"] = _layers(w + "layers", o["layers"])
+    elif kind == "metric_vs":
+        o["x"] = _dotted(w + "x", o["x"])
+        if not isinstance(o["logx"], bool):
+            raise _bad(w + "logx", o["logx"], "allowed: true, false")
     if kind in ("alpha_vs_inv_std", "scurve", "layer_stats"):
         o["step"] = _step(w + "step", o["step"])
     if kind == "scurve":

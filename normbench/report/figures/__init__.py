@@ -17,6 +17,7 @@ from normbench.report.figures.curves import loss_curves
 from normbench.report.figures.gap import curve_gap
 from normbench.report.figures.grid import stability_grid
 from normbench.report.figures.layers import layer_stats
+from normbench.report.figures.metric_vs import metric_vs
 from normbench.report.figures.samples import sample_grids
 from normbench.report.figures.scurve import scurve
 from normbench.report.runs import Run
@@ -30,6 +31,7 @@ DRAW: dict[str, Callable[..., Path | None]] = {
     "alpha_vs_inv_std": alpha_vs_inv_std,
     "scurve": scurve,
     "final_metric_bars": final_metric_bars,
+    "metric_vs": metric_vs,
     "layer_stats": layer_stats,
     "curve_gap": curve_gap,
     "sample_grids": sample_grids,

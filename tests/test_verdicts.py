@@ -461,3 +461,30 @@ def test_a_study_margin_changes_the_verdict(tmp_path):
     result = report([root], tmp_path / "report", spec={"group_by": ["variant"], "figures": []})
     assert {c: v for c, v, _ in verdicts("vision_norms", result)}["C1: DyT matches LN on ViT"] == HOLDS
     assert {c: v for c, v, _ in verdicts("vision_norms", result, margin=0.5)}["C1: DyT matches LN on ViT"] == FAILS
+
+
+def length_runs(root, gaps: dict[int, float], identity_acc: float = 70.0):
+    """LN at 80 + a length bonus, DyT `gaps[length]` points behind it, identity far behind, 3 seeds."""
+    ends = {300: (100, 200, 300), 600: (200, 400, 600), 1200: (400, 800, 1200)}
+    for length, gap in gaps.items():
+        for variant, acc in (("layernorm", 80.0), ("dyt", 80.0 - gap), ("identity", identity_acc)):
+            for seed in range(3):
+                make_run(root, f"{variant}-{length}-{seed}", variant=variant, seed=seed, steps=ends[length],
+                         acc=acc + length / 300 + 0.1 * seed)
+    return report([root], root / "report", spec={"group_by": ["variant", "trainer.max_steps"], "figures": []})
+
+
+def test_length_finds_where_the_gap_closes(tmp_path):
+    found = {c: (v, why) for c, v, why in verdicts("length", length_runs(tmp_path, {300: 6.0, 600: 3.0, 1200: 0.2}))}
+    assert found["C1 at 300 steps: dyt matches LN"][0] == FAILS
+    assert found["C1 at 1200 steps: dyt matches LN"][0] == HOLDS
+    assert found["C2 at 600 steps: identity fails or loses to tanh"][0] == HOLDS
+    verdict, why = found["The LN - DyT (alpha0 0.5) gap closes with training"]
+    assert verdict == HOLDS and "DyT matches LN from 1200 steps on" in why
+
+
+def test_length_a_gap_that_stays_does_not_close(tmp_path):
+    found = {c: v for c, v, _ in verdicts("length", length_runs(tmp_path, {300: 6.0, 1200: 5.0}))}
+    assert found["The LN - DyT (alpha0 0.5) gap closes with training"] == FAILS
+    found = {c: v for c, v, _ in verdicts("length", length_runs(tmp_path / "one", {300: 6.0}))}
+    assert found["The LN - DyT (alpha0 0.5) gap closes with training"] == UNSURE  # one length: no trend

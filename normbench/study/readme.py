@@ -66,7 +66,8 @@ def write_readme(study: Study, result: "ReportResult", command: str, sweep_time_
                   f"(the finished runs are kept) and rebuilds this page.", ""]
     lines += [f"![{p.stem}]({p.relative_to(study.out).as_posix()})" for p in result.figures]
     lines += ["", "## Verdict", ""]
-    cmp = compare_for(study.name, cfg.get("margin"))
+    metric = (cfg.get("report") or {}).get("metric")
+    cmp = compare_for(study.name, cfg.get("margin"), metric)
     if cmp is not None:
         lines += [f"Judged on {cmp.rule()}"
                   + (" (this study's `margin`)" if cfg.get("margin") is not None else " (the default)")
@@ -76,7 +77,7 @@ def write_readme(study: Study, result: "ReportResult", command: str, sweep_time_
     selection = selection_note(result.runs)
     if selection:
         lines += [selection, ""]
-    lines += [f"- **{claim}: {verdict}.** {why}" for claim, verdict, why in verdicts(study.name, result, cfg.get("margin"))]
+    lines += [f"- **{claim}: {verdict}.** {why}" for claim, verdict, why in verdicts(study.name, result, cfg.get("margin"), metric)]
     notes = study.out / "NOTES.md"
     if notes.exists():  # the discussion a person wrote after reading the numbers
         lines += ["", notes.read_text().strip()]

@@ -20,6 +20,7 @@ RULES: dict[str, tuple[Callable[..., list[Verdict]], Compare]] = {
     "squash": (vision.squash, ACC), "alpha_std": (vision.alpha_std, ACC), "ln_curve": (vision.ln_curve, ACC),
     "stability": (vision.stability, ACC), "alpha0": (vision.alpha0, ACC), "baselines": (vision.baselines, ACC),
     "vision_norms": (vision.vision_norms, ACC), "bn_replace": (vision.bn_replace, ACC),
+    "length": (vision.length, ACC),
     "llm_norms": (lm.llm_norms, BPB), "pre_post": (lm.pre_post, BPB), "llm_alpha0": (lm.llm_alpha0, BPB),
     "data_regime": (lm.data_regime, BPB),
     "dit_adaln": (generate.dit_adaln, generate.GEN),
@@ -28,16 +29,19 @@ RULES: dict[str, tuple[Callable[..., list[Verdict]], Compare]] = {
 __all__ = ["FAILS", "HOLDS", "UNSURE", "RULES", "compare_for", "verdicts"]
 
 
-def compare_for(name: str, margin: float | None = None) -> Compare | None:
-    """The comparison study `name` is judged by, with its yaml's margin; None without a rule."""
+def compare_for(name: str, margin: float | None = None, metric: str | None = None) -> Compare | None:
+    """The comparison study `name` is judged by, with its yaml's margin and report metric (e.g.
+    test/acc1 where runs select on val and report test); None without a rule."""
     if name not in RULES:
         return None
     cmp = RULES[name][1]
-    return cmp if margin is None else dataclasses.replace(cmp, margin=float(margin))
+    if margin is not None:
+        cmp = dataclasses.replace(cmp, margin=float(margin))
+    return cmp if metric is None else dataclasses.replace(cmp, metric=metric)
 
 
-def verdicts(name: str, result, margin: float | None = None) -> list[Verdict]:
+def verdicts(name: str, result, margin: float | None = None, metric: str | None = None) -> list[Verdict]:
     """[(claim, verdict, the numbers behind it)] for study `name` from its report."""
     if name not in RULES:
         return [(name, UNSURE, "no rule: read the table and figures")]
-    return RULES[name][0](result, compare_for(name, margin))
+    return RULES[name][0](result, compare_for(name, margin, metric))

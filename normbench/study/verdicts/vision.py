@@ -391,3 +391,53 @@ def bn_replace(result, cmp: Compare = ACC) -> list[Verdict]:
                         "; ".join(f"{label} {cmp.show(cell)}" + (f", diverged at steps {steps(cell)}" if steps(cell) else "")
                                   for label, cell in rest)))
     return out + length
+
+
+def length(result, cmp: Compare = ACC) -> list[Verdict]:
+    """The convergence question, per run length (trainer.max_steps): C1 (DyT matches LN, at the
+    paper's alpha0 0.5 and at the other DyT variants) and C2's identity part (tanh beats identity,
+    or identity fails) at each length; then whether the LN - DyT gap closes: holds when DyT
+    (alpha0 0.5) does not match LN at the shortest length and matches it at the longest; does not
+    hold when it still does not match at the longest; inconclusive otherwise."""
+    cells = collect(result, keys=("variant", "trainer.max_steps"), metric=cmp.metric)
+    by: dict[int, dict[str, Cell]] = {}
+    for (v, steps), c in cells.items():
+        if c.n and steps is not None:
+            by.setdefault(int(steps), {})[str(v)] = c
+    lengths = sorted(s for s, c in by.items() if "layernorm" in c and "dyt" in c)
+    if not lengths:
+        return [("C1 by run length", UNSURE, "no length with both layernorm and dyt runs")]
+    out, c1 = [], {}
+    for steps in lengths:
+        c = by[steps]
+        for v in sorted(k for k in c if k.startswith("dyt")):
+            o, d = cmp.matches(c[v], c["layernorm"])
+            flag = setup_failure(v, c[v], cmp, c.get("identity"))
+            o = UNSURE if flag and o == HOLDS else o
+            if v == "dyt":
+                c1[steps] = o
+            out.append((f"C1 at {steps} steps: {v} matches LN", o,
+                        f"LN {cmp.show(c['layernorm'])}, {v} {cmp.show(c[v])}; " + cmp.show_diff(f"{v} - LN", d)
+                        + (f"; {flag}" if flag else "")))
+        if "identity" in c and "dyt" in c:
+            o, d = cmp.beats(c["dyt"], c["identity"])
+            o = HOLDS if collapsed(c["identity"], cmp.metric) else o
+            out.append((f"C2 at {steps} steps: identity fails or loses to tanh", o,
+                        f"identity {cmp.show(c['identity'])} ({collapsed(c['identity'], cmp.metric)}/{c['identity'].n} "
+                        f"failed); " + cmp.show_diff("tanh - identity", d)))
+    first, last = c1[lengths[0]], c1[lengths[-1]]
+    gaps = ", ".join(f"{s}: {by[s]['layernorm'].mean - by[s]['dyt'].mean:+.2f}" for s in lengths
+                     if None not in (by[s]["layernorm"].mean, by[s]["dyt"].mean))
+    if len(lengths) < 2:
+        verdict = UNSURE
+    elif first != HOLDS and last == HOLDS:
+        verdict = HOLDS
+    elif last == FAILS:
+        verdict = FAILS
+    else:
+        verdict = UNSURE
+    closes = next((s for s in lengths if c1[s] == HOLDS and all(c1[t] == HOLDS for t in lengths if t >= s)), None)
+    out.append(("The LN - DyT (alpha0 0.5) gap closes with training", verdict,
+                f"LN - DyT by length (points): {gaps}"
+                + (f"; DyT matches LN from {closes} steps on" if closes is not None else "; DyT matches LN at no length")))
+    return out

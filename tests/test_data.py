@@ -316,8 +316,10 @@ def test_data_configs_load():
         assert {"name", "root", "download", "batch_size", "eval_batch_size", "augment"} <= set(cfg)
         assert {"crop_padding", "hflip"} == set(cfg.augment)
     syn = load_image_data_from_config(data["synthetic"])
-    assert syn.name == "synthetic" and syn.train_x.shape == (512, 1, 16, 16)
-    small = load_image_data_from_config({"name": "synthetic", "synthetic": {"train_size": 20, "test_size": 5}})
-    assert len(small.train_y) == 20
+    assert syn.name == "synthetic" and syn.train_x.shape == (448, 1, 16, 16)
+    assert syn.val_x.shape == (64, 1, 16, 16)  # data.val_split of synthetic.yaml, held out of the 512
+    small = load_image_data_from_config({"name": "synthetic", "val_split": 0,
+                                         "synthetic": {"train_size": 20, "test_size": 5}})
+    assert len(small.train_y) == 20 and small.val_x is None
     mini = load_image_data_from_config(data["fashion_mnist_mini"])
     assert mini.name == "fashion_mnist_mini"

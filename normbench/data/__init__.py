@@ -1,6 +1,8 @@
 """Image data sets held in memory as uint8 tensors, offline first.
 
-``load_image_data(name)`` gives an :class:`ImageData`; :class:`BatchStream` turns
+``load_image_data(name)`` gives an :class:`ImageData` as the data set ships it, and
+``load_image_data_from_config(cfg)`` the same with ``data.val_split`` training images held
+out as its validation split (``normbench.data.val_split``); :class:`BatchStream` turns
 its train split into an endless, exactly resumable stream of shuffled batches;
 :class:`Augment` crops, flips and normalises batches on the device; and
 ``eval_batches`` walks a split in order. The default data set,

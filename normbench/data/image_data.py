@@ -19,7 +19,9 @@ class ImageData:
     """Train and test splits as ``uint8`` (N, C, H, W) images and ``int64`` (N,) labels.
 
     ``mean``/``std`` are per-channel constants in [0, 1] pixel units, used by
-    :class:`normbench.data.Augment` to normalise.
+    :class:`normbench.data.Augment` to normalise. ``val_x``/``val_y``: the validation split
+    carved from the training set by ``data.val_split`` (normbench/data/val_split.py), disjoint
+    from train_x; None when there is none (as loaded, or data.val_split = 0).
     """
 
     name: str
@@ -31,12 +33,16 @@ class ImageData:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     classes: list[str] | None = None
+    val_x: torch.Tensor | None = None
+    val_y: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         # Checked once here so every consumer can rely on the layout.
         self.mean = tuple(float(m) for m in self.mean)
         self.std = tuple(float(s) for s in self.std)
-        for split in ("train", "test"):
+        if (self.val_x is None) != (self.val_y is None):
+            raise DataError(f"{self.name}: val_x and val_y come together")
+        for split in ("train", "test") + (("val",) if self.val_x is not None else ()):
             x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
             if x.dtype != torch.uint8 or x.dim() != 4:
                 raise DataError(f"{self.name}: {split}_x must be uint8 (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
@@ -44,6 +50,8 @@ class ImageData:
                 raise DataError(f"{self.name}: {split}_y must be int64 ({x.shape[0]},), got {y.dtype} {tuple(y.shape)}")
         if self.train_x.shape[1:] != self.test_x.shape[1:]:
             raise DataError(f"{self.name}: train and test image shapes differ")
+        if self.val_x is not None and self.val_x.shape[1:] != self.train_x.shape[1:]:
+            raise DataError(f"{self.name}: train and val image shapes differ")
         if self.train_x.shape[2] != self.train_x.shape[3]:
             raise DataError(f"{self.name}: images must be square, got {tuple(self.train_x.shape[2:])}")
         if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
@@ -62,5 +70,6 @@ class ImageData:
     def __repr__(self) -> str:  # the default would print whole tensors
         return (
             f"ImageData(name={self.name!r}, train={tuple(self.train_x.shape)}, "
-            f"test={tuple(self.test_x.shape)}, num_classes={self.num_classes})"
+            + (f"val={tuple(self.val_x.shape)}, " if self.val_x is not None else "")
+            + f"test={tuple(self.test_x.shape)}, num_classes={self.num_classes})"
         )

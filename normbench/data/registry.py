@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from normbench.data import val_split
 from normbench.data.image_data import ImageData
 from normbench.errors import DataError
 
@@ -42,10 +43,11 @@ def load_image_data(
 
 
 def load_image_data_from_config(cfg: Mapping[str, Any]) -> ImageData:
-    """Load from the `data` config group (a dict or DictConfig).
+    """Load from the `data` config group (a dict or DictConfig), its validation split carved.
 
-    Reads `name`, `root`, `download` and, for synthetic only, the `synthetic:`
-    sub-mapping of options; batch sizes and `augment` belong to the train loop.
+    Reads `name`, `root`, `download`, `val_split` (absent or null: the data set's default;
+    normbench/data/val_split.py) and, for synthetic only, the `synthetic:` sub-mapping of
+    options; batch sizes and `augment` belong to the train loop.
     """
     if "name" not in cfg:
         raise DataError(f"the data config has no `name`; allowed: {', '.join(DATA_NAMES)}")
@@ -54,4 +56,5 @@ def load_image_data_from_config(cfg: Mapping[str, Any]) -> ImageData:
     if name == "synthetic" and cfg.get("synthetic") is not None:
         sub = cfg["synthetic"]
         options = {str(k): sub[k] for k in sub}  # DictConfig -> plain dict of primitives
-    return load_image_data(name, root=cfg.get("root"), download=bool(cfg.get("download", False)), **options)
+    data = load_image_data(name, root=cfg.get("root"), download=bool(cfg.get("download", False)), **options)
+    return val_split.carve(data, cfg.get("val_split"))

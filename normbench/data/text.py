@@ -191,7 +191,12 @@ def load_text_data(name: str, paths: Sequence[str] = (), val_fraction: float = 0
 
 
 def load_text_data_from_config(cfg: Mapping[str, Any]) -> TextData:
-    """From the `data` config group: name, paths, val_fraction, context_length, train_bytes."""
+    """From the `data` config group: name, paths, val_fraction, context_length, train_bytes.
+    data.val_split (the held-out images of image data) must stay null: text's validation split
+    is the last val_fraction of the corpus."""
+    if cfg.get("val_split") is not None and cfg["name"] in TEXT_DATA_NAMES:  # an image set: its own error below
+        raise DataError(f"data.val_split = {cfg['val_split']!r} does not apply to text data (data.name = "
+                        f"{cfg['name']!r}; its validation split is the last data.val_fraction); allowed: null")
     return load_text_data(cfg["name"], [str(p) for p in cfg.get("paths") or []], float(cfg["val_fraction"]),
                           cfg["context_length"], cfg.get("train_bytes"))
 

@@ -73,7 +73,8 @@ def test_a_generate_run_writes_its_metrics_grids_and_probes(gen_cfg, tmp_path, c
         assert set(e) == {"step", "split", "loss", "fid", "judge_acc"}
         assert e["loss"] > 0 and e["fid"] >= 0 and 0 <= e["judge_acc"] <= 100
     best = min(val, key=lambda e: e["loss"])  # lower is better
-    assert summary["best"] == {"metric": "val/loss", "value": best["loss"], "step": best["step"]}
+    assert summary["best"] == {"metric": "val/loss", "value": best["loss"], "step": best["step"],
+                               "metrics": {f"val/{k}": best[k] for k in ("loss", "fid", "judge_acc")}}
     assert summary["throughput"]["unit"] == "images/s" and summary["throughput"]["value"] > 0
     grids = sorted(p.name for p in (tmp_path / "run" / "images").iterdir())
     assert grids == ["val_samples_step000003.png", "val_samples_step000006.png"]
@@ -217,3 +218,18 @@ def test_the_tracker_writes_images_as_png_and_hands_them_to_wandb(tmp_path):
     assert np.array_equal(np.asarray(Image.open(path)), grid[..., 0])
     assert wandb.logged == [({"val/samples": path}, 7)]
     tracker.close()
+
+
+def test_the_val_loss_and_fid_use_the_carved_val_split_and_the_judge_never_trains_on_it(gen_cfg, tmp_path,
+                                                                                       monkeypatch):
+    from normbench.train.judge import judge_config
+
+    monkeypatch.setattr(paths, "DEFAULT_ROOT", tmp_path / "cache")  # its own judges: the shared cache keeps one
+    cfg = gen_cfg()
+    task = GenerateTask.from_config(cfg, torch.device("cpu"))
+    assert task.selection_split == "val" and len(task.data.val_y) == 64  # data.val_split of synthetic.yaml
+    assert torch.equal(task.val_images, task.data.val_x[:32]) and torch.equal(task.val_labels, task.data.val_y[:32])
+    assert judge_config(cfg.data, 5, "cpu")["data"]["val_split"] == 64  # the judge holds out the same images
+    # no split: the fixed set is the test set's, and its metrics say so by their name
+    none = GenerateTask.from_config(gen_cfg("data.val_split=0"), torch.device("cpu"))
+    assert none.selection_split == "test" and torch.equal(none.val_images, none.data.test_x[:32])

@@ -28,8 +28,9 @@ def test_an_lm_run_writes_loss_bits_per_byte_and_tokens_per_second(tiny_lm_cfg, 
     for e in val:
         assert e["bpb"] == pytest.approx(e["loss"] / math.log(2))
     best = min(val, key=lambda e: e["loss"])  # lower is better
-    assert summary["best"] == {"metric": "val/loss", "value": best["loss"], "step": best["step"]}
-    assert set(summary["final"]) == {"val/loss", "val/bpb", "train/loss"}
+    assert summary["best"] == {"metric": "val/loss", "value": best["loss"], "step": best["step"],
+                               "metrics": {"val/loss": best["loss"], "val/bpb": best["bpb"]}}
+    assert set(summary["final"]) == {"val/loss", "val/bpb", "train/loss"}  # text has no test split
     for e in read_metrics(tmp_path / "run" / "metrics.jsonl", split="train"):
         assert e["tokens_per_s"] == pytest.approx(e["samples_per_s"] * 16)  # context_length tokens a sequence
         assert e["bpb"] == pytest.approx(e["loss"] / math.log(2))
@@ -96,7 +97,7 @@ def test_the_progress_bar_shows_each_tasks_throughput_and_val_metrics(tiny_cfg, 
     assert vals and all(re.fullmatch(r"\d+\.\d{4}", v) for v in vals), vals  # 8.0 reads 8.0000, never "8"
     shown.clear()
     train(tiny_cfg(), tmp_path / "classify")
-    assert set().union(*shown) == {"loss", "images/s", "val acc1"}
+    assert set().union(*shown) == {"loss", "images/s", "val acc1", "test acc1"}
 
 
 def test_data_train_bytes_cuts_the_training_split_of_a_run(tiny_lm_cfg, tmp_path):

@@ -23,7 +23,7 @@ def test_summary_records_versions_and_one_naming_rule(tiny_cfg, tmp_path):
     summary = train(tiny_cfg(), tmp_path)
     assert summary["versions"]["torch"] == torch.__version__
     assert summary["versions"]["timm"] and summary["versions"]["normbench"]
-    assert set(summary["final"]) == {"val/loss", "val/acc1", "train/loss"}
+    assert set(summary["final"]) == {"val/loss", "val/acc1", "test/loss", "test/acc1", "train/loss"}
     assert summary["best"]["metric"] == "val/acc1"
     assert set(summary["action_time_s"]) == {"log", "evaluate", "probe", "checkpoint"}  # what each seam costs
 

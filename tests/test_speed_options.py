@@ -105,7 +105,7 @@ def test_bf16_trains_on_the_cpu_close_to_fp32(tmp_path, fp32_losses):
     assert summary["status"] == "ok"
     losses = train_losses(tmp_path)
     assert all(map(torch.isfinite, torch.tensor(losses)))
-    assert losses[-1] < losses[0] - 0.1  # it learns
+    assert losses[-1] < losses[0] - 0.05  # it learns (fp32 falls by 0.098 here: half of that, with margin)
     # bf16 keeps 8 bits of mantissa: the curve follows fp32's, not exactly
     assert losses == pytest.approx(fp32_losses, abs=1e-2) and losses != fp32_losses
     assert load_checkpoint(tmp_path / "checkpoint.pt")["scaler"] == {}  # bf16 needs no loss scaling

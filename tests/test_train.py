@@ -48,9 +48,14 @@ def test_run_writes_the_run_folder(tiny_cfg, tmp_path):
     assert read_summary(tmp_path / "summary.json") == json.loads(json.dumps(summary))
     val = read_metrics(tmp_path / "metrics.jsonl", split="val")
     assert [e["step"] for e in val] == [3, 6]
-    assert summary["best"] == {"metric": "val/acc1", "value": max(e["acc1"] for e in val),
-                               "step": max(val, key=lambda e: e["acc1"])["step"]}
-    assert summary["final"]["val/acc1"] == val[-1]["acc1"]
+    test = read_metrics(tmp_path / "metrics.jsonl", split="test")  # reported beside val at each evaluation
+    assert [e["step"] for e in test] == [3, 6]
+    best = max(val, key=lambda e: e["acc1"])  # selected on val, the test metrics of that step carried along
+    at_best = next(e for e in test if e["step"] == best["step"])
+    assert summary["best"] == {"metric": "val/acc1", "value": best["acc1"], "step": best["step"],
+                               "metrics": {"val/loss": best["loss"], "val/acc1": best["acc1"],
+                                           "test/loss": at_best["loss"], "test/acc1": at_best["acc1"]}}
+    assert summary["final"]["val/acc1"] == val[-1]["acc1"] and summary["final"]["test/acc1"] == test[-1]["acc1"]
     train_events = read_metrics(tmp_path / "metrics.jsonl", split="train")
     assert [e["step"] for e in train_events] == [2, 4, 6]
     assert all({"loss", "lr", "samples_per_s", "samples", "train_time_s"} <= set(e) for e in train_events)

@@ -1,5 +1,5 @@
 """The console progress bar: steps, train loss, the task's throughput (images/s, tokens/s) and
-its last val metrics (Task.progress_metrics: acc1; loss and bpb)."""
+its last metrics of each evaluated split (Task.progress_metrics: val and test acc1; loss and bpb)."""
 
 from __future__ import annotations
 

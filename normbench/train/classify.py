@@ -4,13 +4,19 @@ A task owns its data and its randomness (batch order and augmentation), so the l
 stays task-agnostic and a checkpoint of the task's state resumes data exactly. It is one
 implementation of the Task protocol (normbench/train/task.py).
 
+Each evaluation measures two splits: `val`, the data.val_split training images held out
+(normbench/data/val_split.py; selection: best), and `test`, the data set's test set (reported).
+With data.val_split = 0 there is no val: test alone is measured and best is selected on it.
+
 Data-parallel (normbench/dist.py): data.batch_size is the global batch, each rank reads its
 slice of the one batch order, augments it with its own generator, and evaluates its share of
-the test batches; the sums are all-reduced, so every rank gets the single-process numbers.
+each split's batches; the sums are all-reduced, so every rank gets the single-process numbers.
+The split is a pure function of the labels, so every rank holds out the same images.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Mapping
 
 import torch
@@ -22,10 +28,12 @@ from normbench.data import Augment, BatchStream, eval_batches, load_image_data_f
 from normbench.dist import SINGLE, Dist, rank_seed
 from normbench.errors import TrainerConfigError
 
+log = logging.getLogger(__name__)
+
 
 class ClassifyTask:
     name = "classify"
-    best_metric = "acc1"  # the summary keeps its best value
+    best_metric = "acc1"  # the summary keeps its best value (on selection_split)
     higher_is_better = True
     throughput_unit = "images"
     units_per_sample = 1
@@ -59,8 +67,13 @@ class ClassifyTask:
         # Augmentation draws from its own generator so its state can be saved and resumed; each
         # rank has its own (rank 0's is the single-process one).
         self.generator = torch.Generator(device=device).manual_seed(rank_seed(seed, dist.rank) + 1)
-        self.test_x = self.data.test_x.to(device)
-        self.test_y = self.data.test_y.to(device)
+        # split -> (images, labels) on the device: val (selection) when there is one, then test (reported)
+        self.splits = {"test": (self.data.test_x.to(device), self.data.test_y.to(device))}
+        if self.data.val_x is not None:
+            self.splits = {"val": (self.data.val_x.to(device), self.data.val_y.to(device)), **self.splits}
+        self.selection_split = next(iter(self.splits))
+        if self.selection_split == "test" and dist.is_main:
+            log.warning("data.val_split = 0: no validation split; best is selected on the test set (test/acc1)")
 
     def model_kwargs(self) -> dict[str, int]:
         return {"num_classes": self.data.num_classes, "in_chans": self.data.in_chans, "img_size": self.data.img_size}
@@ -82,22 +95,28 @@ class ClassifyTask:
         return {}
 
     @torch.no_grad()
-    def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, float]:
+    def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, dict[str, float]]:
+        """loss and acc1 of each split: {"val": ..., "test": ...} (test alone without a val split)."""
         was_training = model.training
         model.eval()
+        metrics = {split: self._measure(model, autocast, x, y) for split, (x, y) in self.splits.items()}
+        model.train(was_training)
+        return metrics
+
+    def _measure(self, model: torch.nn.Module, autocast: Callable[[], Any], images: torch.Tensor,
+                 labels: torch.Tensor) -> dict[str, float]:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         rank, world = self.dist.rank, self.dist.world_size
-        for i, (x, y) in enumerate(eval_batches(self.test_x, self.test_y, self.eval_batch_size)):
+        for i, (x, y) in enumerate(eval_batches(images, labels, self.eval_batch_size)):
             if i % world != rank:  # data-parallel: each rank its share of the batches
                 continue
             with autocast():
                 logits = model(self.augment.normalize(x))
             loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
             correct += (logits.argmax(dim=-1) == y).sum()
-        model.train(was_training)
         loss_total, correct_total = self.dist.sum_scalars(loss_sum, correct)
-        n = len(self.test_y)
+        n = len(labels)
         return {"loss": loss_total / n, "acc1": 100.0 * correct_total / n}
 
     def images(self) -> dict[str, Any]:

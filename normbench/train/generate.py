@@ -10,7 +10,10 @@ task.class_dropout, so the sampler can use classifier-free guidance (task.guidan
 v = v_null + w (v_label - v_null); 1 is plain conditional sampling, one forward a step).
 
 Best is the lowest validation loss, computed with fixed noise and fixed, evenly spread times
-on the first task.val_size validation images, so it is comparable across runs and seeds.
+on the first task.val_size validation images, so it is comparable across runs and seeds. The
+validation images are the data.val_split training images held out from training
+(normbench/data/val_split.py; the judge is trained without them too); with data.val_split = 0
+they are the test set's, and the metrics are logged as test/* so the name says so.
 Each evaluation also samples task.eval_samples images (fixed noise, the classes in turn) and
 reports the judge's accuracy on them (judge_acc, in %) and an FID on its penultimate features
 against the same real validation images (fid; normbench/train/judge.py, frechet.py), and
@@ -69,6 +72,7 @@ def grid_image(images: torch.Tensor, rows: int) -> np.ndarray:
 class GenerateTask:
     name = "generate"
     best_metric = "loss"
+    selection_split = "val"  # "test" with data.val_split = 0 (set per run in __init__)
     higher_is_better = False
     throughput_unit = "images"
     units_per_sample = 1
@@ -121,9 +125,11 @@ class GenerateTask:
         self.generator = torch.Generator(device=device).manual_seed(rank_seed(seed, dist.rank) + 1)
 
         # the fixed validation set: the first val_size validation images, noise and evenly spread times
-        val_size = min(int(task_cfg["val_size"]), len(data.test_y))
-        self.val_images = data.test_x[:val_size].to(device)
-        self.val_labels = data.test_y[:val_size].to(device)
+        held_x, held_y = (data.val_x, data.val_y) if data.val_x is not None else (data.test_x, data.test_y)
+        self.selection_split = "val" if data.val_x is not None else "test"
+        val_size = min(int(task_cfg["val_size"]), len(held_y))
+        self.val_images = held_x[:val_size].to(device)
+        self.val_labels = held_y[:val_size].to(device)
         g = torch.Generator().manual_seed(VAL_SEED)
         self.val_noise = torch.randn(self.val_images.shape, generator=g).to(device)
         self.val_t = ((torch.randperm(val_size, generator=g).float() + 0.5) / val_size).to(device)
@@ -203,7 +209,8 @@ class GenerateTask:
         return torch.cat(logits), torch.cat(features)
 
     @torch.no_grad()
-    def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, float]:
+    def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, dict[str, float]]:
+        """{selection_split: loss, fid, judge_acc} (val; test with data.val_split = 0)."""
         was_training = model.training
         model.eval()
         loss_sum = torch.zeros((), device=self.device)
@@ -226,7 +233,7 @@ class GenerateTask:
         k = self.num_classes  # sample i has class i % k: row c of the grid holds samples c, c + k, ...
         order = torch.arange(self.grid_per_class * k).view(self.grid_per_class, k).T.flatten()
         self.grid = grid_image(samples[order], rows=k)
-        return {"loss": loss_total / len(self.val_images), "fid": fid, "judge_acc": judge_acc}
+        return {self.selection_split: {"loss": loss_total / len(self.val_images), "fid": fid, "judge_acc": judge_acc}}
 
     def images(self) -> dict[str, np.ndarray]:
         """The latest evaluation's sample grid (uint8 H x W x C), for the run folder and wandb."""

@@ -54,6 +54,7 @@ def judge_config(data_cfg: Mapping[str, Any], steps: int, device: str) -> dict[s
 
     data = {**plain_node(DataConfig), "name": data_cfg["name"], "root": data_cfg.get("root"),
             "download": bool(data_cfg.get("download", False)), "batch_size": 128,
+            "val_split": data_cfg.get("val_split"),  # the run's: the judge never trains on its val images
             "augment": {"crop_padding": 0, "hflip": False}}
     if data_cfg.get("synthetic") is not None:
         data["synthetic"] = OmegaConf.to_container(OmegaConf.create(dict(data_cfg["synthetic"])))
@@ -81,6 +82,13 @@ def cache_dir(config: Mapping[str, Any]) -> Path:
     return paths.DEFAULT_ROOT / "judges" / f"{config['data']['name']}-{digest}"
 
 
+def _shown_best(summary: Mapping[str, Any]) -> str:
+    """'val/acc1 85.70' (test/acc1 without a val split): the judge's best, for the log."""
+    best = summary.get("best") or {}
+    value = best.get("value")
+    return f"{best.get('metric')} {value:.2f}" if isinstance(value, (int, float)) else "no evaluation"
+
+
 def cached_judge(data_cfg: Mapping[str, Any], steps: int, device: torch.device, distributed: bool = False) -> Path:
     """The run folder of the cached judge for this data, trained first when there is none."""
     from normbench.train.loop import read_run_state, train  # the loop imports the tasks, which import this
@@ -89,8 +97,7 @@ def cached_judge(data_cfg: Mapping[str, Any], steps: int, device: torch.device, 
     folder = cache_dir(config)
     state = read_run_state(folder)
     if state is not None and state.get("status") == "ok" and (folder / CHECKPOINT_NAME).exists():
-        log.info("task.judge = null: using the cached judge %s (val acc1 %.2f)", folder,
-                 (state.get("final") or {}).get("val/acc1", float("nan")))
+        log.info("task.judge = null: using the cached judge %s (%s)", folder, _shown_best(state))
         return folder
     if distributed:
         raise JudgeError(f"task.judge = null and no judge is cached at {folder}; under torchrun it is not trained: "
@@ -105,7 +112,7 @@ def cached_judge(data_cfg: Mapping[str, Any], steps: int, device: torch.device, 
     if summary.get("status") != "ok":
         raise JudgeError(f"task.judge = null: training the judge in {folder} ended {summary.get('status')!r}; "
                          f"allowed: {ALLOWED}")
-    log.info("the judge reached val acc1 %.2f", summary["final"].get("val/acc1", float("nan")))
+    log.info("the judge reached %s", _shown_best(summary))
     return folder
 
 

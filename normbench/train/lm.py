@@ -30,6 +30,7 @@ def bits_per_byte(loss: float) -> float:
 class LMTask:
     name = "lm"
     best_metric = "loss"
+    selection_split = "val"  # the last data.val_fraction of the corpus; text has no test split
     higher_is_better = False
     throughput_unit = "tokens"
     progress_metrics = ("loss", "bpb")
@@ -76,8 +77,8 @@ class LMTask:
         return {"bpb": bits_per_byte(loss)}
 
     @torch.no_grad()
-    def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, float]:
-        """Mean loss over the validation windows (data.eval_windows of them, or every one)."""
+    def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, dict[str, float]]:
+        """Mean loss over the validation windows (data.eval_windows of them, or every one): {"val": ...}."""
         was_training = model.training
         model.eval()
         loss_sum, count = torch.zeros((), device=self.device), 0
@@ -94,7 +95,7 @@ class LMTask:
         model.train(was_training)
         loss_total, count = self.dist.sum_scalars(loss_sum, torch.tensor(count, device=self.device))
         loss = loss_total / count
-        return {"loss": loss, "bpb": bits_per_byte(loss)}
+        return {"val": {"loss": loss, "bpb": bits_per_byte(loss)}}
 
     def images(self) -> dict[str, Any]:
         return {}  # no images to show

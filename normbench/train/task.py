@@ -22,12 +22,15 @@ from normbench.dist import SINGLE, Dist
 
 class Task(Protocol):
     name: str
-    best_metric: str         # a key of evaluate()'s dict; summary.json keeps its best value
+    best_metric: str         # a metric of evaluate()'s selection split; summary.json keeps its best value
+    selection_split: str     # the split best is selected on: "val" (held out from training), or "test"
+                             # where there is no val (classify with data.val_split = 0)
     higher_is_better: bool   # acc1: true; loss: false
     throughput_unit: str     # "images" | "tokens": metrics.jsonl logs `<unit>_per_s`
     units_per_sample: int    # 1 image per sample; context_length tokens per sequence
     batch_size: int          # samples per training batch (the global batch: all ranks together)
-    progress_metrics: tuple[str, ...]  # val metrics the progress bar shows (beside train loss and throughput)
+    progress_metrics: tuple[str, ...]  # metrics of each evaluated split the progress bar shows (beside train
+                                       # loss and throughput)
 
     @classmethod
     def check_config(cls, task_cfg: Mapping[str, Any]) -> None:
@@ -56,8 +59,9 @@ class Task(Protocol):
     def train_metrics(self, loss: float) -> dict[str, float]:
         """Metrics derived from a logged mean train loss (lm: bits per byte); may be empty."""
 
-    def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, float]:
-        """Validation metrics, `loss` and best_metric among them."""
+    def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, dict[str, float]]:
+        """Metrics per split, `loss` and best_metric among each: selection_split's (val: selection)
+        and any reported beside it (classify's test)."""
 
     def images(self) -> dict[str, Any]:
         """Images of the latest evaluation, which the loop writes through the tracker (PNG in the

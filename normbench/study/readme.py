@@ -26,14 +26,15 @@ def machine(runs) -> str:
 
 def selection_note(runs) -> str | None:
     """Where the runs chose among settings: classification runs made before the validation split
-    (no `data.val_split` in their config) logged val/* on the test set, so an lr or alpha0 picked
-    by them was picked on the numbers reported."""
-    old = [r for r in runs if r.key("task.name") in (None, "classify") and not r.has_key("data.val_split")]
+    (no `data.val_split` in their config), or with it 0, selected on the test set, so an lr or
+    alpha0 picked by them was picked on the numbers reported."""
+    old = [r for r in runs if r.key("task.name") in (None, "classify")
+           and (not r.has_key("data.val_split") or r.key("data.val_split") == 0)]
     if not old:
         return None
     every = len(old) == len(runs)
     return (f"**Selected on the test set.** {'These' if every else f'{len(old)} of these'} runs predate the "
-            f"validation split (`data.val_split`): their val/* is the held-out test set, so any lr or alpha0 "
+            f"validation split (`data.val_split`) or ran without one: they selected on the held-out test set, so any lr or alpha0 "
             f"chosen here was chosen on the numbers reported. Re-running the study selects on validation.")
 
 

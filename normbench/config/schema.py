@@ -200,6 +200,13 @@ class DataConfig:
     batch_size: int = 128          # images, or sequences of context_length tokens
     eval_batch_size: int = 1000
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # images only (normbench/data/val_split.py): training images held out as the validation split
+    # (val/*: selection, best), fixed and stratified by class with its own seed (not trainer.seed);
+    # test/* is the data set's test set (reported). null: the data set's default (configs/data/<name>.yaml
+    # states it: 1000 of fashion_mnist_mini, 5000 of fashion_mnist and CIFAR, 64 of synthetic); 0: no
+    # split (test/* alone, best selected on the test set); else 1 to the training set's size - 1, anything
+    # else a DataError naming data.val_split, before training. Text data: null (val_fraction applies).
+    val_split: Optional[int] = None
     # text only (normbench/data/text.py): byte-level tokens, vocabulary 256
     paths: list[str] = field(default_factory=list)  # data=text: files or globs, concatenated in sorted order
     context_length: int = 128      # tokens per training window (the model sees this many positions)
@@ -330,7 +337,7 @@ class LoggerConfig:
 class MonitorConfig:
     """`probe.monitor`: health warnings (console, train.log, probes.jsonl "warnings")."""
 
-    saturation: float = 0.5        # DyT: fraction of |alpha * x| > 2 above this
+    saturation: float = 0.5        # DyT: share of inputs past the squash's knee (probes/stats.py) above this
     alpha_min: float = 1e-3        # DyT: |alpha| below this has collapsed
     var_min: float = 1e-8          # BatchNorm: running variance below this
     var_max: float = 1e6           # BatchNorm: running variance above this

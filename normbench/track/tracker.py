@@ -28,7 +28,9 @@ log = logging.getLogger("normbench")
 
 # stats that become wandb series; the rest (layer, norm, depth_index) label them
 _PROBE_SERIES = ("alpha", "shift", "inv_std", "input_std", "saturation", "weight_mean", "weight_std",
-                 "running_var_mean")
+                 "running_var_mean", "token_std_mean", "token_std_std", "token_std_q10", "token_std_q50",
+                 "token_std_q90", "inv_token_std", "alpha_grad", "alpha_update", "alpha_lr", "alpha_cum_abs_update",
+                 "alpha_cum_update", "alpha_cum_lr", "alpha_budget_used")
 
 
 def _number(value: Any) -> Any:
@@ -41,7 +43,8 @@ class Tracker:
                  progress: bool = True, shown_rate: tuple[str, str] = ("samples_per_s", "samples/s"),
                  shown_metrics: tuple[str, ...] = ("acc1",), main: bool = True):
         """shown_rate: (the train metric of the task's throughput, its label), and shown_metrics:
-        the val metrics, that the progress bar shows beside the train loss (Task.progress_metrics).
+        the metrics of each evaluated split (val, test), that the progress bar shows beside the
+        train loss (Task.progress_metrics).
         main: false on every data-parallel rank but 0, which then writes nothing anywhere."""
         self.run_dir = Path(run_dir)
         self.main = main
@@ -67,8 +70,8 @@ class Tracker:
             rate, label = self.shown_rate
             if rate in metrics:
                 shown[label] = f"{metrics[rate]:.0f}"
-        if split == "val":
-            shown.update({f"val {k}": f"{metrics[k]:.4f}" for k in self.shown_metrics if k in metrics})
+        if split != "train":  # val (selection) and test (reported): the task's progress metrics of each
+            shown.update({f"{split} {k}": f"{metrics[k]:.4f}" for k in self.shown_metrics if k in metrics})
         self.progress.update(step, **shown)
         return named
 

@@ -236,10 +236,11 @@ class Run:
         self.forward_model = torch.compile(self.model) if t.compile else self.model
         p = cfg.probe
         # Probes measure the one model on rank 0 (the weights are the same on every rank).
+        # Given the optimizer, it sums alpha's updates every step (kept in the optimizer's state_dict).
         self.probe = NormProbe(self.model, self.task.probe_batch(p.batch_size), p.scurve_tokens,
-                               p.scurve_channels) if p.enabled and dist.is_main else None
+                               p.scurve_channels, optimizer=self.optimizer) if p.enabled and dist.is_main else None
         self.monitor = HealthMonitor(**p.monitor)
-        self.best_key = metric_key("val", self.task.best_metric)
+        self.best_key = metric_key(self.task.selection_split, self.task.best_metric)  # val/acc1; test/* reported
 
         self.step = 0
         self.best = {"metric": self.best_key, "value": None, "step": None}
@@ -376,7 +377,7 @@ class Run:
     def summary(self, status: str, diverged: dict | None = None, error: str | None = None) -> dict[str, Any]:
         cfg = self.cfg
         elapsed = self.elapsed_before + (time.perf_counter() - self.t_start)
-        final = {k: v for k, v in self.last.items() if k.startswith("val/") or k == "train/loss"}
+        final = {k: v for k, v in self.last.items() if not k.startswith("train/") or k == "train/loss"}  # val, test
         return {
             "status": status,
             "step": self.step,
@@ -459,13 +460,19 @@ class Run:
 
     def evaluate(self) -> None:
         self.dist.broadcast_buffers(self.model)  # rank 0's running statistics: one model on every rank
-        val = self.task.evaluate(self.forward_model, lambda: autocast(self.device, self.cfg.trainer.precision))
-        self.last.update(self.tracker.log(self.step, "val", **val))
-        self.tracker.images(self.step, "val", self.task.images())  # task=generate: its sample grid
-        value = val[self.task.best_metric]
-        if is_better(self.task, value, self.best["value"]):
-            self.best = {"metric": self.best_key, "value": value, "step": self.step}
-        shown = "  ".join(f"val {k} {v:.4f}" for k, v in val.items())  # fixed decimals: 8.0 shows as 8.0000, not 8
+        splits = self.task.evaluate(self.forward_model, lambda: autocast(self.device, self.cfg.trainer.precision))
+        named: dict[str, float] = {}
+        for split, metrics in splits.items():
+            named.update(self.tracker.log(self.step, split, **metrics))
+        self.last.update(named)
+        select = self.task.selection_split  # val: selection; test: reported beside it
+        self.tracker.images(self.step, select, self.task.images())  # task=generate: its sample grid
+        value = splits[select][self.task.best_metric]
+        if is_better(self.task, value, self.best["value"]):  # best carries every split's metrics at its step
+            self.best = {"metric": self.best_key, "value": value, "step": self.step, "metrics": named}
+        # "val loss 0.4123 acc1 87.1000  test loss ...": fixed decimals, 8.0 shows as 8.0000, not 8
+        shown = "  ".join(f"{split} " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+                          for split, metrics in splits.items())
         self.tracker.info("step %d  train loss %.4f  %s", self.step, self.last.get("train/loss", float("nan")), shown)
         self.tracker.summary(self.summary("running"))
 

@@ -81,7 +81,8 @@ class Compare:
     def rule(self) -> str:
         """The margin as the README states it."""
         better = "higher" if self.higher else "lower"
-        return f"{self.metric} ({better} is better), equivalence margin {self.margin:g} {self.unit}"
+        unit = "point" if self.unit == "points" and self.margin == 1 else self.unit
+        return f"{self.metric} ({better} is better), equivalence margin {self.margin:g} {unit}"
 
 
 def main_length(cells: dict[tuple, Cell]) -> int | None:

@@ -131,23 +131,30 @@ def _table(result, prefix: str) -> list[dict]:
 
 
 def alpha_std(result, cmp: Compare = ACC) -> list[Verdict]:
-    """C4 holds when alpha and 1/std correlate strongly (r >= 0.7) across layers at the end, for
-    every model, and over training for the followed layers; it fails when any r < 0.3."""
+    """C4, judged once per definition of the input's std (the paper does not say which it plots):
+    over all elements of the layer's input, and per token (each token's std over its channels,
+    then the mean over tokens; runs probed before that key have none). Holds when alpha and
+    1/std correlate strongly (r >= 0.7) across layers at the end, for every model, and over
+    training for the followed layers; does not hold when any r < 0.3; inconclusive between."""
     across = [r for r in _table(result, "alpha_vs_inv_std_correlation") if r.get("variant") != "all"]
     over = _table(result, "alpha_std")
-    rs = [r["pearson_r"] for r in across if r.get("pearson_r") is not None]
-    rs_t = [r["pearson_r_over_training"] for r in over if r.get("pearson_r_over_training") is not None]
-    if not rs:
-        return [("C4", UNSURE, "no alpha-vs-1/std correlation computed (no DyT probes yet)")]
-    why = ("across layers at the end: " + ", ".join(f"{r['variant']} r = {r['pearson_r']:.2f} ({r['points']} layer-runs)"
-                                                   for r in across if r.get("pearson_r") is not None)
-           + "; over training: " + ", ".join(f"{r['variant']} {r['layer_name']} r = {r['pearson_r_over_training']:.2f}"
-                                             for r in over if r.get("pearson_r_over_training") is not None))
-    if min(rs + rs_t) >= 0.7:
-        return [("C4 (alpha tracks 1/std)", HOLDS, why)]
-    if min(rs + rs_t) < 0.3:
-        return [("C4 (alpha tracks 1/std)", FAILS, why)]
-    return [("C4 (alpha tracks 1/std)", UNSURE, why)]
+    out = []
+    for label, key, over_key in (("1/std", "pearson_r", "pearson_r_over_training"),
+                                 ("1/token std", "pearson_r_token", "pearson_r_token_over_training")):
+        rs = [r[key] for r in across if r.get(key) is not None]
+        rs_t = [r[over_key] for r in over if r.get(over_key) is not None]
+        if not rs:
+            if label == "1/std":
+                return [("C4", UNSURE, "no alpha-vs-1/std correlation computed (no DyT probes yet)")]
+            out.append((f"C4 (alpha tracks {label})", UNSURE, "not probed: these runs predate the per-token std"))
+            continue
+        why = ("across layers at the end: " + ", ".join(f"{r['variant']} r = {r[key]:.2f} ({r['points']} layer-runs)"
+                                                       for r in across if r.get(key) is not None)
+               + "; over training: " + ", ".join(f"{r['variant']} {r['layer_name']} r = {r[over_key]:.2f}"
+                                                 for r in over if r.get(over_key) is not None))
+        low = min(rs + rs_t)
+        out.append((f"C4 (alpha tracks {label})", HOLDS if low >= 0.7 else FAILS if low < 0.3 else UNSURE, why))
+    return out
 
 
 def ln_curve(result, cmp: Compare = ACC) -> list[Verdict]:

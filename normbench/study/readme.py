@@ -5,11 +5,7 @@ recipe, versions, machine and wall time."""
 from __future__ import annotations
 
 import json
-import os
-import platform
 from pathlib import Path
-
-import torch
 
 from normbench.report import ReportResult
 from normbench.study.spec import Study, effective
@@ -17,11 +13,21 @@ from normbench.study.verdicts import compare_for, verdicts
 
 
 def machine(runs) -> str:
-    """This machine, and the torch threads its runs used (their config, not this process's)."""
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    """The machine the runs were made on, as they record it (never the one rebuilding the README,
+    and no host name): their device, processes per run and torch threads, and the hardware a
+    summary's `machine` record names (normbench.track.versions.machine_record), where one does."""
+    def summary_run(r) -> dict:
+        return r.summary.get("run") or {}
+
+    devices = sorted({str(summary_run(r).get("device") or r.key("trainer.device") or "?") for r in runs})
+    worlds = sorted({int(summary_run(r).get("world_size") or 1) for r in runs})
     threads = sorted({str((r.config.get("trainer") or {}).get("threads") or "torch's default") for r in runs})
-    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, {platform.system()} {platform.release()}; "
-            f"torch threads per run: {', '.join(threads)}")
+    records = sorted({", ".join(f"{k} {v}" for k, v in rec.items() if v is not None)
+                      for rec in (r.summary.get("machine") for r in runs) if isinstance(rec, dict) and rec})
+    parts = [f"device {', '.join(devices) or '?'}",
+             f"{', '.join(map(str, worlds)) or 1} process{'es' if worlds and max(worlds) > 1 else ''} per run",
+             f"torch threads per run: {', '.join(threads) or '?'}"]
+    return "; ".join(parts + (records or ["hardware not recorded in the runs' summaries"]))
 
 
 def selection_note(runs) -> str | None:
@@ -82,10 +88,15 @@ def write_readme(study: Study, result: "ReportResult", command: str, sweep_time_
     notes = study.out / "NOTES.md"
     if notes.exists():  # the discussion a person wrote after reading the numbers
         lines += ["", notes.read_text().strip()]
+    # a user's study.out or hydra.sweep.dir (runs outside out/runs): the rebuild commands name them
+    elsewhere = (f" study.out={study.shown(study.out)}" if cfg.get("out") else "") + \
+        (f" hydra.sweep.dir={study.shown(study.sweep_dir)}" if study.sweep_dir is not None else "")
+    rebuild = (f"{study.shown(study.runs_dir)} --out {study.shown(study.out)}" if study.sweep_dir is not None
+               else study.shown(study.out))
     lines += ["", "## How it was made", "", "```bash", command, "```", "",
               f"- Rebuild this README, table and figures from the run folders alone: "
-              f"`python sweep.py study={study.name} study.scale={study.scale} --report` "
-              f"(or just the table and figures: `python -m normbench.report {study.out.as_posix()}`).",
+              f"`python sweep.py study={study.name} study.scale={study.scale}{elsewhere} --report` "
+              f"(or just the table and figures: `python -m normbench.report {rebuild}`).",
               f"- Recipe, every run: `{' '.join(effective(cfg.get('common', []) + scale.get('overrides', [])))}`",
               f"- Grid: `{' '.join(scale.get('grid', [])) or '-'}`, seeds {scale.get('seeds', [0])}",
               "- Variants: " + "; ".join(f"`{k}`: `{' '.join(cfg['variants'][k])}`"

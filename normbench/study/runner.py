@@ -133,10 +133,14 @@ def save_dashboard(study: Study, result) -> None:
 def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool = False,
               report_only: bool = False) -> Path | None:
     """Run (unless report_only), then write results/<name>/{study.yaml, table, figures, README.md}
-    and, unless wandb is disabled, one wandb report run in the study's group."""
+    and, unless wandb is disabled, one wandb report run in the study's group. A user's
+    hydra.sweep.dir among `passthrough` is where the runs go and are reported from. Before the
+    report the run folders are made committable (normbench/study/commit.py)."""
     from normbench.report import log_report_to_wandb, report
+    from normbench.study.commit import clean_runs
     from normbench.study.readme import write_readme
 
+    study, passthrough = study.with_sweep_dir(passthrough)
     if dry_run:  # print the commands, write nothing
         launch(study, passthrough, dry_run=True)
         return None
@@ -152,6 +156,10 @@ def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool 
         commands.append(command)
         made_by.write_text("\n".join(commands) + "\n", encoding="utf-8")
     command = "\n".join(commands) or command
+    cleaned = clean_runs(study.runs_dir)
+    if any(cleaned.values()):
+        log.info("run folders made committable: %d Hydra records removed, %d summaries without host/pid, "
+                 "%d logs without absolute paths", cleaned["hydra"], cleaned["summaries"], cleaned["logs"])
     result = report([study.runs_dir], study.out, spec=study.cfg.get("report"))
     mode = wandb_mode(study, passthrough)
     if mode != "disabled":

@@ -3,11 +3,15 @@
 Variants need not form a product (LayerNorm has no squash), so each variant is its own
 Hydra multirun over the scale's grid and seeds, all into one folder: runs/<variant>/<swept
 keys>. Run folder names depend only on the config, so re-running a study finds its runs.
+
+A study writes to results/<name> of the checkout its configs/ come from, wherever the command
+runs; `study.out=DIR` (and `hydra.sweep.dir=DIR` for the run folders) on the command line wins,
+a relative DIR being relative to the working directory, as any path typed in a shell.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,8 @@ from omegaconf import OmegaConf
 from normbench.errors import StudyError
 
 SCALES = ("smoke", "cpu", "gpu")
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: results/ and configs/ are its
+CONFIGS = ROOT / "configs"
 # `name` must be the file's; `margin`: the verdicts' equivalence margin (normbench/study/verdicts)
 _KEYS = {"name", "claim", "paper", "scale", "out", "common", "scales", "variants", "report", "margin"}
 
@@ -34,6 +39,9 @@ class Job:
     swept: list[str] = field(default_factory=list)  # keys that vary inside this multirun
 
     def argv(self, runs_dir: Path, passthrough: list[str], group: str) -> list[str]:
+        """train.py's arguments. `runs_dir` is the study's (a user's hydra.sweep.dir, taken out of
+        `passthrough` by `Study.with_sweep_dir`, already in it). No `.hydra/` in the run folders:
+        config.yaml holds the resolved config, and Hydra's copy carries the machine's paths."""
         keep = set(self.swept)
         exclude = sorted({_key(o) for o in self.overrides + passthrough} - keep)
         return [
@@ -41,6 +49,7 @@ class Job:
             f"variant={self.variant}",
             "trainer.resume=true",  # finished runs are left alone, killed ones resume
             f"logger.wandb.group={group}",
+            "hydra.output_subdir=null",
             f"hydra.sweep.dir={runs_dir}",
             f"hydra.sweep.subdir={self.variant}/${{hydra.job.override_dirname}}",
             f"hydra.job.config.override_dirname.exclude_keys=[{','.join(exclude + ['variant', 'trainer.resume', 'logger.wandb.group'])}]",
@@ -53,10 +62,28 @@ class Study:
     scale: str
     cfg: dict[str, Any]
     out: Path
+    sweep_dir: Path | None = None  # a user's hydra.sweep.dir: the run folders go there, not out/runs
 
     @property
     def runs_dir(self) -> Path:
-        return self.out / "runs"
+        return self.sweep_dir if self.sweep_dir is not None else self.out / "runs"
+
+    def with_sweep_dir(self, passthrough: list[str]) -> tuple["Study", list[str]]:
+        """A `hydra.sweep.dir=DIR` among the train.py overrides wins over out/runs: the study then
+        runs and reports DIR, and the override is taken out (Job.argv gives the study's own)."""
+        dirs = [o.split("=", 1)[1] for o in passthrough if _key(o) == "hydra.sweep.dir"]
+        if not dirs:
+            return self, list(passthrough)
+        rest = [o for o in passthrough if _key(o) != "hydra.sweep.dir"]
+        return replace(self, sweep_dir=Path(dirs[-1])), rest
+
+    def shown(self, path: Path) -> str:
+        """A path as a README cites it: relative to the checkout when inside it (no machine's
+        absolute path in a committed file), else as given."""
+        try:
+            return Path(path).resolve().relative_to(ROOT).as_posix()
+        except ValueError:
+            return Path(path).as_posix()
 
     def jobs(self) -> list[Job]:
         """One Job per variant, plus one per `search` entry of the scale: an extra grid for one
@@ -117,7 +144,8 @@ def _is_sweep(value: str) -> bool:
 
 
 def load_study(name: str, overrides: list[str] = (), configs: Path = CONFIGS) -> Study:
-    """configs/study/<name>.yaml with `study.<key>=<value>` overrides applied."""
+    """configs/study/<name>.yaml with `study.<key>=<value>` overrides applied; its output folder is
+    results/<name> (results/<name>-<scale> off the cpu scale) beside `configs`, or study.out."""
     path = configs / "study" / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in (configs / "study").glob("*.yaml"))
@@ -140,5 +168,5 @@ def load_study(name: str, overrides: list[str] = (), configs: Path = CONFIGS) ->
     if scale not in SCALES or scale not in cfg.get("scales", {}):
         allowed = [s for s in SCALES if s in cfg.get("scales", {})]
         raise StudyError(f"study.scale = {scale!r} is not allowed for study={name}; allowed: {', '.join(allowed)}")
-    default_out = Path("results") / (name if scale == "cpu" else f"{name}-{scale}")
+    default_out = configs.parent / "results" / (name if scale == "cpu" else f"{name}-{scale}")
     return Study(name=name, scale=scale, cfg=cfg, out=Path(cfg.get("out") or default_out))

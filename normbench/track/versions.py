@@ -41,3 +41,20 @@ def versions() -> dict[str, str | None]:
         "python": platform.python_version(),
         "git": _git_commit(),
     }
+
+
+@lru_cache(maxsize=1)
+def machine_record() -> dict[str, object]:
+    """The hardware a run was made on, for summary.json's `machine` (the study README's Machine
+    line is read from it): CPU kind and cores, GPU, OS. No host name: a committed run names the
+    kind of machine, not which one."""
+    import os
+
+    import torch
+
+    return {
+        "cpu": platform.machine(),
+        "cpu_cores": os.cpu_count(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "os": f"{platform.system()} {platform.release()}",
+    }

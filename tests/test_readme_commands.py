@@ -99,7 +99,7 @@ PLANS: dict[str, Plan] = {
     "python train.py task=generate task.judge=outputs/.../my_classify_run":
         Plan(SHORT_GEN, replace=(("outputs/.../my_classify_run", "outputs/myrun"),),
              needs="python train.py hydra.run.dir=outputs/myrun trainer.resume=true"),
-    # Studies (a copy of the committed results/squash is in the working folder, as in a clone)
+    # Studies (the working folder is a clone: its results/squash is the committed one)
     "python sweep.py study=squash": Plan(SMOKE),
     "python sweep.py study=squash study.scale=smoke": Plan(),
     "python sweep.py study=stability hydra/launcher=joblib hydra.launcher.n_jobs=2": Plan(SMOKE),
@@ -146,9 +146,9 @@ def test_every_readme_command_has_a_plan():
     assert not stale, f"plans for commands the README no longer has: {stale}"
 
 
-def argv_of(command: str, plan: Plan) -> list[str]:
+def argv_of(command: str, plan: Plan, root: Path = ROOT) -> list[str]:
     """The command as a list, with this interpreter for `python`, train.py and sweep.py from the
-    checkout, and the plan's shrinking arguments."""
+    checkout `root`, and the plan's shrinking arguments."""
     for old, new in plan.replace:
         command = command.replace(old, new)
     words = shlex.split(command)
@@ -156,23 +156,30 @@ def argv_of(command: str, plan: Plan) -> list[str]:
         words = [sys.executable, "-m", "torch.distributed.run", *words[1:]]
     elif words[0] in ("python", ".venv/bin/python"):
         words = [sys.executable, *words[1:]]
-    words = [str(ROOT / w) if w in ("train.py", "sweep.py") else w for w in words]
+    words = [str(root / w) if w in ("train.py", "sweep.py") else w for w in words]
     cut = words.index("--") if "--" in words else len(words)
     return [*words[:cut], *plan.args, *words[cut:], *plan.after]
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    """A newcomer's working folder and HOME: no caches; a corpus of their own in ~/corpus (the
-    README's own-corpus example reads it); the committed results/squash, as a clone has it."""
+    """A newcomer's clone, the working folder, and HOME: no caches; a corpus of their own in
+    ~/corpus (the README's own-corpus example reads it); the code, configs and the committed
+    results/squash, as a clone has them (a study writes to the checkout's results/, so the
+    commands must not run this checkout's sweep.py: it would write into its results/)."""
     root = tmp_path_factory.mktemp("readme")
     home = root / "home"
     (home / "corpus").mkdir(parents=True)
     (home / "corpus" / "notes.txt").write_text("the quick brown fox jumps over the lazy dog.\n" * 400)
     work = root / "work"
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("configs", "normbench"):
+        shutil.copytree(ROOT / name, work / name, ignore=skip)
+    for name in ("train.py", "sweep.py"):
+        shutil.copy2(ROOT / name, work / name)
     shutil.copytree(ROOT / "results" / "squash", work / "results" / "squash")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "HYDRA_", "NORMBENCH_"))}
-    env.update(HOME=str(home), WANDB_SILENT="true", PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    env.update(HOME=str(home), WANDB_SILENT="true", PYTHONPATH=str(work), MPLBACKEND="Agg")
     return {"cwd": work, "env": env, "done": set()}
 
 
@@ -180,7 +187,7 @@ def run_command(command: str, workdir) -> subprocess.CompletedProcess:
     plan = PLANS[command]
     if plan.needs and plan.needs not in workdir["done"]:
         run_command(plan.needs, workdir)
-    proc = subprocess.run(argv_of(command, plan), cwd=workdir["cwd"], env=workdir["env"], capture_output=True,
+    proc = subprocess.run(argv_of(command, plan, root=workdir["cwd"]), cwd=workdir["cwd"], env=workdir["env"], capture_output=True,
                           text=True, timeout=600)
     tail = f"$ {command}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
     assert proc.returncode == 0, tail

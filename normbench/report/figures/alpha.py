@@ -10,7 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-from normbench.report.figures.common import FigureOutput, colours, groups, layer_title, mean_band, new_figure, save
+from normbench.report.figures.common import (FigureOutput, colours, facet_grid, groups, layer_title, mean_band,
+                                             new_figure, save, short)
 from normbench.report.probes import alpha_points, check_layers, init_points, layer_series, pearson_r, resolve_layer
 from normbench.report.runs import Run
 from normbench.report.spec import FigureSpec, ReportSpec
@@ -26,12 +27,9 @@ def alpha_std(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Path,
     by = fs["by"] or spec.row_and_column_keys
     grouped = groups(probed, by)
     palette = colours(len(grouped))
-    # one panel per (group, layer), each with its own 1/std axis: models differ in scale by 10x
-    fig, axes = new_figure(len(grouped), len(fs["layers"]), panel=(6.2, 3.6))
-    rows = []
-    for row_axes, colour, (label, key, group_runs) in zip(axes, palette, grouped):
-        for ax, selector in zip(row_axes, fs["layers"]):
-            twin = ax.twinx()
+    rows, facets = [], []
+    for colour, (label, key, group_runs) in zip(palette, grouped):
+        for selector in fs["layers"]:
             names: set[str] = set()
             alphas, invs, tokens = [], [], []
             for r in group_runs:
@@ -47,44 +45,77 @@ def alpha_std(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Path,
                     invs.append(i)
                 if t[0]:
                     tokens.append(t)
-            if alphas:
-                s, m, lo, hi = mean_band(alphas)
-                ax.plot(s, m, color=colour, lw=1.8, label=f"alpha (n={len(alphas)})")
-                if len(alphas) > 1:
-                    ax.fill_between(s, lo, hi, color=colour, alpha=0.15, lw=0)
-            if invs:
-                s2, m2, _, _ = mean_band(invs)
-                twin.plot(s2, m2, color="black", lw=1.2, ls="--", label="1/std")
-            if tokens:
-                s3, m3, _, _ = mean_band(tokens)
-                twin.plot(s3, m3, color="grey", lw=1.2, ls=":", label="1/token std")
             r_val = r_tok = None
             if alphas and invs:
-                common, ia, ib = np.intersect1d(s, s2, return_indices=True)
-                r_val = pearson_r(m[ia], m2[ib])
+                r_val = _pearson_common(alphas, invs)
             if alphas and tokens:
-                common, ia, ib = np.intersect1d(s, s3, return_indices=True)
-                r_tok = pearson_r(m[ia], m3[ib])
+                r_tok = _pearson_common(alphas, tokens)
             if alphas or invs:
                 rows.append({**dict(zip(by, key)), "layer": str(selector), "layer_name": ", ".join(sorted(names)),
                              "runs": max(len(alphas), len(invs)), "pearson_r_over_training": r_val,
                              "pearson_r_token_over_training": r_tok})
-            r_text = "" if r_val is None else f"; r = {r_val:.2f}"
-            r_text += "" if r_tok is None else f" (token: {r_tok:.2f})"
-            ax.set_title(f"{label}: {layer_title(selector, names)}{r_text}", fontsize="medium")
-            ax.set_xlabel("step")
-            ax.set_ylabel("alpha (solid)")
-            twin.set_ylabel("1 / input std (dashed: all, dotted: per token)")
-            ax.grid(alpha=0.3)
-            handles, labels = ax.get_legend_handles_labels()
-            h2, l2 = twin.get_legend_handles_labels()
-            if handles or h2:
-                ax.legend(handles + h2, labels + l2, fontsize="small", loc="best")
-    fig.suptitle(fs["title"] or "alpha (solid, left axis) and 1/std of the layer input (right axis; dashed: over "
-                 "all elements, dotted: per token), mean over seeds")
+            # a panel per (group, layer) whose alpha moves; LayerNorm (no alpha) and a fixed alpha
+            # (f(x) variants: a flat line) are rows of the CSV only
+            if any(_moves(values) for _, values in alphas):
+                facets.append((label, colour, selector, names, alphas, invs, tokens, r_val, r_tok))
     out.tables[path.stem] = rows
     init_table(probed, by, out)
+    if not facets:
+        out.notes.append(f"{path.name} not drawn: no run has a learnable alpha in its probes")
+        return None
+    without = len({tuple(row[k] for k in by) for row in rows}) - len({label for label, *_ in facets})
+    # one panel per (group, layer), each with its own 1/std axis (models differ in scale by 10x), in
+    # rows of a few; past the cap, the panels with the most runs (the main grid's seeds, not a
+    # one-seed lr search) are drawn, in table order
+    fig, axes = facet_grid(len(facets), panel=(5.4, 3.7))
+    if len(facets) > len(axes) or without:
+        cut = len(facets) > len(axes)
+        out.notes.append(f"{path.name} shows {f'{len(axes)} of {len(facets)}' if cut else f'the {len(facets)}'} "
+                         "(group, layer) panels with a learnable alpha" + (", those with the most runs" if cut else "")
+                         + (f"; {without} group(s) without one (no alpha, or alpha fixed) are not drawn" if without
+                            else "") + f"; {path.stem}.csv has every group")
+    keep = sorted(sorted(range(len(facets)), key=lambda i: -len(facets[i][4]))[:len(axes)])
+    for ax, (label, colour, selector, names, alphas, invs, tokens, r_val, r_tok) in zip(
+            axes, [facets[i] for i in keep]):
+        twin = ax.twinx()
+        s, m, lo, hi = mean_band(alphas)
+        ax.plot(s, m, color=colour, lw=1.8, label=f"alpha (n={len(alphas)})")
+        if len(alphas) > 1:
+            ax.fill_between(s, lo, hi, color=colour, alpha=0.15, lw=0)
+        if invs:
+            s2, m2, _, _ = mean_band(invs)
+            twin.plot(s2, m2, color="black", lw=1.2, ls="--", label="1/std")
+        if tokens:
+            s3, m3, _, _ = mean_band(tokens)
+            twin.plot(s3, m3, color="grey", lw=1.2, ls=":", label="1/token std")
+        r_text = "" if r_val is None else f"; r = {r_val:.2f}"
+        r_text += "" if r_tok is None else f" (token: {r_tok:.2f})"
+        ax.set_title(f"{short(label, 48)}\n{layer_title(selector, names)}{r_text}", fontsize="small")
+        ax.set_xlabel("step")
+        ax.set_ylabel("alpha (solid)")
+        twin.set_ylabel("1 / input std")
+        ax.grid(alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        h2, l2 = twin.get_legend_handles_labels()
+        ax.legend(handles + h2, labels + l2, fontsize="x-small", loc="best")
+    fig.suptitle(fs["title"] or "alpha (solid, left axis) and 1/std of the layer input (right axis; dashed: over "
+                 "all elements, dotted: per token), mean over seeds", fontsize="medium")
     return save(fig, path)
+
+
+def _moves(values) -> bool:
+    """Whether a series changes (a learnable alpha), ignoring non-finite points."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return v.size > 1 and float(v.max() - v.min()) > 0
+
+
+def _pearson_common(a_series, b_series) -> float | None:
+    """Pearson's r of two mean-over-seeds curves at the steps both have."""
+    s, m, _, _ = mean_band(a_series)
+    s2, m2, _, _ = mean_band(b_series)
+    _, ia, ib = np.intersect1d(s, s2, return_indices=True)
+    return pearson_r(m[ia], m2[ib])
 
 
 X_AXES = (("inv_std", "1 / std of the layer input (all elements)"),

@@ -42,6 +42,26 @@ def new_figure(nrows: int = 1, ncols: int = 1, panel: tuple[float, float] = (6.0
     return fig, axes
 
 
+MAX_COLUMNS = 3   # facets a row: a README shows a figure about 900 px wide
+MAX_PANELS = 12   # facets a figure; the figure's CSV keeps every one
+
+
+def facet_grid(n: int, panel: tuple[float, float] = (5.0, 3.6), max_columns: int = MAX_COLUMNS,
+               max_panels: int = MAX_PANELS) -> tuple[Figure, list]:
+    """A figure of min(n, max_panels) facets laid out in rows of at most max_columns, so a
+    figure with many facets stays readable in a README (not a 1 x 30 strip or a 13-row column);
+    returns the figure and one axis per facet shown (unused cells of the last row are hidden).
+    The caller says in a note which facets were left out."""
+    shown = max(1, min(n, max_panels))
+    ncols = min(shown, max_columns)
+    nrows = -(-shown // ncols)
+    fig, axes = new_figure(nrows, ncols, panel=panel)
+    flat = list(axes.flat)
+    for ax in flat[shown:]:
+        ax.set_axis_off()
+    return fig, flat[:shown]
+
+
 def save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, format="png")

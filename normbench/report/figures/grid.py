@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from normbench.report.figures.common import DIVERGED, FigureOutput, new_figure, save
+from normbench.report.figures.common import DIVERGED, FigureOutput, facet_grid, save
 from normbench.report.runs import Run
 from normbench.report.spec import FigureSpec, ReportSpec
 from normbench.report.tables import build_cells, fmt_value, order_values, run_key
@@ -39,10 +39,17 @@ def stability_grid(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: 
         vmin, vmax = vmin - 1, vmax + 1
     cmap = "viridis" if spec.higher_is_better else "viridis_r"  # the good end has the same colour either way
 
-    fig, axes = new_figure(1, len(panels), panel=(max(3.8, 1.1 * len(xs) + 1.8), max(3.2, 0.75 * len(ys) + 1.6)))
+    # facets in rows of a few (a README figure, not a strip of every facet); the CSV has them all
+    fig, axes = facet_grid(len(panels), panel=(max(3.8, 1.1 * len(xs) + 1.8), max(3.2, 0.75 * len(ys) + 1.6)),
+                           max_columns=4)
+    if len(panels) > len(axes):
+        out.notes.append(f"{path.name} shows the first {len(axes)} of {len(panels)} {fk} panels; "
+                         f"{path.stem}.csv has all")
+    rows = [{**({fk: facet} if fk else {}), yk: yv, xk: xv, "metric": metric, "mean": c.mean, "std": c.std,
+             "n": c.n, "n_diverged": c.n_diverged, "status": c.status}
+            for facet, cells in panels for (yv, xv), c in cells.items()]
     image = None
-    rows = []
-    for ax, (facet, cells) in zip(axes[0], panels):
+    for ax, (facet, cells) in zip(axes, panels):
         grid = np.full((len(ys), len(xs)), np.nan)
         for (yv, xv), c in cells.items():
             if c.mean is not None:
@@ -65,14 +72,12 @@ def stability_grid(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: 
             dark = shade > 0.6 if spec.higher_is_better else shade < 0.4
             ax.text(j, i, text, ha="center", va="center", fontsize="small", color="black" if dark else "white",
                     fontweight="bold" if c.status != "ok" else "normal")
-            rows.append({**({fk: facet} if fk else {}), yk: yv, xk: xv, "metric": metric, "mean": c.mean,
-                         "std": c.std, "n": c.n, "n_diverged": c.n_diverged, "status": c.status})
         ax.set_xticks(range(len(xs)), [fmt_value(v) for v in xs])
         ax.set_yticks(range(len(ys)), [fmt_value(v) for v in ys])
         ax.set_xlabel(xk)
         ax.set_ylabel(yk)
         ax.set_title(f"{fk} = {fmt_value(facet)}" if fk else metric)
-    fig.colorbar(image, ax=list(axes[0]), label=f"{metric} (mean over seeds)", shrink=0.9)
+    fig.colorbar(image, ax=axes, label=f"{metric} (mean over seeds)", shrink=0.9)
     # two lines, so a one-panel grid is not narrower than its title
     fig.suptitle(fs["title"] or f"{metric} by {xk} and {yk}\n{DIVERGED} hatched: diverged (best before divergence)")
     out.tables[path.stem] = rows

@@ -5,13 +5,14 @@ Beside them, alpha0 x the input std at init per layer (init_table): where traini
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from normbench.report.figures.common import (FigureOutput, colours, facet_grid, groups, layer_title, mean_band,
-                                             new_figure, save, short)
+                                             new_figure, save)
 from normbench.report.probes import alpha_points, check_layers, init_points, layer_series, pearson_r, resolve_layer
 from normbench.report.runs import Run
 from normbench.report.spec import FigureSpec, ReportSpec
@@ -90,7 +91,8 @@ def alpha_std(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Path,
             twin.plot(s3, m3, color="grey", lw=1.2, ls=":", label="1/token std")
         r_text = "" if r_val is None else f"; r = {r_val:.2f}"
         r_text += "" if r_tok is None else f" (token: {r_tok:.2f})"
-        ax.set_title(f"{short(label, 48)}\n{layer_title(selector, names)}{r_text}", fontsize="small")
+        # the whole group label, wrapped (its last key, often the lr, tells two panels apart)
+        ax.set_title(f"{textwrap.fill(label, 62)}\n{layer_title(selector, names)}{r_text}", fontsize="small")
         ax.set_xlabel("step")
         ax.set_ylabel("alpha (solid)")
         twin.set_ylabel("1 / input std")

@@ -132,15 +132,15 @@ def test_the_bare_loop_trains_the_runs_model_like_the_framework():
     """Same config and seed: the bare loop's weights after 3 steps are the framework's."""
     import torch
     from normbench.bench import step
-    from normbench.train.loop import Run
+    from normbench.train.loop import Trainer
 
     cfg = step.compose_run(step.bench_overrides(TINY_VIT + ["trainer.device=cpu"], "dyt", 3, 3, 1))
     cfg.trainer.max_steps = 3
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
-        framework = Run(cfg, Path(tmp) / "a")
+        framework = Trainer(cfg, Path(tmp) / "a")
         framework.fit()
-        bare = Run(cfg, Path(tmp) / "b")
+        bare = Trainer(cfg, Path(tmp) / "b")
         bare.model.train()
         step.bare_steps(bare, 3)
     for (name, a), b in zip(framework.model.state_dict().items(), bare.model.state_dict().values()):

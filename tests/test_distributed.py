@@ -249,9 +249,9 @@ def test_sync_bn_on_two_ranks_is_batchnorm_over_the_global_batch(tmp_path):
 
 
 def test_sync_bn_on_one_process_warns_and_keeps_batchnorm(tiny_cfg, tmp_path, caplog):
-    from normbench.train.loop import Run
+    from normbench.train.loop import Trainer
 
-    run = Run(tiny_cfg("norm=batchnorm", "trainer.sync_bn=true"), tmp_path)
+    run = Trainer(tiny_cfg("norm=batchnorm", "trainer.sync_bn=true"), tmp_path)
     assert "trainer.sync_bn = true has no effect on one process" in caplog.text
     assert any(type(m) is BatchNorm for m in run.model.modules())
     assert not any(isinstance(m, SyncBatchNorm) for m in run.model.modules())

@@ -87,6 +87,16 @@ def test_a_generate_run_writes_its_metrics_grids_and_probes(gen_cfg, tmp_path, c
     assert "judge" in caplog.text  # the log says where the judge comes from
 
 
+def test_building_the_task_without_its_judge_prepared_is_a_named_error(gen_cfg, tmp_path, monkeypatch):
+    """The judge is trained by train() before the task is built (GenerateTask.prepare, with the
+    loop's train() passed in: judge.py never imports the loop); the task itself only loads it."""
+    from normbench.errors import JudgeError
+
+    monkeypatch.setattr(paths, "DEFAULT_ROOT", tmp_path / "empty_cache")
+    with pytest.raises(JudgeError, match="task.judge = null and no judge is cached at .*GenerateTask.prepare"):
+        GenerateTask.from_config(gen_cfg(), torch.device("cpu"))
+
+
 def test_exact_resume_and_the_same_run_whether_the_judge_was_cached_or_not(gen_cfg, tmp_path, monkeypatch):
     # the first run trains the judge (in a fresh cache), the second loads it: both must train the same
     monkeypatch.setattr(paths, "DEFAULT_ROOT", tmp_path / "fresh_cache")
@@ -226,10 +236,12 @@ def test_the_val_loss_and_fid_use_the_carved_val_split_and_the_judge_never_train
 
     monkeypatch.setattr(paths, "DEFAULT_ROOT", tmp_path / "cache")  # its own judges: the shared cache keeps one
     cfg = gen_cfg()
+    GenerateTask.prepare(cfg, train)  # what train() does first: the judge, trained and cached
     task = GenerateTask.from_config(cfg, torch.device("cpu"))
     assert task.selection_split == "val" and len(task.data.val_y) == 64  # data.val_split of synthetic.yaml
     assert torch.equal(task.val_images, task.data.val_x[:32]) and torch.equal(task.val_labels, task.data.val_y[:32])
     assert judge_config(cfg.data, 5, "cpu")["data"]["val_split"] == 64  # the judge holds out the same images
     # no split: the fixed set is the test set's, and its metrics say so by their name
+    GenerateTask.prepare(gen_cfg("data.val_split=0"), train)
     none = GenerateTask.from_config(gen_cfg("data.val_split=0"), torch.device("cpu"))
     assert none.selection_split == "test" and torch.equal(none.val_images, none.data.test_x[:32])

@@ -38,9 +38,9 @@ def test_check_weights_catches_a_nan_weight():
 
 
 def test_nan_weights_never_reach_a_checkpoint(tiny_cfg, tmp_path, monkeypatch):
-    from normbench.train.loop import Run
+    from normbench.train.loop import Trainer
 
-    real_step = Run.train_step
+    real_step = Trainer.train_step
 
     def poisoned(self, batch, clip):
         loss = real_step(self, batch, clip)
@@ -49,7 +49,7 @@ def test_nan_weights_never_reach_a_checkpoint(tiny_cfg, tmp_path, monkeypatch):
                 next(self.model.parameters()).view(-1)[0] = float("nan")
         return loss
 
-    monkeypatch.setattr(Run, "train_step", poisoned)
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
     # ckpt_every=2 is no multiple of log_every=5: the checkpoint at step 4 comes before any log
     summary = train(tiny_cfg("trainer.log_every=5", "trainer.ckpt_every=2", "trainer.eval_every=6"), tmp_path)
     assert summary["status"] == "diverged" and summary["diverged"]["step"] == 4
@@ -85,3 +85,43 @@ def test_resume_true_leaves_a_run_of_a_live_process_alone_and_resumes_a_killed_o
         other.wait()
     # its process is gone: the run is unfinished, so it is resumed (from its last checkpoint)
     assert train(tiny_cfg("trainer.resume=true"), tmp_path)["status"] == "ok"
+
+
+def test_train_does_not_change_the_callers_config(tiny_cfg, tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = tiny_cfg("trainer.resume='true'")  # train() reads the quoted 'true' as true, on its own copy
+    before = OmegaConf.to_yaml(cfg)
+    train(cfg, tmp_path)
+    assert OmegaConf.to_yaml(cfg) == before
+
+
+@pytest.mark.slow  # a fresh interpreter per module
+@pytest.mark.parametrize("module", ["normbench.train.generate", "normbench.train.judge", "normbench.train.classify",
+                                    "normbench.train.lm", "normbench.train.loop", "normbench.train.task"])
+def test_every_train_module_imports_first_and_the_loop_imports_no_task(module):
+    """Each module imports on its own in a fresh interpreter (an import circle fails on one of
+    them, as generate -> judge -> loop -> generate did); the loop and the task registry import no
+    task module until a task is looked up."""
+    import subprocess
+    import sys
+
+    tasks = ("normbench.train.generate", "normbench.train.lm", "normbench.train.classify")
+    check = f"loaded = [m for m in {tasks!r} if m in sys.modules]; assert not loaded, loaded"
+    code = f"import sys, {module}" + (f"; {check}" if module in ("normbench.train.loop", "normbench.train.task") else "")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_task_registers_itself():
+    from normbench.train.task import TASKS, register_task, tasks
+
+    assert set(tasks()) >= {"classify", "lm", "generate"}
+
+    @register_task
+    class Toy:
+        name = "toy"
+
+    try:
+        assert tasks()["toy"] is Toy
+    finally:
+        TASKS.pop("toy")

@@ -12,7 +12,7 @@ from normbench.norms import build_norm
 from normbench.probes import HealthMonitor, NormProbe, layer_stats, pre_affine
 from normbench.track import read_probes, read_summary
 from normbench.train import train
-from normbench.train.loop import Run
+from normbench.train.loop import Trainer
 
 
 def test_layer_stats_follow_the_formulas():
@@ -118,7 +118,7 @@ def test_monitor_conditions():
 
 
 def test_monitor_warns_on_a_planted_bad_layer(tiny_cfg, tmp_path, caplog):
-    run = Run(tiny_cfg("probe.every=2"), tmp_path)
+    run = Trainer(tiny_cfg("probe.every=2"), tmp_path)
     planted = dict(run.model.named_modules())["blocks.0.norm2"]
     planted.alpha.requires_grad_(False)
     with torch.no_grad():

@@ -94,9 +94,9 @@ class FakeWandb:
 
 
 def test_a_new_folder_is_a_new_wandb_run_with_the_earlier_one_as_parent(tiny_cfg, tmp_path, monkeypatch):
-    import normbench.train.loop as loop
+    import normbench.track.wandb_run as wandb_run
 
-    monkeypatch.setattr(loop, "WandbRun", FakeWandb)
+    monkeypatch.setattr(wandb_run, "WandbRun", FakeWandb)  # start_wandb makes the run's
     FakeWandb.made = []
     first, second = tmp_path / "first", tmp_path / "second"
     _killed_at_step_4(lambda *a: tiny_cfg("logger.wandb.mode=offline", *a), ClassifyTask, first, monkeypatch)

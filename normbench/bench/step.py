@@ -4,10 +4,10 @@ Why: a framework earns its keep only if it costs (almost) nothing per step. For 
 both loops train the same model (built by the same builder, from the same seed) with the
 same optimizer, schedule, clipping, loss and data stream, in one process:
 
-- normbench: `Run(cfg).fit()`, the loop every run uses (tracker, divergence guard, stop
+- normbench: `Trainer(cfg).fit()`, the loop every run uses (tracker, divergence guard, stop
   requests, periodic actions), with evaluation, checkpoints and probes moved past the timed
   window; its time per step is the loop's own train clock over the timed steps.
-- bare: the same Run's model, optimizer, schedule and task, stepped by the textbook loop
+- bare: the same Trainer's model, optimizer, schedule and task, stepped by the textbook loop
   (next batch, loss, zero_grad, backward, clip, step, schedule) and timed with a wall clock.
 
 Each repeat runs `warmup` untimed steps then `steps` timed ones, the loops and norms in a
@@ -48,12 +48,12 @@ def bench_overrides(base: list[str], norm: str, warmup: int, steps: int, threads
 
 
 def time_normbench(cfg, run_dir: Path, warmup: int, steps: int) -> float:
-    """Seconds per step of Run.fit over the steps after the warm-up (the loop's own train clock)."""
+    """Seconds per step of Trainer.fit over the steps after the warm-up (the loop's own train clock)."""
     import json
 
-    from normbench.train.loop import Run
+    from normbench.train.loop import Trainer
 
-    Run(cfg, run_dir).fit()
+    Trainer(cfg, run_dir).fit()
     train = [json.loads(line) for line in open(run_dir / "metrics.jsonl")]
     train = [e for e in train if e.get("split") == "train"]
     by_step = {e["step"]: e["train_time_s"] for e in train}
@@ -77,9 +77,9 @@ def bare_steps(run, n: int) -> None:
 
 
 def time_bare(cfg, run_dir: Path, warmup: int, steps: int, sync) -> float:
-    from normbench.train.loop import Run
+    from normbench.train.loop import Trainer
 
-    run = Run(cfg, run_dir)
+    run = Trainer(cfg, run_dir)
     run.model.train()
     bare_steps(run, warmup)
     sync()
@@ -91,9 +91,9 @@ def time_bare(cfg, run_dir: Path, warmup: int, steps: int, sync) -> float:
 
 def time_data(cfg, run_dir: Path, n: int) -> float:
     """Seconds per next_batch() of the task's stream alone."""
-    from normbench.train.loop import Run
+    from normbench.train.loop import Trainer
 
-    task = Run(cfg, run_dir).task
+    task = Trainer(cfg, run_dir).task
     task.next_batch()
     t0 = time.perf_counter()
     for _ in range(n):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from normbench.track.jsonl import JsonlWriter
+from normbench.track.metrics import read_metrics, read_probes
 from normbench.track.names import metric_key, probe_key
 from normbench.track.progress import Progress
 from normbench.track.summary import write_summary
@@ -119,6 +120,21 @@ class Tracker:
                                 if k not in ("step", "split")}, step=step)
             else:
                 self.probes(step, [{k: v for k, v in event.items() if k != "step"}])
+
+    def carry_from(self, earlier: Path, step: int) -> None:
+        """trainer.resume=<path>: the earlier folder's metrics and probes up to the checkpoint's
+        step, into this folder (and its wandb run), so its curves start at step 0."""
+        if not self.main:
+            return
+        if not (earlier / "metrics.jsonl").exists():
+            log.warning("no metrics.jsonl beside the checkpoint in %s: this folder's metrics start at step %d", earlier, step)
+            return
+        metrics = [e for e in read_metrics(earlier / "metrics.jsonl") if e["step"] <= step]
+        probes = []
+        if (earlier / "probes.jsonl").exists():
+            probes = [e for e in read_probes(earlier / "probes.jsonl", kind=None) if e["step"] <= step]
+        self.carry(metrics, probes)
+        log.info("carried %d metric and %d probe lines up to step %d from %s", len(metrics), len(probes), step, earlier)
 
     def info(self, message: str, *args: Any) -> None:
         """A line on the console and in train.log (rank 0's)."""

@@ -91,3 +91,20 @@ class WandbRun:
         if self.run is not None:
             self.run.finish(exit_code=exit_code)
             self.run = None
+
+
+def start_wandb(cfg: Any, run_dir: Path, hydra: Any = None, resumed_from: Mapping | None = None,
+                resume_id: str | None = None) -> "WandbRun":
+    """The run's wandb run, named and grouped from the config (and Hydra's sweep), its config the
+    resolved run config plus, for trainer.resume=<path>, the parent run it continues."""
+    from omegaconf import OmegaConf
+
+    from normbench.track.names import wandb_names
+
+    w = cfg.logger.wandb
+    group, name = wandb_names(cfg, run_dir, hydra)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    if resumed_from is not None:
+        config["resumed_from"] = dict(resumed_from)  # the parent run (and its wandb id)
+    return WandbRun(mode=w.mode, run_dir=run_dir, config=config, project=w.project, entity=w.entity, group=group,
+                    name=name, tags=list(w.tags), resume_id=resume_id)

@@ -27,10 +27,12 @@ from omegaconf import DictConfig
 from normbench.data import Augment, BatchStream, eval_batches, load_image_data_from_config
 from normbench.dist import SINGLE, Dist, rank_seed
 from normbench.errors import TrainerConfigError
+from normbench.train.task import register_task
 
 log = logging.getLogger(__name__)
 
 
+@register_task
 class ClassifyTask:
     name = "classify"
     best_metric = "acc1"  # the summary keeps its best value (on selection_split)

@@ -43,6 +43,7 @@ from normbench.dist import SINGLE, Dist, rank_seed
 from normbench.errors import TrainerConfigError
 from normbench.train.frechet import feature_stats, frechet_distance
 from normbench.train.judge import Judge, cached_judge, load_judge
+from normbench.train.task import register_task
 
 VAL_SEED = 1234  # the fixed noise and times of the validation loss
 SAMPLE_SEED = 4321  # the fixed noise of the evaluation samples
@@ -69,6 +70,7 @@ def grid_image(images: torch.Tensor, rows: int) -> np.ndarray:
     return grid.permute(1, 2, 0).cpu().numpy()
 
 
+@register_task
 class GenerateTask:
     name = "generate"
     best_metric = "loss"
@@ -142,6 +144,18 @@ class GenerateTask:
         _, real_features = self._judge_batches(self.val_images)
         self.real_stats = feature_stats(real_features)
         self.grid: np.ndarray | None = None
+
+    @classmethod
+    def prepare(cls, cfg: DictConfig, train_fn: Callable[..., dict]) -> None:
+        """Before the task is built (train() calls it): with task.judge = null, the cached judge
+        for this data, trained first with train_fn when there is none."""
+        if cfg.task.get("judge") is None:
+            import torch.distributed as torch_dist
+
+            from normbench.train.runtime import resolve_device
+
+            cached_judge(cfg.data, int(cfg.task.judge_steps), resolve_device(cfg.trainer.device),
+                         distributed=torch_dist.is_available() and torch_dist.is_initialized(), train_fn=train_fn)
 
     def _load_judge(self, data_cfg: Mapping[str, Any], task_cfg: Mapping[str, Any]) -> Judge:
         folder = task_cfg.get("judge")

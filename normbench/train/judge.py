@@ -26,7 +26,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from omegaconf import OmegaConf
@@ -34,6 +34,7 @@ from torch import nn
 
 from normbench.data import Augment, paths
 from normbench.errors import CheckpointError, InputError, JudgeError
+from normbench.track.summary import read_run_state
 from normbench.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -89,10 +90,11 @@ def _shown_best(summary: Mapping[str, Any]) -> str:
     return f"{best.get('metric')} {value:.2f}" if isinstance(value, (int, float)) else "no evaluation"
 
 
-def cached_judge(data_cfg: Mapping[str, Any], steps: int, device: torch.device, distributed: bool = False) -> Path:
-    """The run folder of the cached judge for this data, trained first when there is none."""
-    from normbench.train.loop import read_run_state, train  # the loop imports the tasks, which import this
-
+def cached_judge(data_cfg: Mapping[str, Any], steps: int, device: torch.device, distributed: bool = False,
+                 train_fn: Callable[..., dict] | None = None) -> Path:
+    """The run folder of the cached judge for this data. When there is none it is trained first
+    with `train_fn` (the loop's train(), passed in by GenerateTask.prepare before the task is
+    built, so this module never imports the loop); without one, a missing judge is an error."""
     config = judge_config(data_cfg, steps, device.type)
     folder = cache_dir(config)
     state = read_run_state(folder)
@@ -102,11 +104,14 @@ def cached_judge(data_cfg: Mapping[str, Any], steps: int, device: torch.device, 
     if distributed:
         raise JudgeError(f"task.judge = null and no judge is cached at {folder}; under torchrun it is not trained: "
                          f"run once on one process (it trains and caches it), or allowed: {ALLOWED}")
+    if train_fn is None:
+        raise JudgeError(f"task.judge = null and no judge is cached at {folder}: normbench.train.train() trains "
+                         f"it before building the task (GenerateTask.prepare); allowed: {ALLOWED}")
     log.info("task.judge = null: training the judge (a %d-step VGG classifier on data=%s) once into %s; "
              "later runs load it from there", steps, config["data"]["name"], folder)
     saved = rng_state()
     try:
-        summary = train(OmegaConf.create(config), folder)
+        summary = train_fn(OmegaConf.create(config), folder)
     finally:
         set_rng_state(saved)
     if summary.get("status") != "ok":

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from normbench.data.text import WindowStream, eval_windows, first_windows, load_text_data_from_config
 from normbench.dist import SINGLE, Dist
+from normbench.train.task import register_task
 
 
 def bits_per_byte(loss: float) -> float:
@@ -27,6 +28,7 @@ def bits_per_byte(loss: float) -> float:
     return loss / math.log(2)
 
 
+@register_task
 class LMTask:
     name = "lm"
     best_metric = "loss"

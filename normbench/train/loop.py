@@ -20,177 +20,54 @@ DistributedDataParallel (its BatchNorms made SyncBatchNorm with trainer.sync_bn)
 trains on its slice of the global batch, logged losses and evaluations are all-reduced so
 every rank takes the same decisions (divergence guard, best), checkpoints gather every
 rank's RNG state, and rank 0 alone writes (the Tracker's guard, the checkpoint).
+
+What is not the loop lives in its own home: the checks before anything is built
+(train/preflight.py), the task registry and a task's preparation (train/task.py: task=generate
+trains its judge there, with this train()), what a checkpoint holds (train/checkpoint.py), the
+loss window (train/window.py), a run folder's state and summary.json (track/summary.py), wandb's
+start (track/wandb_run.py).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-import os
-import socket
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
-from normbench.config import validate_config
 from normbench.dist import SINGLE, Dist, StopVote, rank_seed
 from normbench.dist import setup as setup_dist
-from normbench.errors import CheckpointError
-from normbench.models import build_model, check_model_fits_norm, check_model_fits_task
-from normbench.normfree import apply_normfree, check_normfree
+from normbench.models import build_model
+from normbench.normfree import apply_normfree
 from normbench.norms import convert_sync_batchnorm
 from normbench.preempt import StopRequest
-from normbench.probes import HealthMonitor, NormProbe, check_probe_config
-from normbench.track import (Tracker, WandbRun, metric_key, read_metrics, read_probes, read_summary, versions,
-                             wandb_names)
-from normbench.track.wandb_run import check_mode as check_wandb_mode
-from normbench.train.checkpoint import (
-    CHECKPOINT_NAME,
-    load_checkpoint,
-    parse_resume,
-    resolve_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
-from normbench.train.classify import ClassifyTask
-from normbench.train.generate import GenerateTask
+from normbench.probes import HealthMonitor, NormProbe
+from normbench.track import (DONE, Tracker, WandbRun, alive_elsewhere, build_summary, metric_key, read_run_state,
+                             start_wandb)
+from normbench.train.checkpoint import (CHECKPOINT_NAME, assemble_state, load_checkpoint, parse_resume, rank_state,
+                                        resolve_checkpoint, restore_state, save_checkpoint)
 from normbench.train.guard import Diverged, check_loss, check_weights
-from normbench.train.lm import LMTask
 from normbench.train.optim import build_optimizer, build_schedule
 from normbench.train.periodic import Periodic
-from normbench.train.task import Task, is_better
-from normbench.train.runtime import (
-    TrainerConfigError,
-    autocast,
-    check_grad_checkpointing,
-    check_trainer_config,
-    check_writable,
-    resolve_device,
-    seed_everything,
-)
+from normbench.train.preflight import preflight
+from normbench.train.runtime import TrainerConfigError, autocast, check_writable, resolve_device, seed_everything
+from normbench.train.task import build_task, is_better, prepare_task
+from normbench.train.window import TrainWindow
 
 log = logging.getLogger(__name__)
 
-TASKS: dict[str, type[Task]] = {"classify": ClassifyTask, "lm": LMTask, "generate": GenerateTask}
-DONE = ("ok", "diverged")  # a finished run: trainer.resume=true leaves it as it is (and resumes
-# "running" when its process is gone, "failed" and "interrupted")
 
-
-def check_task(task_cfg: Mapping) -> None:
-    """The `task` group names a known task and holds allowed values, before anything is built."""
-    name = task_cfg.get("name")
-    if name not in TASKS:
-        raise TrainerConfigError(f"task.name = {name!r} is unknown; allowed: {', '.join(TASKS)}")
-    TASKS[name].check_config(task_cfg)
-
-
-def build_task(cfg: DictConfig, device: torch.device, dist: Dist = SINGLE) -> Task:
-    check_task(cfg.task)
-    return TASKS[cfg.task.name].from_config(cfg, device, dist)
-
-
-def read_run_state(run_dir: Path) -> dict | None:
-    """summary.json of a run folder, or None when there is none (or a torn/foreign one)."""
-    path = run_dir / "summary.json"
-    try:
-        return read_summary(path) if path.exists() else None
-    except ValueError:
-        return None
-
-
-def alive_elsewhere(summary: dict) -> bool:
-    """True when a "running" summary's process is still alive on this host (another sweep or
-    launcher is training this folder); a killed run's process is gone, so it is unfinished."""
-    proc = summary.get("process") or {}
-    if summary.get("status") != "running" or proc.get("host") != socket.gethostname() or not proc.get("pid"):
-        return False
-    if proc["pid"] == os.getpid():
-        return False
-    try:
-        os.kill(proc["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
-MODEL_GROUPS = ("task", "model", "norm", "normfree")  # what the weights in a checkpoint are of
-
-
-def _model_identity(config: Mapping, group: str) -> Any:
-    """What of `group` a checkpoint's weights depend on. The task is compared by its name alone
-    (its other keys, label smoothing, shape the loss, not the weights); a checkpoint saved when
-    `task` was a top-level string ("classify") compares as the group {name: "classify"}."""
-    value = config.get(group)
-    if group == "task":
-        name = value.get("name") if isinstance(value, Mapping) else value
-        return {"name": name} if name is not None else None
-    return value
-
-
-def check_same_model(saved: dict, current: dict, path: Path) -> None:
-    """A checkpoint resumes only the model it was saved from: another one would fail to load
-    its weights (a traceback) or, worse, load them into a model that means something else.
-    Keys one side lacks (a schema that grew since) are not compared."""
-    for group in MODEL_GROUPS:
-        a, b = _model_identity(saved, group), _model_identity(current, group)
-        if not isinstance(a, dict) or not isinstance(b, dict):
-            pairs = [(group, a, b)] if a is not None and a != b else []
-        else:
-            pairs = [(f"{group}.{k}", a[k], b[k]) for k in a if k in b and a[k] != b[k]]
-        if pairs:
-            key, was, now = pairs[0]
-            raise CheckpointError(f"{key} = {now!r} but checkpoint {path} was saved with {key} = {was!r}; allowed: "
-                                  f"resume with the checkpoint's {', '.join(MODEL_GROUPS)} (or start a fresh run)")
-
-
-class TrainWindow:
-    """The train loss and time since the last log: summed on the device, read once per window
-    (data-parallel: each rank sums its own; the mean read is over every rank's)."""
-
-    def __init__(self, device: torch.device, dist: Dist = SINGLE):
-        self.loss = torch.zeros((), device=device)
-        self.dist = dist
-        self.reset()
-
-    def reset(self) -> None:
-        self.loss.zero_()
-        self.steps, self.start, self.paused, self.before = 0, time.perf_counter(), 0.0, 0.0
-
-    # A checkpoint keeps the unlogged window, so a run stopped between two logs and resumed
-    # logs the same mean loss as a run never stopped.
-    def state_dict(self) -> dict[str, float]:
-        return {"loss": self.loss.item(), "steps": self.steps, "time": self.elapsed()}
-
-    def load_state_dict(self, state: dict[str, float]) -> None:
-        self.reset()
-        self.loss.fill_(state["loss"])
-        self.steps, self.before = int(state["steps"]), float(state["time"])
-
-    def add(self, loss: torch.Tensor) -> None:
-        self.loss += loss
-        self.steps += 1
-
-    def mean_loss(self) -> float:
-        """The mean train loss of the window over every rank (a collective under torchrun)."""
-        if not self.steps:
-            return float("nan")
-        return self.dist.all_reduce_(self.loss / self.steps, op="mean").item()
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start - self.paused + self.before
-
-
-class Run:
-    """State of one training run; `train()` is the way in."""
+class Trainer:
+    """One training run, built (everything that can fail on bad input fails here, before the
+    first step) and trained by fit(); `train()` is the way in."""
 
     def __init__(self, cfg: DictConfig, run_dir: str | Path, hydra: Any = None, dist: Dist = SINGLE):
-        validate_config(cfg)  # a wrong type is one named error, before anything is built
+        preflight(cfg)
         self.cfg = cfg
         self.dist = dist
         self.normfree_cfg = cfg.get("normfree") or {"name": "none"}
@@ -198,14 +75,6 @@ class Run:
         self.run_dir = Path(run_dir)
         check_writable(self.run_dir)
         t = cfg.trainer
-        check_trainer_config(t)
-        check_probe_config(cfg.probe, t.max_steps)
-        check_wandb_mode(cfg.logger.wandb.mode)
-        check_task(cfg.task)
-        check_model_fits_task(cfg.model.name, cfg.task.name)
-        check_model_fits_norm(cfg.model, cfg.norm)  # adaln on vit, layernorm on dit: before data or judge load
-        check_normfree(self.normfree_cfg, cfg.model.name, cfg.norm.name)
-        check_grad_checkpointing(t.grad_checkpointing, cfg.model.name, cfg.norm.name)
         ckpt_path = resolve_checkpoint(t.resume, self.run_dir)  # a bad path fails here, before any work
         self._refuse_to_overwrite(t.resume)
         self.device = dist.device if dist.enabled else resolve_device(t.device)
@@ -259,7 +128,7 @@ class Run:
         self.stop = StopRequest()
         self.stop_vote = StopVote(dist)  # every rank stops at the same step boundary
         if ckpt_path is not None:
-            self._restore(load_checkpoint(ckpt_path), ckpt_path)
+            restore_state(self, load_checkpoint(ckpt_path), ckpt_path)
         # Data-parallel training goes through DDP (it all-reduces the gradients in the backward
         # pass); evaluation uses forward_model, so each rank can evaluate its own share.
         self.train_model = self.forward_model
@@ -286,136 +155,18 @@ class Run:
             )
 
     # -- checkpoint ---------------------------------------------------------------------
-    def _rank_state(self) -> dict[str, Any]:
-        """What differs between ranks: RNG states, the task's (its augmentation generator), the
-        unlogged loss window."""
-        return {"rng": rng_state(), "task": self.task.state_dict(), "window": self.window.state_dict()}
-
-    def _state(self, ranks: list[dict[str, Any]]) -> dict[str, Any]:
-        """The checkpoint, from every rank's _rank_state (one on one process). Its top-level rng
-        and task are rank 0's and its window the global one, so it reads like a single-process
-        checkpoint; `ranks` holds each rank's own for an exact data-parallel resume."""
-        window = dict(ranks[0]["window"])
-        window["loss"] = sum(r["window"]["loss"] for r in ranks) / len(ranks)
-        extra = {"ranks": ranks} if len(ranks) > 1 else {}
-        return {
-            "step": self.step,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "task": ranks[0]["task"],
-            "rng": ranks[0]["rng"],
-            **extra,
-            "best": self.best,
-            "last": self.last,
-            "elapsed": self.elapsed_before + (time.perf_counter() - self.t_start),
-            "train_time": self.train_time,
-            "action_time": self.action_time,
-            "samples_seen": self.samples_seen,
-            "window": window,
-            "wandb_id": self.wandb_id,
-            "resumed_from": self.resumed_from,
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
-        }
-
-    def _restore(self, state: dict[str, Any], path: Path) -> None:
-        saved, current = state.get("config", {}), OmegaConf.to_container(self.cfg, resolve=True)
-        check_same_model(saved, current, path)
-        if saved.get("data") != current.get("data"):  # continuing on other data can be meant (fine-tuning)
-            log.warning("resuming %s with a different `data` config than it was saved with", path)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.scaler.load_state_dict(state["scaler"])
-        own = self._own_state(state, path)
-        self.task.load_state_dict(own["task"])
-        if own["rng"] is not None:
-            set_rng_state(own["rng"])
-        self.step = state["step"]
-        self.best = state["best"]
-        self.last = state["last"]
-        self.elapsed_before = state["elapsed"]
-        self.train_time = state["train_time"]
-        self.action_time = state.get("action_time", {})
-        self.samples_seen = state["samples_seen"]
-        if own["window"] is not None:
-            self.window.load_state_dict(own["window"])
-        self.wandb_id = state["wandb_id"]
-        self.resumed_from = state.get("resumed_from")
-        if self.cfg.trainer.resume is not True:  # a path: another folder's run continues in this one
-            self.resumed_from = {"checkpoint": str(path.resolve()), "run_dir": str(path.resolve().parent),
-                                 "step": self.step, "wandb_id": self.wandb_id}
-            self.wandb_id = None  # a new wandb run for this folder; the earlier one is its parent
-        log.info("resumed from %s at step %d", path, self.step)
-
-    def _own_state(self, state: dict[str, Any], path: Path) -> dict[str, Any]:
-        """This rank's rng, task state and window from a checkpoint. Saved by as many ranks as
-        run now: each rank its own (exact). Otherwise the data position and the loss window
-        are global and continue exactly; a rank keeps the RNG states saved under its number,
-        and one the checkpoint has none for keeps its own fresh ones (augmentation not exact)."""
-        ranks = state.get("ranks") or [{"rng": state["rng"], "task": state["task"], "window": state.get("window")}]
-        rank, world = self.dist.rank, self.dist.world_size
-        if len(ranks) == world:
-            return ranks[rank]
-        if self.dist.is_main:
-            log.warning("checkpoint %s was saved by %d process(es) and resumes on %d: the data order continues "
-                        "exactly, per-process randomness (augmentation) does not", path, len(ranks), world)
-        if rank < len(ranks):
-            return {**ranks[rank], "window": state.get("window")}
-        # the data position is global (the same in every rank's task state); the generator stays this rank's
-        return {"rng": None, "task": {**self.task.state_dict(), "stream": state["task"]["stream"]},
-                "window": state.get("window")}
-
     def save(self) -> None:
-        ranks = self.dist.gather_object(self._rank_state())  # a collective: every rank saves together
+        ranks = self.dist.gather_object(rank_state(self))  # a collective: every rank saves together
         if self.dist.is_main:
-            save_checkpoint(self.run_dir / CHECKPOINT_NAME, self._state(ranks))
+            save_checkpoint(self.run_dir / CHECKPOINT_NAME, assemble_state(self, ranks))
         self.saved_step = self.step
 
     # -- outputs --------------------------------------------------------------------------
     def summary(self, status: str, diverged: dict | None = None, error: str | None = None) -> dict[str, Any]:
-        cfg = self.cfg
-        elapsed = self.elapsed_before + (time.perf_counter() - self.t_start)
-        final = {k: v for k, v in self.last.items() if not k.startswith("train/") or k == "train/loss"}  # val, test
-        return {
-            "status": status,
-            "step": self.step,
-            "max_steps": cfg.trainer.max_steps,
-            "final": final,
-            "best": self.best,
-            "wall_time_s": round(elapsed, 3),
-            "train_time_s": round(self.train_time, 3),
-            "action_time_s": {k: round(v, 3) for k, v in self.action_time.items()},
-            "throughput_samples_per_s": round(self.samples_seen / self.train_time, 2) if self.train_time else None,
-            # in the task's unit (images or tokens per second), over the whole train time
-            "throughput": {"unit": f"{self.task.throughput_unit}/s",
-                           "value": round(self.samples_seen * self.task.units_per_sample / self.train_time, 2)
-                           if self.train_time else None},
-            "num_params": self.num_params,
-            "diverged": diverged,
-            "error": error,
-            "interrupted": self.stop.record() if status == "interrupted" else None,
-            "run": {"task": cfg.task.name, "model": cfg.model.name, "norm": cfg.norm.name,
-                    "normfree": self.normfree_cfg["name"], "data": cfg.data.name,
-                    "variant": cfg.get("variant"), "seed": cfg.trainer.seed, "device": str(self.device),
-                    "world_size": self.dist.world_size},
-            "versions": versions(),
-            "process": {"host": socket.gethostname(), "pid": os.getpid()},  # who trains it, for sweeps
-            # the mode wandb runs in: "offline" when online was asked but could not start
-            "wandb": {"mode": self.wandb_mode, "id": self.wandb_id},
-            "resumed_from": self.resumed_from,  # trainer.resume=<path>: the run this folder continues
-        }
+        return build_summary(self, status, diverged=diverged, error=error)
 
     def _start_wandb(self) -> WandbRun:
-        w = self.cfg.logger.wandb
-        group, name = wandb_names(self.cfg, self.run_dir, self.hydra)
-        config = OmegaConf.to_container(self.cfg, resolve=True)
-        if self.resumed_from is not None:
-            config["resumed_from"] = self.resumed_from  # the parent run (and its wandb id)
-        run = WandbRun(mode=w.mode, run_dir=self.run_dir, config=config,
-                       project=w.project, entity=w.entity, group=group, name=name, tags=list(w.tags),
-                       resume_id=self.wandb_id)
+        run = start_wandb(self.cfg, self.run_dir, self.hydra, resumed_from=self.resumed_from, resume_id=self.wandb_id)
         self.wandb_id, self.wandb_mode = run.id, run.mode
         return run
 
@@ -424,23 +175,6 @@ class Run:
         is a sample, so classification's is samples_per_s, shown as images/s."""
         unit = self.task.throughput_unit
         return ("samples_per_s" if self.task.units_per_sample == 1 else f"{unit}_per_s"), f"{unit}/s"
-
-    def _carry_earlier_events(self) -> None:
-        """trainer.resume=<path>: the earlier folder's metrics and probes up to the checkpoint's
-        step, into this folder (and its wandb run), so its curves start at step 0."""
-        if not self.dist.is_main:
-            return
-        earlier, step = Path(self.resumed_from["run_dir"]), self.resumed_from["step"]
-        if not (earlier / "metrics.jsonl").exists():
-            log.warning("no metrics.jsonl beside %s: this folder's metrics start at step %d",
-                        self.resumed_from["checkpoint"], step)
-            return
-        metrics = [e for e in read_metrics(earlier / "metrics.jsonl") if e["step"] <= step]
-        probes = []
-        if (earlier / "probes.jsonl").exists():
-            probes = [e for e in read_probes(earlier / "probes.jsonl", kind=None) if e["step"] <= step]
-        self.tracker.carry(metrics, probes)
-        log.info("carried %d metric and %d probe lines up to step %d from %s", len(metrics), len(probes), step, earlier)
 
     # -- periodic actions -------------------------------------------------------------------
     def log_train(self) -> None:
@@ -519,8 +253,8 @@ class Run:
         self.tracker = Tracker(self.run_dir, wandb=wandb, total_steps=t.max_steps,
                                initial_step=self.step, progress=t.progress, shown_rate=self._rate_shown(),
                                shown_metrics=self.task.progress_metrics, main=main)
-        if self.resumed_from is not None and self.cfg.trainer.resume is not True:
-            self._carry_earlier_events()
+        if self.resumed_from is not None and self.cfg.trainer.resume is not True and main:
+            self.tracker.carry_from(Path(self.resumed_from["run_dir"]), self.resumed_from["step"])
         self.tracker.summary(self.summary("running"))
         status, diverged, error = "ok", None, None
         self.model.train()
@@ -579,20 +313,22 @@ def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, 
     With trainer.resume=true a finished run (ok or diverged) is left as it is and its summary
     returned, so re-running a sweep skips what is done and resumes what is not; a run that
     another live process on this host is training (two sweeps, a parallel launcher) is left to it.
+    The caller's cfg is not changed.
     """
     # Under torchrun: the process group, and rank 0's run folder for every rank (each rank's Hydra
     # made its own; only rank 0's is written, the others read checkpoints from it).
     dist = setup_dist(str(cfg.trainer.device))
     run_dir = Path(dist.broadcast_object(str(run_dir)))
-    resume = parse_resume(cfg.trainer.resume)
-    if resume is not cfg.trainer.resume:
-        cfg.trainer.resume = resume  # a quoted 'true' is true, not a path
+    cfg = copy.deepcopy(cfg)
+    cfg.trainer.resume = parse_resume(cfg.trainer.resume)  # a quoted 'true' is true, not a path
     if cfg.trainer.resume is True:
-        state = read_run_state(Path(run_dir))
+        state = read_run_state(run_dir)
         if state is not None and state.get("status") in DONE:
             log.info("%s already finished (%s); nothing to do", run_dir, state["status"])
             return state
         if state is not None and alive_elsewhere(state):
             log.warning("%s is being trained by process %s; left to it", run_dir, state["process"]["pid"])
             return state
-    return Run(cfg, run_dir, hydra=hydra, dist=dist).fit()
+    preflight(cfg)  # before a task's preparation (a judge to train) spends any time
+    prepare_task(cfg, train)
+    return Trainer(cfg, run_dir, hydra=hydra, dist=dist).fit()

@@ -1,6 +1,6 @@
 """The loop's one seam for periodic actions (log, evaluate, probe, checkpoint).
 
-A feature that must run every k steps adds a Periodic to Run.actions instead of one more
+A feature that must run every k steps adds a Periodic to Trainer.actions instead of one more
 inline `if step % k` in the loop. Actions run in list order after the step; those not
 `training` (evaluation, probes, checkpoints) are left out of the train time.
 """

@@ -3,7 +3,8 @@
 Why: the loop trains, evaluates, probes and checkpoints the same way for every task; what
 differs is the data and its randomness, the loss, the evaluation, what "best" means (higher
 accuracy or lower loss) and what throughput is counted in (images or tokens). A task owns
-all of that, so a new task is one class and one line in TASKS, not an edit of the loop.
+all of that, so a new task is one class that registers itself (@register_task), not an edit of
+the loop.
 Each task is also a config group (configs/task/<name>.yaml, its schema in
 normbench/config/schema.py TASKS): the keys that belong to it (classify's label_smoothing)
 live there, not in the trainer, and its preset may choose the model, data and optim defaults
@@ -12,12 +13,14 @@ that fit it (task=lm: llama, shakespeare, adamw_llama).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol
+import importlib
+from typing import Any, Callable, Mapping, Protocol, TypeVar
 
 import torch
 from omegaconf import DictConfig
 
 from normbench.dist import SINGLE, Dist
+from normbench.errors import TrainerConfigError
 
 
 class Task(Protocol):
@@ -71,6 +74,48 @@ class Task(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+# -- the registry: a task class registers itself; the loop looks it up by task.name -------------
+TASKS: dict[str, type] = {}
+_BUILTIN = ("normbench.train.classify", "normbench.train.lm", "normbench.train.generate")
+T = TypeVar("T", bound=type)
+
+
+def register_task(cls: T) -> T:
+    """Class decorator: the task is known by its `name` to check_task, build_task and prepare_task.
+    A task may define `prepare(cfg, train_fn)` (a classmethod), run by train() before the task is
+    built, e.g. task=generate trains and caches its judge there (train_fn: the loop's train())."""
+    TASKS[cls.name] = cls
+    return cls
+
+
+def tasks() -> dict[str, type]:
+    """Every registered task (the built-in ones imported on first use: they import this module)."""
+    for module in _BUILTIN:
+        importlib.import_module(module)
+    return TASKS
+
+
+def check_task(task_cfg: Mapping) -> None:
+    """The `task` group names a known task and holds allowed values, before anything is built."""
+    name = task_cfg.get("name")
+    if name not in tasks():
+        raise TrainerConfigError(f"task.name = {name!r} is unknown; allowed: {', '.join(TASKS)}")
+    TASKS[name].check_config(task_cfg)
+
+
+def prepare_task(cfg: DictConfig, train_fn: Callable[..., dict]) -> None:
+    """What the task needs made before it is built, with the loop's train() (no import circle)."""
+    check_task(cfg.task)
+    prepare = getattr(TASKS[cfg.task.name], "prepare", None)
+    if prepare is not None:
+        prepare(cfg, train_fn)
+
+
+def build_task(cfg: DictConfig, device: torch.device, dist: Dist = SINGLE) -> Task:
+    check_task(cfg.task)
+    return TASKS[cfg.task.name].from_config(cfg, device, dist)
 
 
 def is_better(task: Task, value: float, best: float | None) -> bool:

@@ -66,7 +66,7 @@ def build_summary(run: Any, status: str, diverged: dict | None = None, error: st
     import socket
     import time
 
-    from normbench.track.versions import versions
+    from normbench.track.versions import machine_record, versions
 
     cfg, task = run.cfg, run.task
     elapsed = run.elapsed_before + (time.perf_counter() - run.t_start)
@@ -93,7 +93,8 @@ def build_summary(run: Any, status: str, diverged: dict | None = None, error: st
                 "variant": cfg.get("variant"), "seed": cfg.trainer.seed, "device": str(run.device),
                 "world_size": run.dist.world_size},
         "versions": versions(),
-        "process": {"host": socket.gethostname(), "pid": os.getpid()},  # who trains it, for sweeps
+        "machine": machine_record(),  # the kind of machine (no host name): the study README's Machine line
+        "process": {"host": socket.gethostname(), "pid": os.getpid()},  # who trains it, for sweeps (dropped on commit)
         # the mode wandb runs in: "offline" when online was asked but could not start
         "wandb": {"mode": run.wandb_mode, "id": run.wandb_id},
         "resumed_from": run.resumed_from,  # trainer.resume=<path>: the run this folder continues

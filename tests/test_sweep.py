@@ -84,3 +84,22 @@ def test_study_keys_are_read_or_rejected(override, message):
 
 # A smoke study end to end (table, figures, README, a killed job resumed by a re-run):
 # tests/test_sweep_faults.py::test_a_study_goes_on_past_a_killed_job_and_a_rerun_finishes_it
+
+
+def test_first_point_cuts_each_sweep_to_its_first_value_and_leaves_hydra_keys_out():
+    from normbench.study.spec import first_point
+
+    assert first_point(["optim.lr=1e-3,2e-3", "model.layers=[1,1],x", "trainer.seed=0,1,2", "norm=dyt",
+                        "hydra.sweep.dir=/x", "hydra/launcher=joblib", "a=range(0,3)"]) == \
+        ["optim.lr=1e-3", "model.layers=[1,1]", "trainer.seed=0", "norm=dyt"]
+
+
+def test_dry_run_runs_the_pre_flight_checks_of_every_variant():
+    """`sweep.py --dry-run` composes each job's first grid point and runs the run's own checks
+    (normbench.train.preflight), so a bad value fails before any job starts, naming the variant."""
+    from normbench.study.runner import launch
+
+    study = load_study("squash", ["study.scale=smoke"])
+    assert launch(study, [], dry_run=True) == {v: 0 for v in ("layernorm", "tanh", "identity", "tanh_noalpha")}
+    with pytest.raises(StudyError, match="study squash, variant layernorm: norm.alpha0 = -1.0 is not allowed"):
+        launch(study, ["norm.alpha0=-1"], dry_run=True)

@@ -85,6 +85,26 @@ class _PassOn:
             signal.signal(sig, handler)
 
 
+def check_job(study: Study, job, passthrough: list[str]) -> None:
+    """The run's pre-flight checks (normbench.train.preflight) on the job's first grid point, so
+    a study's bad value fails in --dry-run with the variant named, before any job starts."""
+    from hydra import compose, initialize_config_dir
+
+    import normbench.config  # noqa: F401  registers the schema nodes the configs extend
+    from normbench.errors import InputError, StudyError
+    from normbench.study.spec import CONFIGS, first_point
+    from normbench.train.preflight import preflight
+
+    overrides = first_point([o for o in job.overrides + passthrough if not o.startswith("-")])
+    try:
+        with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+            preflight(compose(config_name="train", overrides=overrides))
+    except InputError as err:
+        raise StudyError(f"study {study.name}, variant {job.variant}: {err}") from err
+    except Exception as err:  # Hydra's composition errors (an unknown group option, a bad override)
+        raise StudyError(f"study {study.name}, variant {job.variant}: {type(err).__name__}: {err}") from err
+
+
 def launch(study: Study, passthrough: list[str], dry_run: bool = False) -> dict[str, int]:
     """Run every job of the study; returns {variant: exit code}. Raises StudyInterrupted when
     SIGTERM or Ctrl-C stopped it."""
@@ -94,6 +114,7 @@ def launch(study: Study, passthrough: list[str], dry_run: bool = False) -> dict[
             argv = [sys.executable, str(TRAIN_PY), *job.argv(study.runs_dir.resolve(), passthrough, study.name)]
             log.info("study %s, variant %s: %s", study.name, job.variant, " ".join(argv[2:]))
             if dry_run:
+                check_job(study, job, passthrough)
                 print(" ".join(argv[1:]))
                 codes[job.variant] = 0
                 continue

@@ -121,6 +121,30 @@ def _job(variant: str, base: list[str], seeds: list[int], extra: list[str], name
     return Job(variant, overrides, sorted(swept))
 
 
+def first_point(overrides: list[str]) -> list[str]:
+    """The overrides of a job's first grid point: each comma-list sweep cut to its first value
+    (a range/choice/glob sweep is left out), Hydra's own keys left out: what `--dry-run` composes
+    and checks."""
+    out = []
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key.lstrip("+~").startswith("hydra"):
+            continue
+        if _is_sweep(value):
+            if value.startswith(("range(", "choice(", "glob(", "interval(")):
+                continue
+            depth, cut = 0, len(value)
+            for i, ch in enumerate(value):
+                depth += ch in "[{("
+                depth -= ch in "]})"
+                if ch == "," and depth == 0:
+                    cut = i
+                    break
+            o = f"{key}={value[:cut]}"
+        out.append(o)
+    return out
+
+
 def effective(overrides: list[str]) -> list[str]:
     """The overrides as they take effect: for a key given twice, the last (Hydra refuses both)."""
     last = {_key(o): o for o in overrides}

@@ -12,6 +12,8 @@ from omegaconf import DictConfig
 from normbench.config import validate_config
 from normbench.models import check_model_fits_norm, check_model_fits_task
 from normbench.normfree import check_normfree
+from normbench.norms import split_norm_config
+from normbench.norms.options import resolve_options
 from normbench.probes import check_probe_config
 from normbench.track.wandb_run import check_mode as check_wandb_mode
 from normbench.train.checkpoint import parse_resume
@@ -30,6 +32,7 @@ def preflight(cfg: DictConfig) -> None:
     check_task(cfg.task)
     check_model_fits_task(cfg.model.name, cfg.task.name)
     check_model_fits_norm(cfg.model, cfg.norm)  # adaln on vit, layernorm on dit: before data or judge load
+    resolve_options(split_norm_config(cfg.norm)[1])  # the norm's option ranges: alpha0 > 0, a known squash
     normfree = cfg.get("normfree") or {"name": "none"}
     check_normfree(normfree, cfg.model.name, cfg.norm.name)
     check_grad_checkpointing(t.grad_checkpointing, cfg.model.name, cfg.norm.name)

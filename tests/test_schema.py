@@ -93,8 +93,14 @@ def test_interpolations_are_left_unresolved():
     assert cfg.logger.wandb.name == "vit-0"
 
 
-def test_an_unknown_model_name_is_left_to_build_model():
-    validate_config(compose_cfg(["model.name=foo"]))  # build_model names the allowed models
+def test_an_unknown_model_name_passes_the_schema_and_fails_before_anything_is_built():
+    from normbench.models import ModelConfigError
+    from normbench.train.preflight import preflight
+
+    cfg = compose_cfg(["model.name=foo"])
+    validate_config(cfg)  # the schema checks types; which models exist is the model registry's
+    with pytest.raises(ModelConfigError, match=r"model.name = 'foo' is unknown; allowed: .*llama.*vit"):
+        preflight(cfg)
 
 
 def test_one_group_as_a_plain_dict():

@@ -37,8 +37,9 @@ MODEL_TASKS: dict[str, str] = {**{name: "classify" for name in MODELS}, **{name:
 
 
 def check_model_fits_task(model_name: str, task: str) -> None:
-    """Raise ModelConfigError unless model=<model_name> trains on `task` (an unknown model is
-    build_model's error, naming the allowed ones)."""
+    """Raise ModelConfigError unless model=<model_name> is known and trains on `task`."""
+    if model_name not in MODEL_TASKS:
+        raise ModelConfigError(f"model.name = {model_name!r} is unknown; allowed: {', '.join(MODEL_NAMES)}")
     need = MODEL_TASKS.get(model_name)
     if need is not None and need != task:
         fitting = sorted(n for n, t in MODEL_TASKS.items() if t == task)

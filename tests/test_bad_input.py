@@ -14,7 +14,7 @@ import sys
 
 import pytest
 from conftest import ROOT, TINY, TINY_LM, TINY_RUN, compose_cfg
-from test_data import write_fashion_files
+from idx_files import write_fashion_files
 
 from normbench.errors import (
     CheckpointError,

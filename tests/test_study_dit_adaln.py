@@ -7,7 +7,7 @@ import json
 
 import pytest
 from conftest import compose_cfg
-from test_report import make_run
+from runfolders import make_run
 
 from normbench.config import validate_config
 from normbench.models import check_model_fits_norm

@@ -3,7 +3,7 @@ were made, e.g. squash's derf), rather than listing it as if it ran; on hand-mad
 
 from __future__ import annotations
 
-from test_verdicts import squash_runs
+from runfolders import make_run, squash_runs
 
 from normbench.study import load_study
 from normbench.study.readme import write_readme
@@ -48,8 +48,6 @@ def test_report_of_a_study_folder_reads_its_runs_folder_alone(tmp_path):
 
     squash_runs(tmp_path / "runs", identity_diverges=True, noalpha_acc=78.0)
     (tmp_path / "study.yaml").write_text(yaml.safe_dump({"report": {"group_by": ["variant"], "figures": []}}))
-    from test_report import make_run
-
     make_run(tmp_path / "pilot_w64", "tanh-9", variant="tanh", seed=9, acc=10.0, lr=2e-3)
     whole = report([tmp_path], tmp_path / "out")
     assert all("pilot_w64" not in str(r.path) for r in whole.runs)

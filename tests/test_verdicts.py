@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from test_report import make_run
+from runfolders import make_run, squash_runs
 
 from normbench.report import report
 from normbench.study.verdicts import FAILS, HOLDS, UNSURE, verdicts
-
-
-def squash_runs(root, identity_diverges: bool, noalpha_acc: float):
-    accs = {"layernorm": 80.0, "tanh": 80.0, "hardtanh": 79.6, "sigmoid": 79.2,
-            "tanh_noalpha": noalpha_acc, "hardtanh_noalpha": noalpha_acc, "sigmoid_noalpha": noalpha_acc}
-    for variant, acc in accs.items():
-        for seed in range(3):
-            make_run(root, f"{variant}-{seed}", variant=variant, seed=seed, acc=acc + 0.1 * seed, lr=2e-3)
-    for seed in range(3):
-        if identity_diverges:
-            make_run(root, f"identity-{seed}", variant="identity", seed=seed, status="diverged", acc=10.0,
-                     best=55.0, diverged_step=200, lr=2e-3)
-        else:
-            make_run(root, f"identity-{seed}", variant="identity", seed=seed, acc=80.5, lr=2e-3)
-    return report([root], root / "report", spec={"group_by": ["variant"], "figures": []})
 
 
 def test_squash_holds_when_identity_fails_and_alpha_helps(tmp_path):
@@ -498,7 +483,7 @@ ALPHA_STD_SPEC = {"group_by": ["variant"], "figures": [{"kind": "alpha_std", "la
 def alpha_std_runs(root, alpha_scale: float, token_std: bool = False):
     """vit and convnext DyT runs whose alpha is alpha_scale x 1/std (plus noise): r near +1 for a
     positive scale, near -1 for a negative one."""
-    from test_report import write_probes
+    from runfolders import write_probes
 
     for variant in ("vit", "convnext"):
         for seed in range(3):

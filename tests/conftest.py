@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,6 +49,22 @@ TINY_LM = [
     "probe.batch_size=4",
     *TINY_RUN,
 ]
+
+
+# -- a script of the checkout (train.py, sweep.py) as a user runs it: a process of its own ----------
+SCRIPT_ENV = {"WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
+
+
+def run_script(script: str, *args: str, env: dict | None = None, timeout: float = 400,
+               popen: bool = False) -> subprocess.CompletedProcess | subprocess.Popen:
+    """`python <script> <args>` from the checkout, output captured as text, wandb quiet and one
+    thread; env: extra variables. popen=True starts it and returns the process (a test that
+    signals it). Tests that call this spawn processes: they belong to the slow tier."""
+    argv = [sys.executable, str(ROOT / script), *args]
+    full_env = {**os.environ, **SCRIPT_ENV, **(env or {})}
+    if popen:
+        return subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
 def compose_cfg(overrides: list[str] | tuple[str, ...] = ()):

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
-from conftest import ROOT, TINY, TINY_LM, TINY_RUN, compose_cfg
+from conftest import TINY, TINY_LM, TINY_RUN, compose_cfg, run_script
 from idx_files import write_fashion_files
 
 from normbench.errors import (
@@ -203,6 +201,7 @@ def test_unwritable_output_folder(tmp_path):
             train(compose_cfg(TINY), ro / "run")
 
 
+@pytest.mark.slow  # spawns a process
 def test_resume_as_a_quoted_string_is_the_bool(earlier, tmp_path):
     # trainer.resume='true' (a string after Hydra's quoting) means true, not a path named "true"
     copy = tmp_path / "copy"
@@ -220,11 +219,10 @@ def test_resume_as_a_quoted_string_is_the_bool(earlier, tmp_path):
 
 # -- train.py itself: the message a user sees ---------------------------------------------------
 def run_train(*args):
-    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=240)
+    return run_script("train.py", *args, timeout=240)
 
 
+@pytest.mark.slow  # spawns a process
 def test_train_py_unknown_group_option_names_the_options(tmp_path):
     proc = run_train(*TINY, "norm=dyt_typo", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
@@ -232,6 +230,7 @@ def test_train_py_unknown_group_option_names_the_options(tmp_path):
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
+@pytest.mark.slow  # spawns a process
 def test_train_py_prints_a_checkpoint_error_as_one_line(earlier, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(earlier, copy)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
-from conftest import ROOT, TINY, TINY_LM
+import pytest
+
+from conftest import TINY, TINY_LM, run_script
 
 from normbench.track import read_metrics, read_summary
 
 
+pytestmark = pytest.mark.slow  # every test here runs train.py as a process
+
+
 def run_train(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=240)
+    return run_script("train.py", *args, timeout=240)
 
 
 def test_single_run_writes_every_run_folder_file(tmp_path):

@@ -346,6 +346,7 @@ def test_a_two_process_checkpoint_resumes_on_one_process(tiny_cfg, tmp_path, cap
     assert "ranks" not in load_checkpoint(folder / "checkpoint.pt")
 
 
+@pytest.mark.slow  # torchrun: processes
 def test_torchrun_train_py_writes_one_run_folder(tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}

@@ -375,6 +375,7 @@ def test_custom_ops_pass_opcheck():
                           test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"))
 
 
+@pytest.mark.slow  # compiles / spawns a process
 @pytest.mark.skipif(dyt_module.compile_unavailable("cpu") is not None, reason="torch.compile cannot run here")
 def test_compiled_impl_matches_eager():
     """impl=compiled (inductor): one small case; the first compile takes ~15 s on 2 cores."""
@@ -414,6 +415,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # compiles / spawns a process
 def test_triton_kernels_in_the_interpreter():
     """The Triton kernels' indexing and reductions, run by Triton's CPU interpreter."""
     pytest.importorskip("triton")

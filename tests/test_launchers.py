@@ -30,6 +30,8 @@ pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install
 ENV = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1", "OMP_NUM_THREADS": "1"}
 TIMEOUT = 240  # per sweep
 
+pytestmark = pytest.mark.slow  # launchers start processes (joblib workers, submitit jobs)
+
 
 def overrides(*extra: str, base=TINY) -> list[str]:
     """`base` with `extra` replacing the keys it sets (Hydra refuses a key given twice)."""

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
-from conftest import ROOT, TINY, assert_same_run, at_batch
+from conftest import TINY, assert_same_run, at_batch, run_script
 
 from normbench.preempt import StopRequest, exit_code
 from normbench.track import read_metrics, read_summary
@@ -57,13 +55,12 @@ def test_a_second_ctrl_c_stops_at_once_and_a_second_sigterm_is_ignored():
     assert exit_code(signal.SIGTERM) == 143 and exit_code(signal.SIGINT) == 130
 
 
+@pytest.mark.slow  # spawns a process
 def test_train_py_exits_143_on_sigterm_with_a_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
-    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
     args = [*TINY, "trainer.max_steps=100000", "trainer.eval_every=100000", "trainer.ckpt_every=100000",
             "probe.enabled=false", f"hydra.run.dir={run_dir}"]
-    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = run_script("train.py", *args, popen=True)
     try:
         deadline = time.time() + 120
         while not read_metrics_or_empty(run_dir) and time.time() < deadline:

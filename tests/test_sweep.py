@@ -3,21 +3,17 @@ resumed after a kill: tests/test_sweep_faults.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_script
 
 from normbench.study import StudyError, load_study
 
 
 def run_sweep(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, str(ROOT / "sweep.py"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=400)
+    return run_script("sweep.py", *args)
 
 
 def test_jobs_cross_variants_with_the_scale_and_name_runs_by_what_varies():
@@ -61,6 +57,7 @@ def test_a_scale_runs_a_subset_of_variants_in_its_order():
         load_study("squash", ["study.scales.cpu.variants=[nope]"]).jobs()
 
 
+@pytest.mark.slow  # spawns a process
 def test_bad_study_names_and_scales_are_named_errors():
     with pytest.raises(StudyError, match="study = 'nope' is unknown; allowed: .*squash"):
         load_study("nope")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from conftest import ROOT, TINY
+import pytest
+from conftest import TINY, run_script
 
 from normbench.track import read_summary
 from normbench.train.checkpoint import load_checkpoint
@@ -44,17 +44,19 @@ if _FAULTS:
 '''
 
 
+pytestmark = pytest.mark.slow  # studies and sweeps as processes, with faults injected
+
+
 def env(tmp_path: Path, faults: list[dict]) -> dict:
+    """The fault injector on the path (a sitecustomize) and the faults it plays."""
     (tmp_path / "inject").mkdir(exist_ok=True)
     (tmp_path / "inject" / "sitecustomize.py").write_text(SITECUSTOMIZE)
     path = os.pathsep.join(p for p in (str(tmp_path / "inject"), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path, "NORMBENCH_TEST_FAULTS": json.dumps(faults),
-            "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
+    return {"PYTHONPATH": path, "NORMBENCH_TEST_FAULTS": json.dumps(faults)}
 
 
 def run(tmp_path: Path, script: str, args: list[str], faults: list[dict] = ()) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, env=env(tmp_path, list(faults)),
-                          capture_output=True, text=True, timeout=400)
+    return run_script(script, *args, env=env(tmp_path, list(faults)))
 
 
 def summary(run_dir: Path) -> dict:

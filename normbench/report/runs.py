@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from normbench.errors import ReportError
+from normbench.track.formats import upgrade_config
 from normbench.track.names import run_label
 from normbench.track import read_metrics, read_probes
 
@@ -262,29 +263,6 @@ def _read_json(path: Path) -> dict:
 
 
 _ALIASES = {"task": "task.name"}  # a run's task is the name of its task group
-
-
-def upgrade_config(config: dict) -> dict:
-    """An older run folder's config.yaml in today's layout (the file itself is left as it is):
-    `task` was a top-level string ("classify") and is the group {name: ...}; label smoothing was
-    trainer.label_smoothing and is task.label_smoothing, classification's (a folder older than
-    the `task` key is a classification run)."""
-    task, trainer = config.get("task"), config.get("trainer")
-    old_task = isinstance(task, str)
-    old_smoothing = isinstance(trainer, dict) and "label_smoothing" in trainer
-    if not (old_task or old_smoothing):
-        return config
-    config = dict(config)
-    if old_task:
-        config["task"] = task = {"name": task}
-    if old_smoothing:
-        trainer = dict(trainer)
-        smoothing = trainer.pop("label_smoothing")
-        config["trainer"] = trainer
-        task = task if isinstance(task, dict) else {"name": "classify"}
-        if task.get("name") == "classify":
-            config["task"] = {**task, "label_smoothing": task.get("label_smoothing", smoothing)}
-    return config
 
 
 def load_run(path: str | Path) -> Run:

@@ -32,6 +32,7 @@ import torch
 from omegaconf import OmegaConf
 
 from normbench.errors import CheckpointError
+from normbench.track.formats import upgrade_config
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +145,10 @@ MODEL_GROUPS = ("task", "model", "norm", "normfree")  # what the weights in a ch
 
 def _model_identity(config: Mapping, group: str) -> Any:
     """What of `group` a checkpoint's weights depend on. The task is compared by its name alone
-    (its other keys, label smoothing, shape the loss, not the weights); a checkpoint saved when
-    `task` was a top-level string ("classify") compares as the group {name: "classify"}."""
+    (its other keys, label smoothing, shape the loss, not the weights)."""
     value = config.get(group)
     if group == "task":
-        name = value.get("name") if isinstance(value, Mapping) else value
+        name = value.get("name") if isinstance(value, Mapping) else None
         return {"name": name} if name is not None else None
     return value
 
@@ -156,7 +156,9 @@ def _model_identity(config: Mapping, group: str) -> Any:
 def check_same_model(saved: dict, current: dict, path: Path) -> None:
     """A checkpoint resumes only the model it was saved from: another one would fail to load
     its weights (a traceback) or, worse, load them into a model that means something else.
-    Keys one side lacks (a schema that grew since) are not compared."""
+    Keys one side lacks (a schema that grew since) are not compared; an older checkpoint's
+    config is read in today's layout first (normbench.track.formats)."""
+    saved = upgrade_config(dict(saved))
     for group in MODEL_GROUPS:
         a, b = _model_identity(saved, group), _model_identity(current, group)
         if not isinstance(a, dict) or not isinstance(b, dict):

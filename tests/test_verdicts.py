@@ -466,11 +466,14 @@ def test_length_finds_where_the_gap_closes(tmp_path):
     assert found["C2 at 600 steps: identity fails or loses to tanh"][0] == HOLDS
     verdict, why = found["The LN - DyT (alpha0 0.5) gap closes with training"]
     assert verdict == HOLDS and "DyT matches LN from 1200 steps on" in why
+    verdict, why = found["The LN - DyT (alpha0 0.5) gap narrows with training"]
+    assert verdict == HOLDS and "gap at 300 - gap at 1200 steps: +5.80 points" in why
 
 
 def test_length_a_gap_that_stays_does_not_close(tmp_path):
     found = {c: v for c, v, _ in verdicts("length", length_runs(tmp_path, {300: 6.0, 1200: 5.0}))}
     assert found["The LN - DyT (alpha0 0.5) gap closes with training"] == FAILS
+    assert found["The LN - DyT (alpha0 0.5) gap narrows with training"] == HOLDS  # by 1 point, above 0
     found = {c: v for c, v, _ in verdicts("length", length_runs(tmp_path / "one", {300: 6.0}))}
     assert found["The LN - DyT (alpha0 0.5) gap closes with training"] == UNSURE  # one length: no trend
 

@@ -11,6 +11,7 @@ non-finite divergence.
 from __future__ import annotations
 
 from normbench.report.tables import Cell
+from normbench.study.verdicts import stats
 from normbench.study.verdicts.compare import (ACC, FAILS, HOLDS, UNSURE, Compare, Verdict, at_length, collect,
                                               length_check, main_length, not_bracketed, seed_matched_gain)
 
@@ -403,9 +404,10 @@ def bn_replace(result, cmp: Compare = ACC) -> list[Verdict]:
 def length(result, cmp: Compare = ACC) -> list[Verdict]:
     """The convergence question, per run length (trainer.max_steps): C1 (DyT matches LN, at the
     paper's alpha0 0.5 and at the other DyT variants) and C2's identity part (tanh beats identity,
-    or identity fails) at each length; then whether the LN - DyT gap closes: holds when DyT
-    (alpha0 0.5) does not match LN at the shortest length and matches it at the longest; does not
-    hold when it still does not match at the longest; inconclusive otherwise."""
+    or identity fails) at each length; then whether the LN - DyT gap narrows (the per-seed gap at
+    the shortest length beats the one at the longest by its interval) and whether it closes:
+    holds when DyT (alpha0 0.5) does not match LN at the shortest length and matches it at the
+    longest; does not hold when it still does not match at the longest; inconclusive otherwise."""
     cells = collect(result, keys=("variant", "trainer.max_steps"), metric=cmp.metric)
     by: dict[int, dict[str, Cell]] = {}
     for (v, steps), c in cells.items():
@@ -444,6 +446,15 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
     else:
         verdict = UNSURE
     closes = next((s for s in lengths if c1[s] == HOLDS and all(c1[t] == HOLDS for t in lengths if t >= s)), None)
+    if len(lengths) >= 2:  # the gap per seed at the shortest length against the longest, paired by seed
+        def gaps_of(steps: int) -> list[tuple]:
+            ln, dyt = dict(cmp.pairs(by[steps]["layernorm"])), dict(cmp.pairs(by[steps]["dyt"]))
+            sign = 1.0 if cmp.higher else -1.0
+            return [(seed, sign * (ln[seed] - dyt[seed])) for seed in ln if seed in dyt]
+
+        d = stats.difference(gaps_of(lengths[0]), gaps_of(lengths[-1]))
+        out.append(("The LN - DyT (alpha0 0.5) gap narrows with training", stats.beats(d, cmp.margin),
+                    cmp.show_diff(f"gap at {lengths[0]} - gap at {lengths[-1]} steps", d)))
     out.append(("The LN - DyT (alpha0 0.5) gap closes with training", verdict,
                 f"LN - DyT by length (points): {gaps}"
                 + (f"; DyT matches LN from {closes} steps on" if closes is not None else "; DyT matches LN at no length")))

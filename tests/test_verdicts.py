@@ -417,10 +417,13 @@ def test_llm_norms_with_noisy_seeds_is_inconclusive(tmp_path):
     assert set(found.values()) == {UNSURE}
 
 
-def test_pre_post_a_dyt_at_the_unigram_plateau_is_a_setup_failure(tmp_path):
+def test_pre_post_a_dyt_at_the_unigram_plateau_is_a_setup_failure(tmp_path, monkeypatch):
     import yaml
 
+    from normbench.data import paths
     from normbench.study.verdicts.lm import unigram_plateau
+
+    monkeypatch.setattr(paths, "DEFAULT_ROOT", tmp_path / "cache")  # the corpus cache, not the user's home
 
     plateau = unigram_plateau()
     assert 4.5 < plateau < 5.2  # tiny Shakespeare's byte frequencies: about 4.8 bits per byte

@@ -128,20 +128,9 @@ def first_point(overrides: list[str]) -> list[str]:
     out = []
     for o in overrides:
         key, _, value = o.partition("=")
-        if key.lstrip("+~").startswith("hydra"):
+        if key.lstrip("+~").startswith("hydra") or value.startswith(_SWEEP_FUNCTIONS):
             continue
-        if _is_sweep(value):
-            if value.startswith(("range(", "choice(", "glob(", "interval(")):
-                continue
-            depth, cut = 0, len(value)
-            for i, ch in enumerate(value):
-                depth += ch in "[{("
-                depth -= ch in "]})"
-                if ch == "," and depth == 0:
-                    cut = i
-                    break
-            o = f"{key}={value[:cut]}"
-        out.append(o)
+        out.append(f"{key}={_top_level_items(value)[0]}" if _is_sweep(value) else o)
     return out
 
 
@@ -151,20 +140,27 @@ def effective(overrides: list[str]) -> list[str]:
     return [o for o in overrides if last[_key(o)] is o]
 
 
-def _is_sweep(value: str) -> bool:
-    """Hydra's sweep syntax: a comma list (outside [...] or {...}: `[100,-1]` is one list value)
-    or a range/choice/glob."""
-    if value.startswith(("range(", "choice(", "glob(", "interval(")):
-        return True
-    depth = 0
-    for ch in value:
+_SWEEP_FUNCTIONS = ("range(", "choice(", "glob(", "interval(")
+
+
+def _top_level_items(value: str) -> list[str]:
+    """A value split at its commas outside [...], {...} and (...): `1,[2,3]` -> ['1', '[2,3]']."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(value):
         if ch in "[{(":
             depth += 1
         elif ch in "]})":
             depth -= 1
         elif ch == "," and depth == 0:
-            return True
-    return False
+            items.append(value[start:i])
+            start = i + 1
+    return items + [value[start:]]
+
+
+def _is_sweep(value: str) -> bool:
+    """Hydra's sweep syntax: a comma list (outside [...] or {...}: `[100,-1]` is one list value)
+    or a range/choice/glob."""
+    return value.startswith(_SWEEP_FUNCTIONS) or len(_top_level_items(value)) > 1
 
 
 def load_study(name: str, overrides: list[str] = (), configs: Path = CONFIGS) -> Study:

@@ -82,6 +82,7 @@ class Trainer:
             torch.set_num_threads(int(t.threads))
         seed_everything(t.seed)  # on every rank: the same initial model
 
+        prepare_task(cfg, train)  # what the task needs made first (task=generate: its judge), with this train()
         self.task = build_task(cfg, self.device, dist)
         model = build_model(cfg.model, cfg.norm, **self.task.model_kwargs())
         # before the optimizer: the transforms add parameters (Fixup's scalars, sigmaReparam's gamma)
@@ -329,6 +330,4 @@ def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, 
         if state is not None and alive_elsewhere(state):
             log.warning("%s is being trained by process %s; left to it", run_dir, state["process"]["pid"])
             return state
-    preflight(cfg)  # before a task's preparation (a judge to train) spends any time
-    prepare_task(cfg, train)
     return Trainer(cfg, run_dir, hydra=hydra, dist=dist).fit()

@@ -10,7 +10,6 @@ bytes' frequencies) has not trained; it cannot make a claim hold.
 from __future__ import annotations
 
 import functools
-import lzma
 
 import numpy as np
 
@@ -26,13 +25,11 @@ PLATEAU_BAND = 0.05
 def unigram_plateau(val_fraction: float = 0.1) -> float:
     """Bits per byte of the shipped corpus's validation split under its training split's byte
     frequencies (add-one smoothed): where a model that learned no context stops."""
-    from normbench.data.text import ASSET
+    from normbench.data.text import load_text_data
 
-    tokens = np.frombuffer(lzma.decompress(ASSET.read_bytes()), dtype=np.uint8)
-    n_val = int(len(tokens) * val_fraction)
-    train, val = tokens[: len(tokens) - n_val], tokens[len(tokens) - n_val:]
-    p = (np.bincount(train, minlength=256) + 1.0) / (len(train) + 256)
-    return float(-np.log2(p[val]).mean())
+    data = load_text_data("shakespeare", val_fraction=val_fraction)  # the split the runs used
+    p = (np.bincount(data.train, minlength=256) + 1.0) / (len(data.train) + 256)
+    return float(-np.log2(p[data.val]).mean())
 
 
 def plateau_flag(name: str, c: Cell, cmp: Compare) -> str | None:
@@ -64,7 +61,6 @@ def llm_norms(result, cmp: Compare = BPB) -> list[Verdict]:
             f"val bits per byte: RMSNorm {cmp.show(rms)}, DyT {cmp.show(dyt)}; " + cmp.show_diff("DyT - RMSNorm", d)
             + (f"; {flag}" if flag else ""))]
     o, d = cmp.beats(dyt, noscale)
-    flag = plateau_flag("dyt", dyt, cmp)
     o = HOLDS if noscale.n_diverged > 0 else o
     out.append(("C6: DyT without the sqrt(d) embedding scalar struggles", UNSURE if flag and o == HOLDS else o,
                 f"DyT {cmp.show(dyt)}, without the scalar {cmp.show(noscale)}; " + cmp.show_diff("DyT - without", d)

@@ -21,10 +21,12 @@ def make_run(root: Path, name: str, *, variant: str | None = "dyt", seed: int = 
              acc: float = 80.0, best: float | None = None, lr: float = 1e-3, depth: int = 4,
              model: str = "vit", norm: str = "dyt", steps: tuple = (100, 200, 300), diverged_step: int | None = None,
              probes: bool = False, alpha_scale: float = 0.5, old_names: bool = False,
-             extra_metrics: list[dict] | None = None, loss_scale: float = 1.0, token_std: bool = False) -> Path:
+             extra_metrics: list[dict] | None = None, loss_scale: float = 1.0, token_std: bool = False,
+             test_acc: float | None = None) -> Path:
     """A run folder as train.py writes it: config.yaml, summary.json, metrics.jsonl (a loss
     that falls from 2.3, times `loss_scale`, val acc rising to `acc`), and probes.jsonl when asked
-    (with the per-token std of issue 24 when `token_std`; without it, as runs probed before it)."""
+    (with the per-token std of issue 24 when `token_std`; without it, as runs probed before it);
+    `test_acc` adds the held-out test accuracy a run with a validation split reports."""
     d = root / name
     d.mkdir(parents=True)
     config = {"task": "classify", "variant": variant, "model": {"name": model, "depth": depth, "embed_dim": 64},
@@ -43,6 +45,8 @@ def make_run(root: Path, name: str, *, variant: str | None = "dyt", seed: int = 
             lines.append({"step": s, "val_acc1": val_acc, "val_loss": loss + 0.1})
         else:
             lines.append({"step": s, "split": "val", "loss": loss + 0.1, "acc1": val_acc})
+    if test_acc is not None:
+        lines.append({"step": steps[-1], "split": "test", "loss": 0.5, "acc1": test_acc})
     lines += extra_metrics or []
     (d / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     key = "val_acc1" if old_names else "val/acc1"
@@ -56,6 +60,8 @@ def make_run(root: Path, name: str, *, variant: str | None = "dyt", seed: int = 
         "run": {"task": "classify", "model": model, "norm": norm, "data": "synthetic", "seed": seed, "device": "cpu"},
         "versions": {},
     }
+    if test_acc is not None:
+        summary["final"]["test/acc1"] = test_acc
     (d / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     if probes:
         write_probes(d, norm, steps, alpha_scale, seed, token_std)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from runfolders import make_run, squash_runs
 
 from normbench.report import report
-from normbench.study.verdicts import FAILS, HOLDS, UNSURE, verdicts
+from normbench.study.verdicts import FAILS, HOLDS, UNSURE, compare_for, verdicts
+from normbench.study.verdicts.compare import collect
 
 
 def test_squash_holds_when_identity_fails_and_alpha_helps(tmp_path):
@@ -130,6 +131,22 @@ def test_baselines_best_lr_at_the_grid_edge_is_inconclusive(tmp_path):
     assert found["C1/C7: DyT not worse than LN"][0] == UNSURE
     assert "not bracketed: layernorm lr's best 0.002 is at the edge of the grid 0.00025-0.002" in \
         found["C1/C7: DyT not worse than LN"][1]
+
+
+def test_the_best_lr_is_picked_on_validation_when_the_study_reports_test(tmp_path):
+    # LN's val accuracy peaks at lr 2e-3 but its test accuracy at 1e-3: a study reporting test/acc1
+    # must pick 2e-3 (picking on the reported numbers would flatter the winner)
+    root = tmp_path / "runs"
+    for lr, val, test in ((5e-4, 70.0, 70.0), (1e-3, 75.0, 79.0), (2e-3, 78.0, 77.0), (4e-3, 72.0, 72.0)):
+        for seed in range(3):
+            make_run(root, f"layernorm-{lr}-{seed}", variant="layernorm", seed=seed, lr=lr, acc=val + 0.1 * seed,
+                     test_acc=test + 0.1 * seed)
+    result = report([root], tmp_path / "report", spec={"metric": "test/acc1", "group_by": ["variant"], "figures": []})
+    for metric in ("test/acc1", "val/acc1"):
+        cmp = compare_for("baselines", metric=metric)
+        cells = collect(result, keys=("optim.lr",), metric=metric)
+        assert max(cells, key=lambda k: cmp.score(cells[k])) == (2e-3,)
+    assert compare_for("baselines", metric="test/acc1").select == "val/acc1"
 
 
 def test_baselines_that_match_ln_do_not_hold(tmp_path):

@@ -37,7 +37,11 @@ def compare_for(name: str, margin: float | None = None, metric: str | None = Non
     cmp = RULES[name][1]
     if margin is not None:
         cmp = dataclasses.replace(cmp, margin=float(margin))
-    return cmp if metric is None else dataclasses.replace(cmp, metric=metric)
+    if metric is None:
+        return cmp
+    # a study reporting test/* picks its best lr / alpha0 on the matching val/* (issue 24, part 2)
+    select = "val/" + metric.split("/", 1)[1] if metric.startswith("test/") else None
+    return dataclasses.replace(cmp, metric=metric, select=select)
 
 
 def verdicts(name: str, result, margin: float | None = None, metric: str | None = None) -> list[Verdict]:

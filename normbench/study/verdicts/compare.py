@@ -35,6 +35,7 @@ class Compare:
     margin: float = 1.0    # the equivalence margin: a difference inside it is no difference
     decimals: int = 2
     unit: str = "points"
+    select: str | None = None  # the metric a best lr / alpha0 is picked on (val/* where runs report test/*)
 
     def pairs(self, c: Cell) -> list[tuple]:
         """(seed, value) of each complete run of the cell that has a finite value."""
@@ -63,11 +64,19 @@ class Compare:
         return stats.not_worse(d, self.margin), d
 
     def score(self, c: Cell) -> float:
-        """A cell's mean, signed so that larger ranks first; a cell without one (every run
-        diverged before its first evaluation) ranks last. For picking a best cell, not for a verdict."""
-        if c.mean is None:
+        """A cell's mean on the selection metric (`select`; the judged metric for runs that lack
+        it: the README then says "selected on the test set"), signed so that larger ranks first; a
+        cell without one (every run diverged before its first evaluation) ranks last. For picking
+        a best cell, not for a verdict: picking on the judged numbers would flatter the winner."""
+        mean = c.mean
+        if self.select is not None and self.select != self.metric:
+            vals = [v for run in c.runs if run.complete
+                    and (v := run.value(self.select, self.higher)) is not None and math.isfinite(v)]
+            if vals:
+                mean = sum(vals) / len(vals)
+        if mean is None:
             return float("-inf")
-        return c.mean if self.higher else -c.mean
+        return mean if self.higher else -mean
 
     def show(self, c: Cell) -> str:
         return c.text(self.decimals, with_n=True)

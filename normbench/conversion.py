@@ -62,12 +62,12 @@ def convert(
     from torch import nn
 
     from normbench.models.replace import STOCK_TARGETS, replace_places, target_layout
-    from normbench.norms import LAYOUTS, NORM_NAMES, is_norm_layer, norm_class
-    from normbench.norms.options import resolve_options
+    from normbench.norms import LAYOUTS, is_norm_layer, norm_class, norm_names
+    from normbench.norms.registry import resolve_options
 
     cls = norm_class(norm)
     if getattr(cls, "conditional", False):  # adaln: forward(x, c) fits no stock norm place
-        plain = [n for n in NORM_NAMES if not getattr(norm_class(n), "conditional", False)]
+        plain = [n for n in norm_names() if not getattr(norm_class(n), "conditional", False)]
         raise NormConfigError(f"norm.name = {norm!r} takes a conditioning vector, which no norm place of "
                               f"a given model passes; allowed: {', '.join(plain)}")
     resolve_options(options)

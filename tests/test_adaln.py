@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from normbench.norms import (CONDITIONAL_NORM_NAMES, NORM_NAMES, AdaLN, AdaLNZero, NormConfigError,
+from normbench.norms import (conditional_norm_names, norm_names, AdaLN, AdaLNZero, NormConfigError,
                              build_conditional_norm, build_norm, is_norm_layer)
 from normbench.probes import NormProbe
 
@@ -191,7 +191,7 @@ def test_presets_and_defaults():
     assert not build_norm("adaln", 8).gated and isinstance(build_norm("adaln", 8), AdaLN)
     frozen = build_norm("adaln", 8, core="dyt", learnable_alpha=False)
     assert "alpha" in dict(frozen.named_buffers()) and "alpha" not in dict(frozen.named_parameters())
-    assert CONDITIONAL_NORM_NAMES == ("adaln", "adaln_zero") and set(CONDITIONAL_NORM_NAMES) <= set(NORM_NAMES)
+    assert conditional_norm_names() == ("adaln", "adaln_zero") and set(conditional_norm_names()) <= set(norm_names())
 
 
 @pytest.mark.parametrize("options, message", [

@@ -7,11 +7,12 @@ from omegaconf import OmegaConf
 
 from conftest import CONFIGS, compose_cfg
 
-from normbench.config.schema import GROUPS as GROUPS_SCHEMA
+from normbench.config.groups import groups
 from normbench.config.schema import MODELS, TASKS, DataConfig, OptimConfig
 from normbench.config.store import plain_node
 
 GROUPS = ["model", "norm", "data", "optim", "trainer", "logger", "probe", "task"]
+GROUPS_SCHEMA = groups()
 PER_OPTION = {"model": MODELS, "task": TASKS}  # groups with one schema per option
 
 

@@ -14,8 +14,8 @@ import torch
 from torch.func import functional_call
 
 from normbench.norms import (
-    CONDITIONAL_NORM_NAMES,
-    NORM_NAMES,
+    conditional_norm_names,
+    norm_names,
     DyT,
     NormConfigError,
     NormLayer,
@@ -31,7 +31,7 @@ C = 8  # channels; divisible by the 4 groups used for groupnorm
 OPTS = {"num_groups": 4, "alpha0": 0.8}
 EPS = {"layernorm": 1e-6, "rmsnorm": 1e-6, "batchnorm": 1e-5, "groupnorm": 1e-5, "instancenorm": 1e-5}
 # the conditional norms (forward(x, c): adaln, adaln_zero) have their own file, tests/test_adaln.py
-CASES = [(name, layout) for name in NORM_NAMES if name not in CONDITIONAL_NORM_NAMES
+CASES = [(name, layout) for name in norm_names() if name not in conditional_norm_names()
          for layout in supported_layouts(name)]
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "norm"
 
@@ -150,7 +150,7 @@ def test_forward_matches_written_formula(name, layout):
             torch.testing.assert_close(m(x), reference(m, x, layout), rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", [n for n in NORM_NAMES if len(supported_layouts(n)) == 2])
+@pytest.mark.parametrize("name", [n for n in norm_names() if len(supported_layouts(n)) == 2])
 def test_channels_first_equals_channels_last_on_permuted_input(name):
     torch.manual_seed(0)
     cl = randomize(build_norm(name, C, layout="channels_last", **OPTS))
@@ -403,5 +403,5 @@ def test_supported_layouts():
         assert supported_layouts(name) == both
     for name in ("groupnorm", "instancenorm"):
         assert supported_layouts(name) == ("channels_first",)
-    assert NORM_NAMES == tuple(sorted(NORM_NAMES)) and len(NORM_NAMES) == 10
+    assert norm_names() == tuple(sorted(norm_names())) and len(norm_names()) == 10
     assert supported_layouts("adaln") == supported_layouts("adaln_zero") == ("channels_last",)

@@ -14,7 +14,6 @@ import normbench.errors as errors
 from normbench.config import validate_config
 from normbench.config.schema import (
     MODELS,
-    NormConfig,
     OptimConfig,
     SyntheticConfig,
     ClassifyTaskConfig,
@@ -115,10 +114,12 @@ def test_python_defaults_are_the_schemas():
     # build_norm, build_model and make_synthetic fill in what a caller leaves out from the schema
     from normbench.data.synthetic import DEFAULTS as SYNTHETIC
     from normbench.models import convnext, resnet, vit
-    from normbench.norms.options import DEFAULTS as NORM
+    from normbench.norms.registry import norm_config, norm_defaults
 
-    assert NORM == {**defaults_of(NormConfig), "device": None, "dtype": None}
+    NORM = norm_defaults()
+    assert NORM == {**defaults_of(norm_config()), "device": None, "dtype": None}
     assert NORM["alpha0"] == 0.5 and NORM["squash"] == "tanh" and NORM["num_groups"] == 32
+    assert NORM["eps"] is None  # the norms disagree (1e-6, 1e-5): null is each norm's own
     for module in (vit, convnext, resnet):
         assert module.DEFAULTS == defaults_of(MODELS[module.SPEC.name])
     assert vit.DEFAULTS["patch_size"] == 7 and convnext.DEFAULTS["dims"] == [32, 64, 128]

@@ -110,12 +110,12 @@ def run_llama(args: argparse.Namespace, command: str) -> Path:
 
 
 def run_step(args: argparse.Namespace, command: str) -> Path:
-    from normbench.norms import NORM_NAMES
+    from normbench.norms import norm_names
 
     if args.warmup < 1 or args.steps < 1 or args.repeats < 1:
         raise layer.BenchError("--warmup, --steps and --repeats must be >= 1")
     check_threads_and_device(args)
-    norms = layer.parse_list("norms", args.norms, NORM_NAMES)
+    norms = layer.parse_list("norms", args.norms, norm_names())
     out = args.out or report.default_out_dir()
     threads = torch.get_num_threads()
     if args.threads is not None:

@@ -1,16 +1,18 @@
 """The schema of the train config: every group's keys, types and defaults, in one home.
 
 Why: a key, its type and its default used to be written in a YAML file and again in code
-(norms/options.py, models/*.py), and a wrong type ended in a traceback. Here each config
-group is one dataclass; everything else derives from it:
+(models/*.py), and a wrong type ended in a traceback. Here each config group is one
+dataclass; everything else derives from it:
 - the Hydra ConfigStore nodes (normbench/config/store.py) that configs/*.yaml presets
-  extend with only what differs (`defaults: [/schema/norm@_here_, _self_]`),
+  extend with only what differs (`defaults: [/schema/optim@_here_, _self_]`),
 - validate_config (normbench/config/validate.py): a wrong type is one named error,
-- the defaults that Python callers get (build_norm's options, build_model's plain dicts,
-  make_synthetic's options), through defaults_of().
-Value ranges and choices (alpha0 > 0, lr > 0, squash in tanh|...) are checked by the code
-that uses the value (norms/options.py, train/runtime.py, train/optim.py, models/*.py),
-not here; a comment below names the allowed values.
+- the defaults that Python callers get (build_model's plain dicts, make_synthetic's
+  options), through defaults_of().
+Value ranges and choices (lr > 0, ...) are checked by the code that uses the value
+(train/runtime.py, train/optim.py, models/*.py), not here; a comment below names the allowed
+values. The `norm` group is not here: each norm declares its options beside its code
+(normbench/norms/<name>.py, `Options`, with their checks) and the group is their union
+(normbench/norms/registry.py); groups.py joins the two.
 
 This module imports nothing from normbench, so any package may derive its defaults from it.
 """
@@ -25,34 +27,6 @@ from omegaconf import MISSING
 
 # Field metadata key: what a wrong value is told is allowed, where the type alone says it badly.
 ALLOWED = "allowed"
-
-
-# -- norm ---------------------------------------------------------------------------------
-@dataclass
-class NormConfig:
-    """`norm`: every norm takes the same keys and uses those that apply to it, so one sweep
-    can cross norms with DyT's keys: -m norm=layernorm,dyt norm.alpha0=0.5,1.0"""
-
-    name: str = MISSING            # set by each configs/norm/<name>.yaml
-    alpha0: float = 0.5            # dyt, derf: initial alpha (> 0); the paper's default
-    squash: str = "tanh"           # dyt: tanh | hardtanh | sigmoid | identity
-    learnable_alpha: bool = True   # dyt, derf: false freezes alpha at alpha0
-    s0: float = 0.0                # derf: initial shift s of erf(alpha * x + s) (any finite number)
-    affine: bool = True            # per-channel weight (init ones)
-    bias: bool = True              # per-channel bias (init zeros); model=llama takes model.norm_bias instead
-    eps: Optional[float] = None    # null: the norm's own default
-    num_groups: int = 32           # groupnorm
-    momentum: float = 0.1          # batchnorm running-statistics momentum
-    impl: str = "auto"             # dyt: auto | eager | fused | compiled (normbench/norms/fused)
-    # dyt in model=llama: alpha0 per position (the paper's C6: attention wants a larger one);
-    # null: norm.alpha0. attn: the norm before attention; ffn: before the MLP; final: before the head.
-    alpha0_attn: Optional[float] = None
-    alpha0_ffn: Optional[float] = None
-    alpha0_final: Optional[float] = None
-    # adaln, adaln_zero (model=dit; normbench/norms/adaln.py): what sits under the modulation, and
-    # whether the modulation (and gate) linears start at zero; each preset sets zero_init
-    core: str = "layernorm"        # layernorm (DiT) | dyt: tanh(alpha * x), alpha from alpha0
-    zero_init: bool = False        # true: adaLN-Zero's init (configs/norm/adaln_zero.yaml)
 
 
 # -- normfree -----------------------------------------------------------------------------
@@ -366,10 +340,10 @@ class RunConfig:
 
 
 # Config group -> its schema; `model` has one per family (MODELS), chosen by model.name, and
-# `task` one per task (TASKS), chosen by task.name.
+# `task` one per task (TASKS), chosen by task.name. The `norm` group's schema is the union of the
+# registered norms' Options (normbench/norms/registry.py norm_config); groups.py adds it.
 GROUPS: dict[str, type | dict[str, type]] = {
     "model": MODELS,
-    "norm": NormConfig,
     "normfree": NormFreeConfig,
     "data": DataConfig,
     "optim": OptimConfig,

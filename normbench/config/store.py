@@ -1,7 +1,7 @@
 """The schema as Hydra config nodes, so configs/*.yaml are presets of it.
 
 Each schema dataclass is stored in Hydra's ConfigStore as a PLAIN node (its defaults, no
-types) under the group `schema`: /schema/norm, /schema/normfree, /schema/model/<family> (one per model, schema.MODELS),
+types) under the group `schema`: /schema/norm (the norms' union, normbench/norms/registry.py), /schema/normfree, /schema/model/<family> (one per model, schema.MODELS),
 /schema/data, /schema/data_synthetic, /schema/optim, /schema/trainer, /schema/logger,
 /schema/probe, /schema/task/<task> (one per task, schema.TASKS), /schema/run (the top-level
 keys). A preset starts from one and holds only what differs:
@@ -34,7 +34,6 @@ from .schema import (
     TASKS,
     DataConfig,
     LoggerConfig,
-    NormConfig,
     NormFreeConfig,
     OptimConfig,
     ProbeConfig,
@@ -46,7 +45,6 @@ from .schema import (
 SCHEMA_GROUP = "schema"
 
 NODES: dict[str, type] = {
-    "norm": NormConfig,
     "normfree": NormFreeConfig,
     **{f"model/{name}": cls for name, cls in MODELS.items()},
     "data": DataConfig,
@@ -86,8 +84,10 @@ def register() -> None:
         return
     from hydra.core.config_store import ConfigStore
 
+    from normbench.norms.registry import norm_config  # the norms' union: built after the plugins load
+
     cs = ConfigStore.instance()
-    for path, cls in NODES.items():
+    for path, cls in {"norm": norm_config(), **NODES}.items():
         group, _, name = f"{SCHEMA_GROUP}/{path}".rpartition("/")
         cs.store(group=group, name=name, node=OmegaConf.create(plain_node(cls)))
     _registered = True

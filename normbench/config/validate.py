@@ -22,7 +22,8 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from normbench.errors import ConfigError
 
-from .schema import ALLOWED, GROUPS, RunConfig
+from .groups import groups
+from .schema import ALLOWED, RunConfig
 
 _TOP_LEVEL = tuple(f.name for f in dataclasses.fields(RunConfig))
 # Hydra's own node, present only when a caller composes with return_hydra_config=True.
@@ -40,28 +41,28 @@ def validate_config(cfg: MutableMapping, group: str | None = None) -> MutableMap
     """
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"the config must be a mapping, got {_show(cfg)}")
+    schemas = groups()
     if group is not None:
-        if group not in GROUPS:
-            raise ConfigError(f"group = {group!r} is unknown; allowed: {', '.join(GROUPS)}")
-        _validate_node(cfg, _schema_of(group, cfg), group)
+        if group not in schemas:
+            raise ConfigError(f"group = {group!r} is unknown; allowed: {', '.join(schemas)}")
+        _validate_node(cfg, _schema_of(schemas[group], cfg), group)
         return cfg
-    allowed = (*GROUPS, *_TOP_LEVEL)
+    allowed = (*schemas, *_TOP_LEVEL)
     for key in cfg:
         if key not in allowed and key not in _NOT_OURS:
             raise ConfigError(f"{key} = {_show(_plain(cfg)[key])} is not a known key; allowed: {', '.join(allowed)}")
     _validate_node(cfg, RunConfig, "", keys=_TOP_LEVEL)
-    for name in GROUPS:
+    for name in schemas:
         if name not in cfg:
             continue
         node = cfg[name]
         if not isinstance(node, Mapping):
             raise ConfigError(f"{name} = {_show(_plain(cfg)[name])} is not allowed: must be a mapping (a config group)")
-        _validate_node(node, _schema_of(name, node), name)
+        _validate_node(node, _schema_of(schemas[name], node), name)
     return cfg
 
 
-def _schema_of(group: str, node: Mapping) -> type | None:
-    schema = GROUPS[group]
+def _schema_of(schema: type | dict[str, type], node: Mapping) -> type | None:
     if isinstance(schema, dict):  # one schema per model family or task; an unknown name is the builder's error
         name = node.get("name")
         return schema.get(name) if isinstance(name, str) else None

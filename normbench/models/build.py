@@ -54,10 +54,10 @@ def check_model_fits_norm(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, A
     judge of task=generate): a conditional norm (adaln, adaln_zero) on a model that passes no
     conditioning vector, or a plain norm on model=dit, is a ModelConfigError naming the fitting
     norms. An unknown model or norm is left to build_model, which names the allowed ones."""
-    from normbench.norms import NORM_NAMES
+    from normbench.norms import norm_names
 
     name, norm_name = model_cfg.get("name"), norm_cfg.get("name")
-    if norm_name not in NORM_NAMES:
+    if norm_name not in norm_names():
         return
     module = GEN_MODELS.get(name) or LM_MODELS.get(name)
     if module is not None:

@@ -37,9 +37,9 @@ def check_conditioning(norm_name: str, model_name: str, conditional: bool, fitti
 
 def fitting_norms(needed: Iterable[str], misfits: Mapping[str, str], conditional: bool = False) -> list[str]:
     """The norms that support every layout in `needed`, are no misfit and match `conditional`."""
-    from normbench.norms import NORM_NAMES, norm_class, supported_layouts
+    from normbench.norms import norm_class, norm_names, supported_layouts
 
-    return sorted(n for n in NORM_NAMES if set(needed) <= set(supported_layouts(n)) and n not in misfits
+    return sorted(n for n in norm_names() if set(needed) <= set(supported_layouts(n)) and n not in misfits
                   and norm_class(n).conditional == conditional)
 
 

@@ -10,27 +10,28 @@
 from normbench.errors import NormConfigError
 
 from .adaln import AdaLN, AdaLNZero
-from .base import LAYOUTS, NormLayer, is_norm_layer
+from .base import LAYOUTS, NormLayer, is_norm_layer, register_norm
 from .batchnorm import BatchNorm, SyncBatchNorm, convert_sync_batchnorm
 from .derf import Derf
-from .dyt import DyT
+from .dyt import SQUASHES, DyT
 from .factory import build_norm_from_config, norm_factory, split_norm_config
 from .groupnorm import GroupNorm
 from .identity import Identity
 from .instancenorm import InstanceNorm
 from .layernorm import LayerNorm
-from .options import SQUASHES
-from .registry import (CONDITIONAL_NORM_NAMES, NORM_NAMES, build_conditional_norm, build_norm, norm_class,
-                       supported_layouts)
+from .options import option
+from .registry import (build_conditional_norm, build_norm, conditional_norm_names, norm_class, norm_config,
+                       norm_keys, norm_names, norms, resolve_options, supported_layouts)
 from .rmsnorm import RMSNorm
 
 __all__ = [
-    "LAYOUTS", "NORM_NAMES", "SQUASHES",
-    "NormConfigError", "NormLayer", "is_norm_layer",
-    "build_norm", "build_norm_from_config", "norm_class", "norm_factory",
+    "LAYOUTS", "SQUASHES",
+    "NormConfigError", "NormLayer", "is_norm_layer", "register_norm", "option",
+    "build_norm", "build_norm_from_config", "norm_class", "norm_factory", "norms", "norm_names",
+    "norm_config", "norm_keys", "resolve_options",
     "split_norm_config", "convert_sync_batchnorm",
     "supported_layouts",
-    "AdaLN", "AdaLNZero", "CONDITIONAL_NORM_NAMES", "build_conditional_norm",
+    "AdaLN", "AdaLNZero", "conditional_norm_names", "build_conditional_norm",
     "BatchNorm", "Derf", "DyT", "GroupNorm", "Identity", "InstanceNorm", "LayerNorm", "RMSNorm",
     "SyncBatchNorm",
 ]

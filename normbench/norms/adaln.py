@@ -27,34 +27,46 @@ forward hooks see the input and output as for any other norm (and alpha for the 
 norm.affine, norm.bias and norm.squash do not apply: the modulation is the affine, the core is tanh.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import CHANNELS_LAST, NormLayer
-from .options import CORES, check_bool, check_choice, check_positive, eps_or, factory_kwargs
+from .base import CHANNELS_LAST, NormLayer, register_norm
+from .options import boolean, choice, option, positive
+
+CORES = ("layernorm", "dyt")
 
 
+@register_norm
 class AdaLN(NormLayer, nn.Module):
     norm_name = "adaln"
     layouts = (CHANNELS_LAST,)  # DiT's norm places see (B, N, D) tokens
     conditional = True  # forward(x, c): fits only models that pass a conditioning vector (model=dit)
     gated = False  # the class default; adaln_zero's is True
 
-    def __init__(self, num_features: int, cond_dim: int | None = None, core: str = "layernorm",
-                 alpha0: float = 0.5, learnable_alpha: bool = True, zero_init: bool = False, eps: float = 1e-6,
-                 gated: bool | None = None, layout: str = CHANNELS_LAST, device=None, dtype=None) -> None:
+    @dataclass
+    class Options:
+        core: str = option("layernorm", choice(*CORES), "what sits under the modulation: layernorm (DiT) | dyt")
+        zero_init: bool = option(False, boolean, "true: adaLN-Zero's init, the modulation linears at zero")
+        alpha0: float = option(0.5, positive, "initial alpha of the dyt core (> 0)")
+        learnable_alpha: bool = option(True, boolean, "false freezes the dyt core's alpha at alpha0")
+        eps: float = option(1e-6, positive, "added to the variance of the layernorm core")
+
+    def __init__(self, num_features: int, layout: str = CHANNELS_LAST, *, cond_dim: int | None = None,
+                 gated: bool | None = None, device=None, dtype=None, **options) -> None:
         layout = self.check_layout(layout)
+        o = self.resolve(options)
         super().__init__()
         self.layout = layout
         self.num_features = num_features
         self.cond_dim = num_features if cond_dim is None else cond_dim
-        self.core = check_choice("core", core, CORES)
-        self.zero_init = check_bool("zero_init", zero_init)
-        self.eps = check_positive("eps", eps)
-        self.alpha0 = check_positive("alpha0", alpha0)
-        self.learnable_alpha = check_bool("learnable_alpha", learnable_alpha)
-        self.gated = type(self).gated if gated is None else check_bool("gated", gated)
+        self.core, self.zero_init, self.eps = o.core, o.zero_init, o.eps
+        self.alpha0, self.learnable_alpha = o.alpha0, o.learnable_alpha
+        self.gated = type(self).gated if gated is None else boolean("gated", gated)
         fk = {"device": device, "dtype": dtype}
         if self.core == "dyt":
             alpha = torch.empty(1, **fk)
@@ -68,12 +80,13 @@ class AdaLN(NormLayer, nn.Module):
         self.gate_proj = nn.Linear(self.cond_dim, num_features, **fk) if self.gated else None
         self.reset_parameters()
 
-    @classmethod
-    def from_options(cls, num_features: int, layout: str, opts: dict, *, gated: bool | None = None,
-                     cond_dim: int | None = None) -> "AdaLN":
-        return cls(num_features, cond_dim=cond_dim, core=opts["core"], alpha0=opts["alpha0"],
-                   learnable_alpha=opts["learnable_alpha"], zero_init=opts["zero_init"], eps=eps_or(opts, 1e-6),
-                   gated=gated, layout=layout, **factory_kwargs(opts))
+    @property
+    def squash_name(self) -> str | None:
+        return "tanh" if self.core == "dyt" else None
+
+    def pre_affine(self, rows: torch.Tensor) -> torch.Tensor:
+        # before the per-sample modulation (the conditional norms' affine): the core alone
+        return self.normalize(rows)
 
     def reset_parameters(self) -> None:
         if self.alpha is not None:
@@ -117,6 +130,7 @@ class AdaLN(NormLayer, nn.Module):
         return s
 
 
+@register_norm
 class AdaLNZero(AdaLN):
     """adaLN plus a gate on the residual branch (DiT's adaLN-Zero when norm.zero_init=true)."""
 

@@ -7,31 +7,37 @@ finds it. channels_last moves the last dim to dim 1. For data-parallel runs
 torch's would drop the layout and the norm-layer marker.
 """
 
+from __future__ import annotations
+
 import functools
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .base import CHANNELS_FIRST, CHANNELS_LAST, NormLayer
-from .options import eps_or, factory_kwargs
+from .base import CHANNELS_FIRST, CHANNELS_LAST, NormLayer, register_norm
+from .options import boolean, option, positive, unit_interval
 
 
+@register_norm
 class BatchNorm(NormLayer, _BatchNorm):
     norm_name = "batchnorm"
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
-                 bias: bool = True, layout: str = CHANNELS_LAST, device=None, dtype=None) -> None:
+    @dataclass
+    class Options:
+        eps: float = option(1e-5, positive, "added to the variance")
+        momentum: float = option(0.1, unit_interval, "running-statistics momentum, in (0, 1]")
+        affine: bool = option(True, boolean, "per-channel weight (init ones)")
+        bias: bool = option(True, boolean, "per-channel bias (init zeros)")
+
+    def __init__(self, num_features: int, layout: str = CHANNELS_LAST, *, device=None, dtype=None, **options) -> None:
         layout = self.check_layout(layout)
-        super().__init__(num_features, eps=eps, momentum=momentum, affine=affine, bias=bias,
+        o = self.resolve(options)
+        super().__init__(num_features, eps=o.eps, momentum=o.momentum, affine=o.affine, bias=o.bias,
                          device=device, dtype=dtype)
         self.layout = layout
         self._channels_last = layout == CHANNELS_LAST
-
-    @classmethod
-    def from_options(cls, num_features: int, layout: str, opts: dict) -> "BatchNorm":
-        return cls(num_features, eps=eps_or(opts, 1e-5), momentum=opts["momentum"], affine=opts["affine"],
-                   bias=opts["bias"], layout=layout, **factory_kwargs(opts))
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
         # (B, C), (B, C, L), (B, C, H, W), ...: statistics over every dim but C
@@ -89,10 +95,14 @@ class SyncBatchNorm(BatchNorm):
     It subclasses normbench's BatchNorm, not nn.SyncBatchNorm: DDP refuses any nn.SyncBatchNorm
     on the CPU, and this one works there."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 bias: bool = True, layout: str = CHANNELS_LAST, process_group=None, device=None, dtype=None) -> None:
-        super().__init__(num_features, eps=eps, momentum=momentum, affine=affine, bias=bias, layout=layout,
-                         device=device, dtype=dtype)
+    def __init__(self, num_features: int, layout: str = CHANNELS_LAST, *, process_group=None, device=None, dtype=None,
+                 **options) -> None:
+        cumulative = "momentum" in options and options["momentum"] is None
+        if cumulative:  # a stock torch BatchNorm's momentum=None (a cumulative average), kept as it is
+            options.pop("momentum")
+        super().__init__(num_features, layout, device=device, dtype=dtype, **options)
+        if cumulative:
+            self.momentum = None
         self.process_group = process_group
 
     @classmethod

@@ -8,12 +8,16 @@ learnable. It runs as the eager formula in torch ops (norm.squash and norm.impl 
 do not apply) and keeps x's dtype: under bf16 autocast a bf16 activation stays bf16.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from .base import CHANNELS_LAST, NormLayer
+from .base import CHANNELS_LAST, NormLayer, register_norm
 from .dyt import affine_shapes, apply_affine, register_scalar_and_affine
-from .options import check_bool, check_finite, check_positive, factory_kwargs
+from .options import boolean, finite, option, positive
 
 
 def derf_eager(x: torch.Tensor, alpha: torch.Tensor, shift: torch.Tensor, weight: torch.Tensor | None,
@@ -23,46 +27,34 @@ def derf_eager(x: torch.Tensor, alpha: torch.Tensor, shift: torch.Tensor, weight
     return apply_affine(torch.erf(torch.addcmul(shift.to(dt), alpha.to(dt), x)), weight, bias, shape)
 
 
+@register_norm
 class Derf(NormLayer, nn.Module):
     norm_name = "derf"
+    squash_name = "erf"
 
-    def __init__(
-        self,
-        num_features: int,
-        alpha0: float = 0.5,
-        s0: float = 0.0,
-        learnable_alpha: bool = True,
-        affine: bool = True,
-        bias: bool = True,
-        layout: str = CHANNELS_LAST,
-        device=None,
-        dtype=None,
-    ) -> None:
+    @dataclass
+    class Options:
+        alpha0: float = option(0.5, positive, "initial alpha (> 0); the paper's default")
+        s0: float = option(0.0, finite, "initial shift s of erf(alpha * x + s) (any finite number)")
+        learnable_alpha: bool = option(True, boolean, "false freezes alpha at alpha0 (C3's ablation)")
+        affine: bool = option(True, boolean, "per-channel weight (init ones)")
+        bias: bool = option(True, boolean, "per-channel bias (init zeros); model=llama takes model.norm_bias instead")
+
+    def __init__(self, num_features: int, layout: str = CHANNELS_LAST, *, device=None, dtype=None, **options) -> None:
         layout = self.check_layout(layout)
+        o = self.resolve(options)
         super().__init__()
         self.num_features = num_features
-        self.alpha0 = check_positive("alpha0", alpha0)
-        self.s0 = check_finite("s0", s0)
-        self.learnable_alpha = check_bool("learnable_alpha", learnable_alpha)
+        self.alpha0, self.s0, self.learnable_alpha = o.alpha0, o.s0, o.learnable_alpha
         self.layout = layout
         self._shapes = affine_shapes(num_features, layout)
         fk = {"device": device, "dtype": dtype}
-        register_scalar_and_affine(self, num_features, learnable_alpha, affine, bias, fk)
+        register_scalar_and_affine(self, num_features, o.learnable_alpha, o.affine, o.bias, fk)
         self.shift = nn.Parameter(torch.empty(1, **fk))
         self.reset_parameters()
 
-    @classmethod
-    def from_options(cls, num_features: int, layout: str, opts: dict) -> "Derf":
-        return cls(
-            num_features,
-            alpha0=opts["alpha0"],
-            s0=opts["s0"],
-            learnable_alpha=opts["learnable_alpha"],
-            affine=opts["affine"],
-            bias=opts["bias"],
-            layout=layout,
-            **factory_kwargs(opts),
-        )
+    def pre_affine(self, rows: torch.Tensor) -> torch.Tensor:
+        return torch.erf(self.alpha.float() * rows + self.shift.float())
 
     def reset_parameters(self) -> None:
         with torch.no_grad():

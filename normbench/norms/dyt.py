@@ -17,7 +17,10 @@ Every impl keeps x's dtype: under bf16 autocast a bf16 activation stays bf16 (th
 alpha, weight and bias are cast to it in eager; read in fp32 by the fused kernels).
 """
 
+from __future__ import annotations
+
 import functools
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +29,11 @@ from torch import nn
 from normbench.errors import NormConfigError
 
 from . import fused
-from .base import CHANNELS_FIRST, CHANNELS_LAST, NormLayer
-from .options import IMPLS, SQUASHES, check_bool, check_choice, check_impl, check_positive, factory_kwargs
+from .base import CHANNELS_FIRST, CHANNELS_LAST, NormLayer, register_norm
+from .options import boolean, choice, option, positive
+
+SQUASHES = ("tanh", "hardtanh", "sigmoid", "identity")
+IMPLS = ("auto", "eager", "fused", "compiled")
 
 _MAX_RANK = 16
 # `auto` runs eager below this many elements: there the fused path's fixed Python cost
@@ -69,8 +75,6 @@ def register_scalar_and_affine(module: nn.Module, c: int, learnable_alpha: bool,
                                fk: dict) -> None:
     """The parameters DyT and its family (Derf) share, uninitialised: alpha (one value; a buffer
     when frozen, kept in state_dict so a checkpoint records it), per-channel weight and bias."""
-    check_bool("affine", affine)
-    check_bool("bias", bias)
     alpha = torch.empty(1, **fk)
     if learnable_alpha:
         module.alpha = nn.Parameter(alpha)
@@ -94,54 +98,44 @@ def compile_unavailable(device_type: str) -> str | None:
     return fused.unavailable_reason(torch.device(device_type))
 
 
+@register_norm
 class DyT(NormLayer, nn.Module):
     norm_name = "dyt"
 
-    def __init__(
-        self,
-        num_features: int,
-        alpha0: float = 0.5,
-        squash: str = "tanh",
-        learnable_alpha: bool = True,
-        affine: bool = True,
-        bias: bool = True,
-        layout: str = CHANNELS_LAST,
-        impl: str = "auto",
-        device=None,
-        dtype=None,
-    ) -> None:
+    @dataclass
+    class Options:
+        alpha0: float = option(0.5, positive, "initial alpha (> 0); the paper's default")
+        squash: str = option("tanh", choice(*SQUASHES), "the function of alpha * x (C2's ablation)")
+        learnable_alpha: bool = option(True, boolean, "false freezes alpha at alpha0 (C3's ablation)")
+        affine: bool = option(True, boolean, "per-channel weight (init ones)")
+        bias: bool = option(True, boolean, "per-channel bias (init zeros); model=llama takes model.norm_bias instead")
+        # how it runs (module docstring; normbench/norms/fused); "torch", its first name, still means eager
+        impl: str = option("auto", choice(*IMPLS, aliases={"torch": "eager"}), "auto | eager | fused | compiled")
+
+    def __init__(self, num_features: int, layout: str = CHANNELS_LAST, *, device=None, dtype=None, **options) -> None:
         layout = self.check_layout(layout)
+        o = self.resolve(options)
         super().__init__()
         self.num_features = num_features
-        self.alpha0 = check_positive("alpha0", alpha0)
-        self.squash = check_choice("squash", squash, SQUASHES)
-        self.learnable_alpha = check_bool("learnable_alpha", learnable_alpha)
-        self.impl = check_impl(impl)
-        if self.impl == "fused" and squash != "tanh":
+        self.alpha0, self.squash, self.learnable_alpha, self.impl = o.alpha0, o.squash, o.learnable_alpha, o.impl
+        if self.impl == "fused" and self.squash != "tanh":
             raise NormConfigError(
-                f"norm.impl = 'fused' needs norm.squash = 'tanh', this one has {squash!r}; "
-                f"allowed with squash={squash}: {', '.join(i for i in IMPLS if i != 'fused')}"
+                f"norm.impl = 'fused' needs norm.squash = 'tanh', this one has {self.squash!r}; "
+                f"allowed with squash={self.squash}: {', '.join(i for i in IMPLS if i != 'fused')}"
             )
         self.layout = layout
-        self._squash_fn = _SQUASH_FNS[squash]
-        c = num_features
-        self._shapes = affine_shapes(c, layout)  # weight/bias view per input rank, computed once
-        register_scalar_and_affine(self, c, learnable_alpha, affine, bias, {"device": device, "dtype": dtype})
+        self._squash_fn = _SQUASH_FNS[self.squash]
+        self._shapes = affine_shapes(num_features, layout)  # weight/bias view per input rank, computed once
+        register_scalar_and_affine(self, num_features, o.learnable_alpha, o.affine, o.bias,
+                                   {"device": device, "dtype": dtype})
         self.reset_parameters()
 
-    @classmethod
-    def from_options(cls, num_features: int, layout: str, opts: dict) -> "DyT":
-        return cls(
-            num_features,
-            alpha0=opts["alpha0"],
-            squash=opts["squash"],
-            learnable_alpha=opts["learnable_alpha"],
-            affine=opts["affine"],
-            bias=opts["bias"],
-            layout=layout,
-            impl=opts["impl"],
-            **factory_kwargs(opts),
-        )
+    @property
+    def squash_name(self) -> str:
+        return self.squash
+
+    def pre_affine(self, rows: torch.Tensor) -> torch.Tensor:
+        return self._squash_fn(self.alpha.float() * rows)
 
     def reset_parameters(self) -> None:
         with torch.no_grad():

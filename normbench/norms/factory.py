@@ -13,7 +13,7 @@ from torch import nn
 
 from normbench.errors import NormConfigError
 
-from .registry import NORM_NAMES, build_norm, check_build
+from .registry import build_norm, check_build, norm_names
 
 
 def _build_at_call_site(num_features: int, *, norm_name: str, norm_layout: str, norm_options: dict,
@@ -37,7 +37,7 @@ def split_norm_config(cfg: Mapping) -> tuple[str, dict]:
         raise NormConfigError(f"the norm config must be a mapping with a `name`, got {cfg!r}")
     options = {key: cfg[key] for key in cfg}  # plain dict; a DictConfig resolves interpolations on access
     if options.get("name") is None:  # an unknown name is build_norm's error, with the same allowed list
-        raise NormConfigError(f"norm.name is missing; allowed: {', '.join(NORM_NAMES)}")
+        raise NormConfigError(f"norm.name is missing; allowed: {', '.join(norm_names())}")
     return options.pop("name"), options
 
 

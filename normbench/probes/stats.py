@@ -11,7 +11,7 @@ of inputs beyond the squash's own knee (see SATURATION_SLOPE).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,14 +37,9 @@ SATURATION_KNEES: dict[str, float | None] = {
 
 
 def squash_of(module: nn.Module) -> str | None:
-    """The squash a scalar-alpha norm applies to alpha * x: DyT's norm.squash, erf for Derf,
-    tanh for an adaLN with a DyT core; None for a norm without one."""
-    name = getattr(module, "norm_name", "")
-    if name == "derf":
-        return "erf"
-    if name in ("adaln", "adaln_zero"):
-        return "tanh" if getattr(module, "core", None) == "dyt" else None
-    return getattr(module, "squash", "tanh")
+    """The squash a scalar-alpha norm applies to alpha * x (the norm's `squash_name`: DyT's
+    norm.squash, erf for Derf, tanh for an adaLN with a DyT core); None for a norm without one."""
+    return getattr(module, "squash_name", None)
 
 
 def _channels_last(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -56,40 +51,11 @@ def _channels_last(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1, x.shape[-1])
 
 
-def _layernorm(m: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-    mean = rows.mean(-1, keepdim=True)
-    var = rows.var(-1, unbiased=False, keepdim=True)
-    return (rows - mean) / torch.sqrt(var + m.eps)
-
-
-def _rmsnorm(m: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-    return rows / torch.sqrt(rows.pow(2).mean(-1, keepdim=True) + m.eps)
-
-
-def _dyt(m: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-    return m._squash_fn(m.alpha.float() * rows)
-
-
-def _derf(m: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-    return torch.erf(m.alpha.float() * rows + m.shift.float())
-
-
-def _adaln(m: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-    # before the per-sample modulation (the conditional norms' affine): the core alone
-    return _layernorm(m, rows) if m.core == "layernorm" else torch.tanh(m.alpha.float() * rows)
-
-
-_PRE_AFFINE: dict[str, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {
-    "layernorm": _layernorm, "rmsnorm": _rmsnorm, "dyt": _dyt, "derf": _derf,
-    "adaln": _adaln, "adaln_zero": _adaln,
-}
-
-
 def pre_affine(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
-    """(rows, C) output of the norm before its affine, or None for norms whose output depends on
-    more than the row (batch/group/instance statistics)."""
-    fn = _PRE_AFFINE.get(getattr(module, "norm_name", ""))
-    return None if fn is None else fn(module, _channels_last(module, x.float()))
+    """(rows, C) output of the norm before its affine (the norm's own `pre_affine`), or None for
+    norms whose output depends on more than the row (batch/group/instance statistics)."""
+    hook = getattr(module, "pre_affine", None)
+    return None if hook is None else hook(_channels_last(module, x.float()))
 
 
 def _mean_std(t: torch.Tensor | None) -> tuple[float | None, float | None]:

@@ -49,9 +49,9 @@ JUDGE_SEED = 0
 
 def judge_config(data_cfg: Mapping[str, Any], steps: int, device: str) -> dict[str, Any]:
     """The whole train config of the cached judge: the schema's defaults and its recipe."""
-    from normbench.config.schema import (DataConfig, LoggerConfig, NormConfig, OptimConfig, ProbeConfig,
-                                         TrainerConfig, VGGConfig)
+    from normbench.config.schema import DataConfig, LoggerConfig, OptimConfig, ProbeConfig, TrainerConfig, VGGConfig
     from normbench.config.store import plain_node
+    from normbench.norms.registry import norm_config
 
     data = {**plain_node(DataConfig), "name": data_cfg["name"], "root": data_cfg.get("root"),
             "download": bool(data_cfg.get("download", False)), "batch_size": 128,
@@ -62,7 +62,7 @@ def judge_config(data_cfg: Mapping[str, Any], steps: int, device: str) -> dict[s
     log_every = max(1, min(50, steps))
     return {
         "model": {**plain_node(VGGConfig), **JUDGE_MODEL},
-        "norm": {**plain_node(NormConfig), "name": JUDGE_NORM},
+        "norm": {**plain_node(norm_config()), "name": JUDGE_NORM},
         "normfree": {"name": "none", "gain_init": 0.0},
         "data": data,
         "optim": {**plain_node(OptimConfig), "lr": 3e-3, "grad_clip": 1.0, "warmup_steps": min(100, steps // 10)},

@@ -13,7 +13,7 @@ from normbench.config import validate_config
 from normbench.models import check_model_fits_norm, check_model_fits_task
 from normbench.normfree import check_normfree
 from normbench.norms import split_norm_config
-from normbench.norms.options import resolve_options
+from normbench.norms.registry import resolve_options
 from normbench.probes import check_probe_config
 from normbench.track.wandb_run import check_mode as check_wandb_mode
 from normbench.train.checkpoint import parse_resume

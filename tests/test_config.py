@@ -132,11 +132,27 @@ def test_explicit_model_data_and_optim_win_over_the_task_defaults():
     cfg = compose_cfg(["task=lm", "norm=rmsnorm", "data=text", "data.paths=[corpus.txt]"])
     assert (cfg.model.name, cfg.norm.name, cfg.data.name, list(cfg.data.paths)) == \
         ("llama", "rmsnorm", "text", ["corpus.txt"])
-    assert compose_cfg(["task=lm", "optim=adamw"]).optim.lr == 2e-3  # the default run's AdamW, as before
+    assert compose_cfg(["task=lm", "optim=adamw"]).optim.lr == 1e-3  # the paper's AdamW: the user chose it
     assert compose_cfg(["model=vit", "task=lm"]).model.name == "vit"  # the order on the command line does not matter
     # task=classify keeps the image defaults whatever came before
     cfg = compose_cfg(["task=classify"])
     assert (cfg.model.name, cfg.data.name, cfg.optim.lr) == ("vit", "fashion_mnist_mini", 2e-3)
+
+
+def test_the_default_runs_recipe_applies_to_the_default_run_only():
+    default = compose_cfg()
+    assert (default.optim.lr, default.optim.grad_clip, default.task.label_smoothing) == (2e-3, 1.0, 0.1)
+    # an explicit choice is the preset as written: the schema's values, nothing of the default run's
+    explicit = compose_cfg(["optim=adamw", "task=classify"])
+    assert OmegaConf.to_container(explicit.optim) == plain_node(OptimConfig)
+    assert OmegaConf.to_container(explicit.task) == plain_node(TASKS["classify"])
+    # each group on its own: choosing one leaves the default run's other group as it was
+    assert compose_cfg(["optim=adamw"]).task.label_smoothing == 0.1
+    assert (compose_cfg(["task=classify"]).optim.lr, compose_cfg(["task=classify"]).optim.grad_clip) == (2e-3, 1.0)
+    # the default-run presets are the plain presets plus the default run's keys, nothing else
+    differs = {k for k in default.optim if default.optim[k] != explicit.optim[k]}
+    assert differs == {"lr", "grad_clip"}
+    assert {k for k in default.task if default.task[k] != explicit.task[k]} == {"label_smoothing"}
 
 
 def test_label_smoothing_belongs_to_the_classification_task():

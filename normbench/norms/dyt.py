@@ -72,14 +72,15 @@ def apply_affine(y: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tenso
 
 
 def register_scalar_and_affine(module: nn.Module, c: int, learnable_alpha: bool, affine: bool, bias: bool,
-                               fk: dict) -> None:
-    """The parameters DyT and its family (Derf) share, uninitialised: alpha (one value; a buffer
-    when frozen, kept in state_dict so a checkpoint records it), per-channel weight and bias."""
+                               fk: dict, name: str = "alpha") -> None:
+    """The parameters DyT and its family (Derf) share, uninitialised: alpha (one value, under
+    `name`; a buffer when frozen, kept in state_dict so a checkpoint records it), per-channel
+    weight and bias."""
     alpha = torch.empty(1, **fk)
     if learnable_alpha:
-        module.alpha = nn.Parameter(alpha)
+        module.register_parameter(name, nn.Parameter(alpha))
     else:
-        module.register_buffer("alpha", alpha)
+        module.register_buffer(name, alpha)
     module.register_parameter("weight", nn.Parameter(torch.empty(c, **fk)) if affine else None)
     module.register_parameter("bias", nn.Parameter(torch.empty(c, **fk)) if bias else None)
 
@@ -111,6 +112,15 @@ class DyT(NormLayer, nn.Module):
         bias: bool = option(True, boolean, "per-channel bias (init zeros); model=llama takes model.norm_bias instead")
         # how it runs (module docstring; normbench/norms/fused); "torch", its first name, still means eager
         impl: str = option("auto", choice(*IMPLS, aliases={"torch": "eager"}), "auto | eager | fused | compiled")
+        # how fast alpha can move (issue 26): its own lr, its parametrisation, its start from the data
+        alpha_lr_mult: float = option(1.0, positive, "alpha's lr as a multiple of the base lr (its own param group)")
+        alpha_param: str = option("linear", choice("linear", "log"),
+                                  "linear: alpha is the parameter; log: alpha = alpha0 * exp(s), s learnable from 0, "
+                                  "so Adam's steps on alpha are relative")
+        alpha0_mode: str = option("fixed", choice("fixed", "data"),
+                                  "fixed: alpha starts at alpha0; data: at step 0 alpha = alpha0_c / std(its input on "
+                                  "the probe batch), layer by layer in forward order (train/alpha0_data.py)")
+        alpha0_c: float = option(1.0, positive, "alpha0_mode=data: the alpha * std(input) each layer starts at")
 
     def __init__(self, num_features: int, layout: str = CHANNELS_LAST, *, device=None, dtype=None, **options) -> None:
         layout = self.check_layout(layout)
@@ -118,6 +128,8 @@ class DyT(NormLayer, nn.Module):
         super().__init__()
         self.num_features = num_features
         self.alpha0, self.squash, self.learnable_alpha, self.impl = o.alpha0, o.squash, o.learnable_alpha, o.impl
+        self.alpha_lr_mult, self.alpha_param = o.alpha_lr_mult, o.alpha_param
+        self.alpha0_mode, self.alpha0_c = o.alpha0_mode, o.alpha0_c
         if self.impl == "fused" and self.squash != "tanh":
             raise NormConfigError(
                 f"norm.impl = 'fused' needs norm.squash = 'tanh', this one has {self.squash!r}; "
@@ -126,9 +138,45 @@ class DyT(NormLayer, nn.Module):
         self.layout = layout
         self._squash_fn = _SQUASH_FNS[self.squash]
         self._shapes = affine_shapes(num_features, layout)  # weight/bias view per input rank, computed once
-        register_scalar_and_affine(self, num_features, o.learnable_alpha, o.affine, o.bias,
-                                   {"device": device, "dtype": dtype})
+        fk = {"device": device, "dtype": dtype}
+        if o.alpha_param == "log":  # alpha = alpha_scale * exp(alpha_log): the optimiser steps alpha_log
+            register_scalar_and_affine(self, num_features, o.learnable_alpha, o.affine, o.bias, fk, name="alpha_log")
+            self.register_buffer("alpha_scale", torch.empty(1, **fk))
+        else:
+            register_scalar_and_affine(self, num_features, o.learnable_alpha, o.affine, o.bias, fk)
         self.reset_parameters()
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """alpha, the scalar of tanh(alpha * x): the parameter itself (linear; a buffer when frozen),
+        or alpha0 * exp(s) computed from s = alpha_log (log)."""
+        if self.alpha_param == "log":
+            return self.alpha_scale * torch.exp(self.alpha_log)
+        alpha = self._parameters.get("alpha")
+        if alpha is None:
+            alpha = self._buffers.get("alpha")
+        if alpha is None:  # before it is registered: nn.Module's own lookup then says so
+            raise AttributeError("alpha")
+        return alpha
+
+    @property
+    def alpha_parameter(self) -> torch.Tensor:
+        """What the optimiser steps for alpha: alpha itself, or s of alpha0 * exp(s)."""
+        return self.alpha_log if self.alpha_param == "log" else self.alpha
+
+    def lr_mults(self) -> dict[torch.Tensor, float]:
+        return {self.alpha_parameter: self.alpha_lr_mult} if self.alpha_lr_mult != 1 else {}
+
+    @torch.no_grad()
+    def set_alpha0(self, value: float) -> None:
+        """Start alpha at `value` (alpha0_mode=data calibrates with it): the parameter, or alpha0 of
+        alpha0 * exp(s) with s back at 0."""
+        self.alpha0 = float(value)
+        if self.alpha_param == "log":
+            self.alpha_scale.fill_(value)
+            self.alpha_log.zero_()
+        else:
+            self.alpha.fill_(value)
 
     @property
     def squash_name(self) -> str:
@@ -138,8 +186,7 @@ class DyT(NormLayer, nn.Module):
         return self._squash_fn(self.alpha.float() * rows)
 
     def reset_parameters(self) -> None:
-        with torch.no_grad():
-            self.alpha.fill_(self.alpha0)
+        self.set_alpha0(self.alpha0)
         if self.weight is not None:
             nn.init.ones_(self.weight)
         if self.bias is not None:
@@ -174,6 +221,8 @@ class DyT(NormLayer, nn.Module):
         )
         if self.impl != "auto":
             s += f", impl={self.impl}"
+        if self.alpha_param != "linear" or self.alpha_lr_mult != 1 or self.alpha0_mode != "fixed":
+            s += f", alpha_param={self.alpha_param}, alpha_lr_mult={self.alpha_lr_mult}, alpha0_mode={self.alpha0_mode}"
         if self.weight is None or self.bias is None:
             s += f", affine={self.weight is not None}, bias={self.bias is not None}"
         return s

@@ -26,6 +26,9 @@ pre-hook), so a checkpoint keeps them and a resumed run continues them exactly; 
 written without them (older, or probes off) resumes with sums from zero and alpha_steps
 counting from the resume, so alpha_steps < step says the sums are partial.
 
+With DyT's norm.alpha_param=log the optimiser steps s of alpha = alpha0 * exp(s): alpha_grad and
+alpha_lr are then s's, while alpha_update and the sums stay in alpha's units.
+
 A frozen alpha (norm.learnable_alpha=false: a buffer) or one the optimiser does not hold has no
 optimiser state: its line has every key above, null.
 """
@@ -57,14 +60,19 @@ class AlphaOptimState:
         self.params: list[nn.Parameter] = []
         self.groups: list[int] = []
         self.untracked: set[str] = set()  # an alpha with no optimiser state (frozen)
+        self.modules: list[nn.Module] = []
         for name, module in layers:
             alpha = getattr(module, "alpha", None)
             if not isinstance(alpha, torch.Tensor):
                 continue
-            if isinstance(alpha, nn.Parameter) and alpha.requires_grad and alpha.numel() == 1 and id(alpha) in group_of:
+            # what the optimiser steps: alpha, or s of DyT's alpha = alpha0 * exp(s) (norm.alpha_param=log);
+            # the updates are measured on alpha itself either way
+            param = getattr(module, "alpha_parameter", alpha)
+            if isinstance(param, nn.Parameter) and param.requires_grad and param.numel() == 1 and id(param) in group_of:
                 self.names.append(name)
-                self.params.append(alpha)
-                self.groups.append(group_of[id(alpha)])
+                self.params.append(param)
+                self.modules.append(module)
+                self.groups.append(group_of[id(param)])
             else:
                 self.untracked.add(name)
         n = len(self.params)
@@ -85,7 +93,7 @@ class AlphaOptimState:
                             optimizer.register_load_state_dict_pre_hook(self._load)]
 
     def _alphas(self) -> torch.Tensor:
-        return torch.cat([p.detach().reshape(1).float() for p in self.params])
+        return torch.cat([m.alpha.detach().reshape(1).float() for m in self.modules])
 
     def _before_step(self, optimizer, args, kwargs) -> None:
         self.before.copy_(self._alphas())

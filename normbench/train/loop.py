@@ -52,6 +52,7 @@ from normbench.track import (DONE, Tracker, WandbRun, alive_elsewhere, build_sum
 from normbench.train.checkpoint import (CHECKPOINT_NAME, assemble_state, load_checkpoint, parse_resume, rank_state,
                                         resolve_checkpoint, restore_state, save_checkpoint)
 from normbench.train.guard import Diverged, check_loss, check_weights
+from normbench.train.alpha0_data import calibrate_alpha0, data_layers, write_alpha0
 from normbench.train.optim import build_optimizer, build_schedule
 from normbench.train.periodic import Periodic
 from normbench.train.preflight import preflight
@@ -97,6 +98,10 @@ class Trainer:
         self.model = model.to(self.device)
         if dist.rank:  # each rank its own randomness from here on (dropout); rank 0 keeps the run's
             seed_everything(rank_seed(t.seed, dist.rank))
+        if ckpt_path is None and data_layers(self.model):  # norm.alpha0_mode=data; a resumed run has its alphas
+            found = calibrate_alpha0(self.model, self.task.probe_batch(cfg.probe.batch_size))
+            if dist.is_main:
+                write_alpha0(self.run_dir, found)
         self.num_params = sum(p.numel() for p in self.model.parameters())
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.schedule = build_schedule(self.optimizer, cfg.optim, t.max_steps)

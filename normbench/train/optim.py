@@ -69,7 +69,7 @@ def build_optimizer(model: torch.nn.Module, cfg: Mapping[str, Any]) -> torch.opt
     # decay_1d: every parameter in one group with the one weight decay, as torchvision's
     # SGD(model.parameters(), weight_decay=...); a list of tensors passes timm's grouping by.
     params = [p for p in model.parameters() if p.requires_grad] if cfg["decay_1d"] else model
-    return create_optimizer_v2(
+    optimizer = create_optimizer_v2(
         params,
         opt=cfg["name"],
         lr=cfg["lr"],
@@ -77,6 +77,34 @@ def build_optimizer(model: torch.nn.Module, cfg: Mapping[str, Any]) -> torch.opt
         filter_bias_and_bn=True,  # given the model (decay_1d false): no weight decay on 1-D parameters
         **kwargs,
     )
+    return split_lr_mults(optimizer, model)
+
+
+def split_lr_mults(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Parameters a module asks a learning-rate multiple for (its `lr_mults()`: DyT's
+    norm.alpha_lr_mult) move into their own group at lr * mult, keeping the weight decay of the
+    group they came from (none for alpha, a 1-D parameter, unless optim.decay_1d). The schedule
+    scales every group's lr alike."""
+    mults: dict[int, float] = {}
+    for module in model.modules():
+        hook = getattr(module, "lr_mults", None)
+        if callable(hook):
+            mults.update({id(p): float(m) for p, m in hook().items() if p.requires_grad and m != 1})
+    if not mults:
+        return optimizer
+    extra: dict[tuple[int, float], dict] = {}
+    for i, group in enumerate(list(optimizer.param_groups)):
+        keep = [p for p in group["params"] if id(p) not in mults]
+        for p in group["params"]:
+            if id(p) in mults:
+                g = extra.setdefault((i, mults[id(p)]), {k: v for k, v in group.items() if k != "params"} | {
+                    "params": [], "lr": group["lr"] * mults[id(p)], "lr_mult": mults[id(p)]})
+                g["params"].append(p)
+        group["params"] = keep
+    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+    for g in extra.values():
+        optimizer.add_param_group(g)
+    return optimizer
 
 
 def lr_factor(

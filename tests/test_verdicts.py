@@ -549,3 +549,28 @@ def test_ln_curve_three_outcomes_from_the_linear_share(tmp_path):
     assert judged([("blocks.0.norm1", 0.99), ("blocks.5.norm2", 0.95)]) == HOLDS   # mostly linear, deeper bends more
     assert judged([("blocks.0.norm1", 0.6), ("blocks.5.norm2", 0.5)]) == FAILS      # mostly not linear
     assert judged([("blocks.0.norm1", 0.8), ("blocks.5.norm2", 0.85)]) == UNSURE    # between the lines
+
+
+def alpha_learn_runs(root, learn_gain: dict[str, float], noise: float = 0.02):
+    """LN at 80; at each alpha0 a frozen DyT at 75 and a learnable one `learn_gain[a]` above it."""
+    for seed in range(3):
+        make_run(root, f"layernorm-{seed}", variant="layernorm", seed=seed, acc=80.0 + noise * seed)
+        for a, gain in learn_gain.items():
+            make_run(root, f"frozen_{a}-{seed}", variant=f"frozen_{a}", seed=seed, acc=75.0 + noise * seed)
+            make_run(root, f"learn_{a}-{seed}", variant=f"learn_{a}", seed=seed,
+                     acc=75.0 + gain + (noise if seed == 1 else -noise if seed == 2 else 0) * 10)
+    return report([root], root / "report", spec={"group_by": ["variant", "trainer.max_steps"], "figures": []})
+
+
+def test_alpha_learn_three_outcomes(tmp_path):
+    found = {c: v for c, v, _ in verdicts("alpha_learn", alpha_learn_runs(tmp_path / "a", {"0.5": 3.0, "1": 3.0}))}
+    assert found["C3: a learnable alpha beats a frozen one at the same alpha0"] == HOLDS
+    assert found["C3 at alpha0 0.5: a learnable alpha beats a frozen one"] == HOLDS
+    assert found["C1: learn_1 matches LN"] == FAILS
+    # at alpha0 1 the frozen alpha is as good (inside the margin): the claim does not hold
+    found = {c: v for c, v, _ in verdicts("alpha_learn", alpha_learn_runs(tmp_path / "b", {"0.5": 3.0, "1": 0.0}))}
+    assert found["C3: a learnable alpha beats a frozen one at the same alpha0"] == FAILS
+    # noisy seeds around a gain of one point: inconclusive
+    found = {c: v for c, v, _ in verdicts("alpha_learn", alpha_learn_runs(tmp_path / "c", {"0.5": 1.0}, noise=0.3))}
+    assert found["C3: a learnable alpha beats a frozen one at the same alpha0"] == UNSURE
+    assert verdicts("alpha_learn", None)[0][1] == UNSURE

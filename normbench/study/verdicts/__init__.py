@@ -20,7 +20,7 @@ RULES: dict[str, tuple[Callable[..., list[Verdict]], Compare]] = {
     "squash": (vision.squash, ACC), "alpha_std": (vision.alpha_std, ACC), "ln_curve": (vision.ln_curve, ACC),
     "stability": (vision.stability, ACC), "alpha0": (vision.alpha0, ACC), "baselines": (vision.baselines, ACC),
     "vision_norms": (vision.vision_norms, ACC), "bn_replace": (vision.bn_replace, ACC),
-    "length": (vision.length, ACC),
+    "length": (vision.length, ACC), "alpha_learn": (vision.alpha_learn, ACC),
     "llm_norms": (lm.llm_norms, BPB), "pre_post": (lm.pre_post, BPB), "llm_alpha0": (lm.llm_alpha0, BPB),
     "data_regime": (lm.data_regime, BPB),
     "dit_adaln": (generate.dit_adaln, generate.GEN),

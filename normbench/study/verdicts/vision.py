@@ -462,3 +462,36 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
                 f"LN - DyT by length (points): {gaps}"
                 + (f"; DyT matches LN from {closes} steps on" if closes is not None else "; DyT matches LN at no length")))
     return out
+
+
+def alpha_learn(result, cmp: Compare = ACC) -> list[Verdict]:
+    """C3 as a test of learnability: at each alpha0 (variants learn_<a> and frozen_<a>) a learnable
+    alpha beats one frozen at the same alpha0. Holds when it does at every alpha0 run; does not
+    hold when at some alpha0 the frozen alpha is as good or better (beats: does not hold);
+    inconclusive otherwise. Beside it, each DyT variant against LN (context, not C3)."""
+    cells = collect(result, keys=("variant", "trainer.max_steps"), metric=cmp.metric)
+    steps = main_length(cells)
+    at = at_length(cells, steps)
+    alphas = sorted({v.split("_", 1)[1] for v in at if v.startswith(("learn_", "frozen_"))}, key=float)
+    out, outcomes = [], []
+    for a in alphas:
+        learn, frozen = at.get(f"learn_{a}"), at.get(f"frozen_{a}")
+        if learn is None or frozen is None:
+            continue
+        o, d = cmp.beats(learn, frozen)
+        flag = setup_failure(f"learn_{a}", learn, cmp) or setup_failure(f"frozen_{a}", frozen, cmp)
+        o = UNSURE if flag and o == HOLDS else o
+        outcomes.append(o)
+        out.append((f"C3 at alpha0 {a}: a learnable alpha beats a frozen one", o,
+                    f"learnable {cmp.show(learn)}, frozen {cmp.show(frozen)}; "
+                    + cmp.show_diff("learnable - frozen", d) + (f"; {flag}" if flag else "")))
+    if not outcomes:
+        return [("C3: a learnable alpha beats a frozen one", UNSURE, "no alpha0 with both learnable and frozen runs")]
+    out.insert(0, ("C3: a learnable alpha beats a frozen one at the same alpha0", all_of(outcomes),
+                   f"at alpha0 {', '.join(alphas)}: " + ", ".join(outcomes)))
+    if "layernorm" in at:
+        for v in (f"{k}_{a}" for a in alphas for k in ("learn", "frozen")):
+            if v in at:
+                o, d = cmp.matches(at[v], at["layernorm"])
+                out.append((f"C1: {v} matches LN", o, cmp.show_diff(f"{v} - LN", d)))
+    return out + length_check(cells, "layernorm", cmp)

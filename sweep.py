@@ -7,6 +7,7 @@
 
 `study=` and `study.<key>=` configure the study (configs/study/<name>.yaml); every other
 argument is a train.py override and reaches every run (launchers, trainer.device=cuda, ...).
+The study is this checkout's: its configs/, its train.py and its results/, wherever it runs from.
 Re-running a study skips finished runs and resumes or redoes the rest. SIGTERM or Ctrl-C stops
 the running job at a step boundary with a checkpoint and exits 128 + the signal (143, 130).
 """
@@ -16,10 +17,13 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from pathlib import Path
 
 from normbench.errors import InputError
 from normbench.study import load_study, run_study
 from normbench.study.runner import StudyInterrupted
+
+CONFIGS = Path(__file__).resolve().parent / "configs"  # as train.py's config_path: the script's checkout
 
 
 def main(argv: list[str]) -> int:
@@ -34,7 +38,7 @@ def main(argv: list[str]) -> int:
         if unknown or len(names) != 1:
             raise InputError(f"usage: python sweep.py study=<name> [study.scale=smoke|cpu|gpu] [train overrides] "
                              f"[--report] [--dry-run]; got {' '.join(argv) or 'no arguments'}")
-        study = load_study(names[0], study_overrides)
+        study = load_study(names[0], study_overrides, configs=CONFIGS)
         readme = run_study(study, passthrough, command="python sweep.py " + shlex.join(argv),
                            dry_run="--dry-run" in flags, report_only="--report" in flags)
     except InputError as err:

@@ -62,6 +62,10 @@ class StudyError(ConfigError):
     """A study config (configs/study/<name>.yaml, `study.*`) that cannot be run."""
 
 
+class CheckoutError(InputError):
+    """No configs/ of a normbench checkout where an entry point looked (normbench/checkout.py)."""
+
+
 __all__ = [
     "InputError",
     "ConfigError",
@@ -76,4 +80,5 @@ __all__ = [
     "JudgeError",
     "ReportError",
     "StudyError",
+    "CheckoutError",
 ]

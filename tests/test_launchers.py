@@ -179,7 +179,7 @@ def test_a_run_takes_submitits_requeue_signal_over_only_while_it_trains():
         assert signal.getsignal(signal.SIGUSR2) is before
 
 
-def test_a_study_passes_sigterm_on_to_a_launchers_worker_processes(tmp_path, monkeypatch):
+def test_a_study_passes_sigterm_on_to_a_launchers_worker_processes(tmp_path):
     """sweep.py signals the whole process group of its train.py -m: with joblib the runs train in
     worker processes, which the launcher's own death would leave training unsupervised."""
     from normbench.study import load_study, runner
@@ -195,7 +195,6 @@ def test_a_study_passes_sigterm_on_to_a_launchers_worker_processes(tmp_path, mon
         f"subprocess.Popen([sys.executable, '-c', {worker!r}])\n"
         "time.sleep(60)\n"  # the launcher's process: SIGTERM's default action ends it at once
     )
-    monkeypatch.setattr(runner, "TRAIN_PY", fake)
     study = load_study("squash", [f"study.out={tmp_path / 'out'}"])
 
     def stop_when_started():
@@ -206,7 +205,7 @@ def test_a_study_passes_sigterm_on_to_a_launchers_worker_processes(tmp_path, mon
 
     threading.Thread(target=stop_when_started, daemon=True).start()
     with pytest.raises(runner.StudyInterrupted):
-        runner.launch(study, [])
+        runner.launch(study, [], train_py=fake)
     deadline = time.time() + 30
     while "worker term" not in log.read_text() and time.time() < deadline:
         time.sleep(0.05)

@@ -81,7 +81,7 @@ def read_metrics_or_empty(run_dir):
     return read_metrics(path) if path.exists() else []
 
 
-def test_a_study_passes_sigterm_on_and_starts_no_further_job(tmp_path, monkeypatch):
+def test_a_study_passes_sigterm_on_and_starts_no_further_job(tmp_path):
     from normbench.study import load_study, runner
 
     # A stand-in train.py: says it started, waits for SIGTERM, exits as train.py does.
@@ -93,7 +93,6 @@ def test_a_study_passes_sigterm_on_and_starts_no_further_job(tmp_path, monkeypat
         "log.open('a').write('start\\n')\n"
         "time.sleep(60)\n"
     )
-    monkeypatch.setattr(runner, "TRAIN_PY", fake)
     study = load_study("squash", [f"study.out={tmp_path / 'out'}"])
     assert len(study.jobs()) > 1
 
@@ -105,6 +104,6 @@ def test_a_study_passes_sigterm_on_and_starts_no_further_job(tmp_path, monkeypat
 
     threading.Thread(target=stop_when_started, daemon=True).start()
     with pytest.raises(runner.StudyInterrupted) as info:
-        runner.launch(study, [])
+        runner.launch(study, [], train_py=fake)
     assert info.value.exit_code == 143
     assert (tmp_path / "log").read_text().split() == ["start", "term"]  # passed on once; no second job

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from normbench.errors import InputError
+
 from . import layer, llama, report, step
 
 
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             run_step(args, command)
         elif args.bench == "llama":
             run_llama(args, command)
-    except layer.BenchError as e:
+    except (layer.BenchError, InputError) as e:  # InputError: a bad train.py override, no configs/ found
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -45,10 +45,10 @@ def scrub_log(text: str, root: Path, home: Path | None) -> str:
 def clean_runs(runs_dir: str | Path, root: Path | None = None, home: Path | None = None) -> dict[str, int]:
     """Make every run folder under `runs_dir` committable (see the module's docstring); returns
     counts of what changed: {"hydra": records removed, "summaries": stripped, "logs": scrubbed}."""
-    from normbench.study.spec import ROOT
+    from normbench.checkout import checkout_root
 
     runs_dir = Path(runs_dir)
-    root = (root or ROOT).resolve()
+    root = (root or checkout_root()).resolve()
     home = home if home is not None else Path.home()
     done = {"hydra": 0, "summaries": 0, "logs": 0}
     if not runs_dir.is_dir():

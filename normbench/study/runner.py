@@ -26,11 +26,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from normbench.errors import CheckoutError
 from normbench.study.spec import Study
 from normbench.preempt import SIGNALS, exit_code
 
 log = logging.getLogger("normbench.sweep")
-TRAIN_PY = Path(__file__).resolve().parents[2] / "train.py"
 
 
 class StudyInterrupted(Exception):
@@ -92,12 +92,12 @@ def check_job(study: Study, job, passthrough: list[str]) -> None:
 
     import normbench.config  # noqa: F401  registers the schema nodes the configs extend
     from normbench.errors import InputError, StudyError
-    from normbench.study.spec import CONFIGS, first_point
+    from normbench.study.spec import first_point
     from normbench.train.preflight import preflight
 
     overrides = first_point([o for o in job.overrides + passthrough if not o.startswith("-")])
     try:
-        with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(study.configs), version_base="1.3"):
             preflight(compose(config_name="train", overrides=overrides))
     except InputError as err:
         raise StudyError(f"study {study.name}, variant {job.variant}: {err}") from err
@@ -105,20 +105,25 @@ def check_job(study: Study, job, passthrough: list[str]) -> None:
         raise StudyError(f"study {study.name}, variant {job.variant}: {type(err).__name__}: {err}") from err
 
 
-def launch(study: Study, passthrough: list[str], dry_run: bool = False) -> dict[str, int]:
+def launch(study: Study, passthrough: list[str], dry_run: bool = False, train_py: Path | None = None) -> dict[str, int]:
     """Run every job of the study; returns {variant: exit code}. Raises StudyInterrupted when
-    SIGTERM or Ctrl-C stopped it."""
+    SIGTERM or Ctrl-C stopped it. train_py: the script each job runs; by default the train.py of
+    the checkout the study's configs/ belong to."""
+    train_py = Path(train_py) if train_py is not None else study.checkout / "train.py"
+    if not train_py.is_file():
+        raise CheckoutError(f"train.py = {str(train_py)!r} is missing: a study runs the train.py beside its "
+                            f"configs/ ({study.configs}); allowed: the configs/ of a normbench checkout")
     codes = {}
     with _PassOn() as jobs:
         for job in study.jobs():
-            argv = [sys.executable, str(TRAIN_PY), *job.argv(study.runs_dir.resolve(), passthrough, study.name)]
+            argv = [sys.executable, str(train_py), *job.argv(study.runs_dir.resolve(), passthrough, study.name)]
             log.info("study %s, variant %s: %s", study.name, job.variant, " ".join(argv[2:]))
             if dry_run:
                 check_job(study, job, passthrough)
                 print(" ".join(argv[1:]))
                 codes[job.variant] = 0
                 continue
-            codes[job.variant] = jobs.run(argv, cwd=TRAIN_PY.parent)
+            codes[job.variant] = jobs.run(argv, cwd=train_py.parent)
             if codes[job.variant]:
                 log.warning("variant %s: some jobs failed (exit %d); see their run folders", job.variant,
                             codes[job.variant])
@@ -177,7 +182,7 @@ def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool 
         commands.append(command)
         made_by.write_text("\n".join(commands) + "\n", encoding="utf-8")
     command = "\n".join(commands) or command
-    cleaned = clean_runs(study.runs_dir)
+    cleaned = clean_runs(study.runs_dir, root=study.checkout)
     if any(cleaned.values()):
         log.info("run folders made committable: %d Hydra records removed, %d summaries without host/pid, "
                  "%d logs without absolute paths", cleaned["hydra"], cleaned["summaries"], cleaned["logs"])

@@ -4,8 +4,8 @@ Variants need not form a product (LayerNorm has no squash), so each variant is i
 Hydra multirun over the scale's grid and seeds, all into one folder: runs/<variant>/<swept
 keys>. Run folder names depend only on the config, so re-running a study finds its runs.
 
-A study writes to results/<name> of the checkout its configs/ come from, wherever the command
-runs; `study.out=DIR` (and `hydra.sweep.dir=DIR` for the run folders) on the command line wins,
+A study writes to results/<name> of the checkout its configs/ come from (sweep.py's own, else
+normbench.checkout.configs_dir()), wherever the command runs; `study.out=DIR` (and `hydra.sweep.dir=DIR` for the run folders) on the command line wins,
 a relative DIR being relative to the working directory, as any path typed in a shell.
 """
 
@@ -17,11 +17,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from normbench.checkout import configs_dir
 from normbench.errors import StudyError
 
 SCALES = ("smoke", "cpu", "gpu")
-ROOT = Path(__file__).resolve().parents[2]  # the checkout: results/ and configs/ are its
-CONFIGS = ROOT / "configs"
 # `name` must be the file's; `margin`: the verdicts' equivalence margin (normbench/study/verdicts)
 _KEYS = {"name", "claim", "paper", "scale", "out", "common", "scales", "variants", "report", "margin"}
 
@@ -63,6 +62,12 @@ class Study:
     cfg: dict[str, Any]
     out: Path
     sweep_dir: Path | None = None  # a user's hydra.sweep.dir: the run folders go there, not out/runs
+    configs: Path = field(default_factory=configs_dir)  # the checkout's configs/ the runs compose
+
+    @property
+    def checkout(self) -> Path:
+        """The checkout of `configs`: its train.py runs the jobs, paths inside it are shown relative."""
+        return self.configs.parent
 
     @property
     def runs_dir(self) -> Path:
@@ -81,7 +86,7 @@ class Study:
         """A path as a README cites it: relative to the checkout when inside it (no machine's
         absolute path in a committed file), else as given."""
         try:
-            return Path(path).resolve().relative_to(ROOT).as_posix()
+            return Path(path).resolve().relative_to(self.checkout.resolve()).as_posix()
         except ValueError:
             return Path(path).as_posix()
 
@@ -163,9 +168,11 @@ def _is_sweep(value: str) -> bool:
     return value.startswith(_SWEEP_FUNCTIONS) or len(_top_level_items(value)) > 1
 
 
-def load_study(name: str, overrides: list[str] = (), configs: Path = CONFIGS) -> Study:
+def load_study(name: str, overrides: list[str] = (), configs: Path | None = None) -> Study:
     """configs/study/<name>.yaml with `study.<key>=<value>` overrides applied; its output folder is
-    results/<name> (results/<name>-<scale> off the cpu scale) beside `configs`, or study.out."""
+    results/<name> (results/<name>-<scale> off the cpu scale) beside `configs`, or study.out.
+    configs: a checkout's configs/ folder; None looks for one (normbench.checkout.configs_dir)."""
+    configs = Path(configs).resolve() if configs is not None else configs_dir()
     path = configs / "study" / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in (configs / "study").glob("*.yaml"))
@@ -189,4 +196,4 @@ def load_study(name: str, overrides: list[str] = (), configs: Path = CONFIGS) ->
         allowed = [s for s in SCALES if s in cfg.get("scales", {})]
         raise StudyError(f"study.scale = {scale!r} is not allowed for study={name}; allowed: {', '.join(allowed)}")
     default_out = configs.parent / "results" / (name if scale == "cpu" else f"{name}-{scale}")
-    return Study(name=name, scale=scale, cfg=cfg, out=Path(cfg.get("out") or default_out))
+    return Study(name=name, scale=scale, cfg=cfg, out=Path(cfg.get("out") or default_out), configs=configs)

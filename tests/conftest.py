@@ -50,6 +50,25 @@ TINY_LM = [
     *TINY_RUN,
 ]
 
+# The same for task=generate: a 1-block DiT on synthetic 16 px images, a 5-step judge.
+TINY_GEN = [
+    "task=generate",
+    "data=synthetic",
+    "model.embed_dim=16",
+    "model.depth=1",
+    "model.num_heads=2",
+    "data.batch_size=16",
+    "data.eval_batch_size=64",
+    "task.val_size=32",
+    "task.eval_samples=40",
+    "task.grid_per_class=4",
+    "task.sample_steps=3",
+    "task.judge_steps=5",
+    "probe.batch_size=4",
+    *TINY_RUN,
+]
+TINY_BY_TASK = {"classify": TINY, "lm": TINY_LM, "generate": TINY_GEN}
+
 
 # -- a script of the checkout (train.py, sweep.py) as a user runs it: a process of its own ----------
 SCRIPT_ENV = {"WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
@@ -114,6 +133,28 @@ def at_batch(monkeypatch, task_cls, n: int, effect):
 
 def simulated_kill():
     raise RuntimeError("simulated kill")
+
+
+def assert_resume_is_exact(make_cfg, task_cls, tmp_path: Path, monkeypatch) -> None:
+    """Train a TINY_RUN config (make_cfg(*overrides) composes it) straight through; train it again,
+    killed in the middle of step 4 (after the step-3 checkpoint; TINY_RUN logs every 2 steps, so the
+    kill falls inside an unlogged loss window the checkpoint carries); resume that one in its own
+    folder: it must end as the run never killed."""
+    from normbench.track import read_summary
+    from normbench.train import train
+    from normbench.train.checkpoint import load_checkpoint
+
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    train(make_cfg(), straight)
+    undo = at_batch(monkeypatch, task_cls, 4, simulated_kill)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train(make_cfg(), killed)
+    assert read_summary(killed / "summary.json")["status"] == "failed"
+    assert load_checkpoint(killed / "checkpoint.pt")["step"] == 3
+    undo()
+    summary = train(make_cfg("trainer.resume=true"), killed)
+    assert summary["status"] == "ok" and summary["step"] == 6
+    assert_same_run(straight, killed)
 
 
 def assert_same_run(straight: Path, resumed: Path) -> None:

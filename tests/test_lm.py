@@ -9,13 +9,10 @@ import re
 import pytest
 import torch
 
-from conftest import assert_same_run, at_batch, simulated_kill
-
 from normbench.errors import DataError, InputError
 from normbench.models import ModelConfigError
 from normbench.track import read_metrics
 from normbench.train import train
-from normbench.train.checkpoint import load_checkpoint
 from normbench.train.lm import LMTask
 from normbench.train.optim import build_optimizer
 
@@ -47,21 +44,6 @@ def test_the_llama_optimizer_preset_decays_every_parameter(tiny_lm_cfg):
     opt = build_optimizer(model, cfg.optim)
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.1 for p in g["params"]}
     assert decayed == {id(p) for p in model.parameters()}  # alpha, norm weights and biases included
-
-
-def test_lm_resume_after_a_kill_is_exact(tiny_lm_cfg, tmp_path, monkeypatch):
-    # as test_train.test_resume_after_a_kill_is_exact, for the window stream of task=lm
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    train(tiny_lm_cfg(), straight)
-    undo = at_batch(monkeypatch, LMTask, 4, simulated_kill)  # in step 4, after the step-3 checkpoint
-    with pytest.raises(RuntimeError, match="simulated kill"):
-        train(tiny_lm_cfg(), killed)
-    assert load_checkpoint(killed / "checkpoint.pt")["step"] == 3
-    undo()
-
-    summary = train(tiny_lm_cfg("trainer.resume=true"), killed)
-    assert summary["status"] == "ok" and summary["step"] == 6
-    assert_same_run(straight, killed)
 
 
 @pytest.mark.parametrize("overrides, message", [

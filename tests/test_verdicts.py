@@ -574,3 +574,24 @@ def test_alpha_learn_three_outcomes(tmp_path):
     found = {c: v for c, v, _ in verdicts("alpha_learn", alpha_learn_runs(tmp_path / "c", {"0.5": 1.0}, noise=0.3))}
     assert found["C3: a learnable alpha beats a frozen one at the same alpha0"] == UNSURE
     assert verdicts("alpha_learn", None)[0][1] == UNSURE
+
+
+def alpha_lr_runs(root, knob_acc: dict[str, float], noise: float = 0.02):
+    """vit: LN at 80, dyt at 75, the faster alphas at `knob_acc`, 3 seeds."""
+    accs = {"vit_layernorm": 80.0, "vit_dyt": 75.0, **{f"vit_{k}": a for k, a in knob_acc.items()}}
+    for variant, acc in accs.items():
+        for seed in range(3):
+            jitter = (0.0, noise, -noise)[seed] * (10 if variant != "vit_layernorm" else 1)
+            make_run(root, f"{variant}-{seed}", variant=variant, seed=seed, acc=acc + jitter)
+    return report([root], root / "report", spec={"group_by": ["variant"], "figures": []})
+
+
+def test_alpha_lr_three_outcomes(tmp_path):
+    found = {c: v for c, v, _ in verdicts("alpha_lr", alpha_lr_runs(tmp_path / "a", {"dyt_lr10": 77.0,
+                                                                                     "dyt_lr100": 79.9}))}
+    assert found["A faster alpha closes the gap to LN"] == HOLDS  # lr 100 matches LN
+    assert found["vit: dyt_lr10 matches LN"] == FAILS and found["vit: dyt_lr10 beats DyT at alpha's own lr"] == HOLDS
+    found = {c: v for c, v, _ in verdicts("alpha_lr", alpha_lr_runs(tmp_path / "b", {"dyt_lr10": 75.0, "dyt_log": 76.0}))}
+    assert found["A faster alpha closes the gap to LN"] == FAILS
+    found = {c: v for c, v, _ in verdicts("alpha_lr", alpha_lr_runs(tmp_path / "c", {"dyt_lr10": 79.5}, noise=0.1))}
+    assert found["A faster alpha closes the gap to LN"] == UNSURE  # [-1.7, +0.6]: neither inside nor outside

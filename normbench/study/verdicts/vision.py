@@ -495,3 +495,50 @@ def alpha_learn(result, cmp: Compare = ACC) -> list[Verdict]:
                 o, d = cmp.matches(at[v], at["layernorm"])
                 out.append((f"C1: {v} matches LN", o, cmp.show_diff(f"{v} - LN", d)))
     return out + length_check(cells, "layernorm", cmp)
+
+
+ALPHA_KNOBS = ("dyt_lr10", "dyt_lr100", "dyt_log")  # alpha_lr's faster alphas, against dyt (alpha's lr 1x)
+
+
+def alpha_lr(result, cmp: Compare = ACC) -> list[Verdict]:
+    """Does a faster alpha close DyT's gap to LN? Per model (<model>_<variant>) and faster alpha
+    (lr 10x, 100x, log-parametrised): it beats DyT at alpha's own lr (context) and it matches LN.
+    The claim holds when, for every model run, some faster alpha matches LN; does not hold when
+    none does anywhere (each interval wholly outside the margin); inconclusive otherwise.
+    Beside it, C4 per variant: alpha against 1/std across layers at the end (Pearson r)."""
+    cells = collect(result, keys=("variant",), metric=cmp.metric)
+    at = {k[0]: c for k, c in cells.items() if c.n}
+    models = sorted({v.rsplit("_", 1)[0] for v in at if v.endswith("_layernorm")})
+    out, per_model = [], {}
+    for m in models:
+        ln, base = at.get(f"{m}_layernorm"), at.get(f"{m}_dyt")
+        outcomes = []
+        for knob in ALPHA_KNOBS:
+            c = at.get(f"{m}_{knob}")
+            if c is None:
+                continue
+            o, d = cmp.matches(c, ln)
+            flag = setup_failure(f"{m}_{knob}", c, cmp)
+            o = UNSURE if flag and o == HOLDS else o
+            outcomes.append(o)
+            out.append((f"{m}: {knob} matches LN", o, f"LN {cmp.show(ln)}, {knob} {cmp.show(c)}; "
+                        + cmp.show_diff(f"{knob} - LN", d) + (f"; {flag}" if flag else "")))
+            if base is not None:
+                o, d = cmp.beats(c, base)
+                out.append((f"{m}: {knob} beats DyT at alpha's own lr", o, cmp.show_diff(f"{knob} - dyt", d)))
+        if base is not None:
+            o, d = cmp.matches(base, ln)
+            out.append((f"{m}: dyt (alpha's own lr) matches LN", o, cmp.show_diff("dyt - LN", d)))
+        if outcomes:
+            per_model[m] = HOLDS if HOLDS in outcomes else FAILS if all(o == FAILS for o in outcomes) else UNSURE
+    if not per_model:
+        return [("A faster alpha closes the gap to LN", UNSURE, "no model with LN and a faster-alpha DyT")]
+    verdict = all_of(list(per_model.values()))
+    out.insert(0, ("A faster alpha closes the gap to LN", verdict,
+                   ", ".join(f"{m}: {o}" for m, o in per_model.items())))
+    for r in _table(result, "alpha_vs_inv_std_correlation"):
+        if r.get("variant") not in (None, "all") and r.get("pearson_r") is not None:
+            token = f", 1/token std r = {r['pearson_r_token']:.2f}" if r.get("pearson_r_token") is not None else ""
+            out.append((f"C4 context, {r['variant']}", f"alpha vs 1/std across layers: r = {r['pearson_r']:.2f}{token}",
+                        f"{r['points']} layer-runs"))
+    return out

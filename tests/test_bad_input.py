@@ -213,7 +213,7 @@ def test_resume_as_a_quoted_string_is_the_bool(earlier, tmp_path):
 
 
 # ckpt_every not a multiple of log_every used to lose the unlogged loss window on resume; the
-# checkpoint now carries it, so the pair is allowed, not an error: test_train's
+# checkpoint now carries it, so the pair is allowed, not an error: test_resume's
 # test_resume_after_a_kill_is_exact runs with log_every=2, ckpt_every=3 and resumes exactly.
 
 

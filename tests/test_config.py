@@ -8,11 +8,12 @@ from omegaconf import OmegaConf
 from conftest import CONFIGS, compose_cfg
 
 from normbench.config.groups import groups
-from normbench.config.schema import MODELS, TASKS, DataConfig, OptimConfig
+from normbench.config.schema import DataConfig, OptimConfig
 from normbench.config.store import plain_node
 
 GROUPS = ["model", "norm", "data", "optim", "trainer", "logger", "probe", "task"]
 GROUPS_SCHEMA = groups()
+MODELS, TASKS = GROUPS_SCHEMA["model"], GROUPS_SCHEMA["task"]  # from the registries: each model's / task's own
 PER_OPTION = {"model": MODELS, "task": TASKS}  # groups with one schema per option
 
 

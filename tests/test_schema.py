@@ -12,14 +12,9 @@ from conftest import compose_cfg
 
 import normbench.errors as errors
 from normbench.config import validate_config
-from normbench.config.schema import (
-    MODELS,
-    OptimConfig,
-    SyntheticConfig,
-    ClassifyTaskConfig,
-    TrainerConfig,
-    defaults_of,
-)
+from normbench.config import groups
+from normbench.config.schema import OptimConfig, SyntheticConfig, TrainerConfig, defaults_of
+from normbench.train.classify import ClassifyTaskConfig
 from normbench.errors import ConfigError, InputError
 
 
@@ -120,8 +115,8 @@ def test_python_defaults_are_the_schemas():
     assert NORM == {**defaults_of(norm_config()), "device": None, "dtype": None}
     assert NORM["alpha0"] == 0.5 and NORM["squash"] == "tanh" and NORM["num_groups"] == 32
     assert NORM["eps"] is None  # the norms disagree (1e-6, 1e-5): null is each norm's own
-    for module in (vit, convnext, resnet):
-        assert module.DEFAULTS == defaults_of(MODELS[module.SPEC.name])
+    for module in (vit, convnext, resnet):  # the model group's schema is the model file's own dataclass
+        assert module.DEFAULTS == defaults_of(groups()["model"][module.SPEC.name]) == module.SPEC.defaults
     assert vit.DEFAULTS["patch_size"] == 7 and convnext.DEFAULTS["dims"] == [32, 64, 128]
     assert SYNTHETIC == dataclasses.asdict(SyntheticConfig())
 

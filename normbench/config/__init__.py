@@ -3,17 +3,18 @@
     from normbench.config import validate_config
     validate_config(cfg)   # the composed config: a wrong type is one ConfigError line
 
-schema.py holds one dataclass per config group (the norm group: the norms' own Options, groups.py); store.py registers them in Hydra's
+schema.py holds one dataclass per fixed config group (norm, model, task: the components' own
+dataclasses, groups.py); store.py registers them in Hydra's
 ConfigStore (as the `schema` group) so configs/*.yaml are presets that hold only what
 differs; validate.py checks a config against them. Importing this package registers the
 nodes, so anything that imports normbench (train.py does) can compose configs/.
 """
 
-from .groups import groups
-from .schema import MODELS, TASKS, defaults_of
+from .groups import groups, model_configs, task_configs
+from .schema import defaults_of
 from .store import register
 from .validate import validate_config
 
 register()
 
-__all__ = ["groups", "MODELS", "TASKS", "defaults_of", "register", "validate_config"]
+__all__ = ["groups", "model_configs", "task_configs", "defaults_of", "register", "validate_config"]

@@ -1,8 +1,9 @@
-"""The schema of the train config: every group's keys, types and defaults, in one home.
+"""The schema of the train config's fixed groups: their keys, types and defaults, in one home.
 
 Why: a key, its type and its default used to be written in a YAML file and again in code
 (models/*.py), and a wrong type ended in a traceback. Here each config group is one
-dataclass; everything else derives from it:
+dataclass (a component's group: the components' own dataclasses, see below); everything
+else derives from it:
 - the Hydra ConfigStore nodes (normbench/config/store.py) that configs/*.yaml presets
   extend with only what differs (`defaults: [/schema/optim@_here_, _self_]`),
 - validate_config (normbench/config/validate.py): a wrong type is one named error,
@@ -10,9 +11,10 @@ dataclass; everything else derives from it:
   options), through defaults_of().
 Value ranges and choices (lr > 0, ...) are checked by the code that uses the value
 (train/runtime.py, train/optim.py, models/*.py), not here; a comment below names the allowed
-values. The `norm` group is not here: each norm declares its options beside its code
-(normbench/norms/<name>.py, `Options`, with their checks) and the group is their union
-(normbench/norms/registry.py); groups.py joins the two.
+values. The component groups are not here, each component declares its config beside its code:
+a norm its `Options` (normbench/norms/<name>.py; the `norm` group is their union), a model its
+config dataclass (normbench/models/<name>.py), a task its `Config` (normbench/train/<task>.py);
+groups.py joins them to the fixed groups here.
 
 This module imports nothing from normbench, so any package may derive its defaults from it.
 """
@@ -37,109 +39,6 @@ class NormFreeConfig:
 
     name: str = "none"             # none | fixup | skipinit | sigma_reparam
     gain_init: float = 0.0         # skipinit: initial value of each residual branch's scalar
-
-
-# -- model: one schema per family ---------------------------------------------------------
-@dataclass
-class ViTConfig:
-    """`model=vit`: a small timm VisionTransformer for 28-32 px images (normbench/models/vit.py)."""
-
-    name: str = "vit"
-    patch_size: int = 7            # must divide the image size: 7 for 28 px (16 tokens), 4 or 8 for 32 px
-    embed_dim: int = 128
-    depth: int = 4
-    num_heads: int = 4
-    mlp_ratio: float = 2.0
-    global_pool: str = "avg"       # avg | max | avgmax put the final norm after pooling; token needs class_token
-    class_token: bool = False
-    qkv_bias: bool = True
-    drop_path_rate: float = 0.0    # stochastic depth, rising linearly to this value over the blocks
-    norm_route: str = "replace"    # replace: stock timm, then swap every LayerNorm (the official DyT code);
-                                   # norm_layer: timm builds the configured norm itself
-
-
-@dataclass
-class ConvNeXtConfig:
-    """`model=convnext`: a small timm ConvNeXt for 28-32 px images (normbench/models/convnext.py)."""
-
-    name: str = "convnext"
-    depths: list[int] = field(default_factory=lambda: [2, 2, 2])      # blocks per stage (1 to 4 stages)
-    dims: list[int] = field(default_factory=lambda: [32, 64, 128])    # channels per stage, one entry per stage
-    patch_size: int = 2                    # stem: non-overlapping patch_size x patch_size conv
-    kernel_size: int = 7                   # depthwise conv kernel of every block
-    ls_init_value: Optional[float] = 1e-6  # layer scale init; null disables layer scale
-    drop_path_rate: float = 0.0            # stochastic depth
-    norm_route: str = "replace"            # replace: stock timm, then LayerNorm2d -> channels_first, block
-                                           # LayerNorm -> channels_last (the official DyT code); norm_layer: timm
-                                           # builds the norm, which needs conv_mlp=true, so every norm place is
-                                           # channels_first (groupnorm fits only here)
-
-
-@dataclass
-class ResNetConfig:
-    """`model=resnet`: a small timm ResNet for 28-32 px images (normbench/models/resnet.py)."""
-
-    name: str = "resnet"
-    block: str = "basic"                   # basic | bottleneck (4x wider outputs)
-    layers: list[int] = field(default_factory=lambda: [2, 2, 2, 2])          # blocks per stage
-    channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])  # block width per stage
-    stem_width: int = 32                   # channels of the stem conv (even)
-    zero_init_last: bool = True            # zero-init the last norm weight of each residual branch
-    drop_path_rate: float = 0.0            # stochastic depth
-    norm_route: str = "replace"            # replace: stock timm, then swap every BatchNorm2d;
-                                           # norm_layer: timm builds the norm
-
-
-@dataclass
-class VGGConfig:
-    """`model=vgg`: a small VGG with BatchNorm for 28-32 px images (normbench/models/vgg.py)."""
-
-    name: str = "vgg"
-    # conv3x3 widths, each conv -> norm -> ReLU, and "M" for a 2x2 max-pool; then global average
-    # pooling and a linear head. Default: VGG11's first four stages at half width (28 px: 28 -> 1).
-    # list[Any]: OmegaConf's errors for a Union item do not name the key; models/vgg.py checks the items.
-    layers: list[Any] = field(
-        default_factory=lambda: [32, "M", 64, "M", 128, 128, "M", 256, 256, "M"],
-        metadata={ALLOWED: "a list of conv widths (positive ints) and 'M' (a 2x2 max-pool)"},
-    )
-    norm_route: str = "replace"            # replace: build with BatchNorm2d, then swap every one;
-                                           # norm_layer: the configured norm is built in its place
-
-
-@dataclass
-class LlamaConfig:
-    """`model=llama` (task=lm): a small LLaMA of our own (normbench/models/llama.py); the context
-    length is data.context_length and the vocabulary the data's (256 bytes)."""
-
-    name: str = "llama"
-    embed_dim: int = 128
-    depth: int = 4
-    num_heads: int = 4
-    mlp_ratio: float = 4.0         # SwiGLU hidden = 2/3 * mlp_ratio * embed_dim, rounded up to a multiple of 16
-                                   # (LLaMA's rule: the parameters of a plain MLP of this ratio)
-    tie_embeddings: bool = False   # true: the head reuses the token embedding
-    embed_scale: bool = True       # a learnable scalar after the embedding, init sqrt(embed_dim) (DyT-LLaMA)
-    norm_position: str = "pre"     # pre: x + f(norm(x)), a final norm; post: norm(x + f(x)), no final norm
-    norm_bias: bool = False        # LLaMA has no biases; DyT-LLaMA's DyT has none either
-    rope_theta: float = 10000.0
-
-
-@dataclass
-class DiTConfig:
-    """`model=dit` (task=generate): a small class-conditional Diffusion Transformer in pixel space
-    (normbench/models/dit.py); every norm place is a conditional norm (norm=adaln or adaln_zero).
-    The defaults (28 px: 7 x 7 tokens of 4 x 4 pixels) have about 1.2 M parameters with adaln_zero."""
-
-    name: str = "dit"
-    patch_size: int = 4            # must divide the image size: 2 (196 tokens) or 4 (49 tokens) at 28 px
-    embed_dim: int = 128           # a multiple of 4 (2D sin-cos positions) and of num_heads
-    depth: int = 4
-    num_heads: int = 4
-    mlp_ratio: float = 4.0
-
-
-MODELS: dict[str, type] = {"vit": ViTConfig, "convnext": ConvNeXtConfig, "resnet": ResNetConfig, "vgg": VGGConfig,
-                           "llama": LlamaConfig, "dit": DiTConfig}
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -192,48 +91,6 @@ class DataConfig:
     train_bytes: Optional[int] = None
     # only data=synthetic has it (its preset adds /schema/data/synthetic@synthetic)
     synthetic: Optional[SyntheticConfig] = None
-
-
-# -- task: one schema per task ------------------------------------------------------------
-@dataclass
-class ClassifyTaskConfig:
-    """`task=classify` (the default): image classification (normbench/train/classify.py);
-    best is the highest val acc1, throughput is counted in images."""
-
-    name: str = "classify"
-    label_smoothing: float = 0.0   # in [0, 1): the training loss's label smoothing (eval loss has none);
-                                   # the default run sets 0.1 (configs/default_run/task/classify.yaml)
-
-
-@dataclass
-class LMTaskConfig:
-    """`task=lm`: next-byte language modelling (normbench/train/lm.py); best is the lowest val
-    loss, throughput is counted in tokens. Its preset (configs/task/lm.yaml) also makes
-    model=llama, data=shakespeare and optim=adamw_llama the defaults."""
-
-    name: str = "lm"
-
-
-@dataclass
-class GenerateTaskConfig:
-    """`task=generate`: class-conditional image generation by flow matching (normbench/train/generate.py);
-    best is the lowest val loss (fixed noise and times: comparable across runs), throughput is counted
-    in images. Its preset (configs/task/generate.yaml) also makes model=dit, norm=adaln_zero and
-    optim=adamw_dit the defaults; the data stays the shipped subset (data=fashion_mnist: the full set)."""
-
-    name: str = "generate"
-    sample_steps: int = 10         # Euler steps of the sampler, from t = 1 (noise) to t = 0 (image)
-    class_dropout: float = 0.1     # in [0, 1): share of training labels replaced by the null class (for guidance)
-    guidance: float = 1.0          # classifier-free guidance scale of the sampler (>= 0); 1: none, one forward a step
-    val_size: int = 500            # validation images of the fixed-noise val loss and of the FID's real side
-    eval_samples: int = 250        # samples per evaluation (the classes in turn), for judge_acc and fid
-    grid_per_class: int = 8        # the sample grid (PNG, wandb): one row per class, this many samples each
-    judge: Optional[str] = None    # a normbench classify run folder; null: train one once and cache it
-                                   # under the data cache dir (normbench/train/judge.py)
-    judge_steps: int = 500         # steps of the cached judge (task.judge=null); part of its cache key
-
-
-TASKS: dict[str, type] = {"classify": ClassifyTaskConfig, "lm": LMTaskConfig, "generate": GenerateTaskConfig}
 
 
 # -- optim ----------------------------------------------------------------------------------
@@ -339,18 +196,17 @@ class RunConfig:
     variant: Optional[str] = None  # a label for this run's variant in a study (reports group by it); null: <model>-<norm>
 
 
-# Config group -> its schema; `model` has one per family (MODELS), chosen by model.name, and
-# `task` one per task (TASKS), chosen by task.name. The `norm` group's schema is the union of the
-# registered norms' Options (normbench/norms/registry.py norm_config); groups.py adds it.
-GROUPS: dict[str, type | dict[str, type]] = {
-    "model": MODELS,
+# Config group -> its schema, for the groups that are fixed here. The others come from the
+# registries (groups.py): `model` has one schema per model (its config dataclass, in its file),
+# chosen by model.name; `task` one per task (its Config), chosen by task.name; `norm` is the union
+# of the registered norms' Options.
+GROUPS: dict[str, type] = {
     "normfree": NormFreeConfig,
     "data": DataConfig,
     "optim": OptimConfig,
     "trainer": TrainerConfig,
     "logger": LoggerConfig,
     "probe": ProbeConfig,
-    "task": TASKS,
 }
 
 

@@ -1,10 +1,11 @@
 """The schema as Hydra config nodes, so configs/*.yaml are presets of it.
 
 Each schema dataclass is stored in Hydra's ConfigStore as a PLAIN node (its defaults, no
-types) under the group `schema`: /schema/norm (the norms' union, normbench/norms/registry.py), /schema/normfree, /schema/model/<family> (one per model, schema.MODELS),
+types) under the group `schema`: /schema/norm (the norms' union, normbench/norms/registry.py),
+/schema/normfree, /schema/model/<name> (each model's config, normbench/models/registry.py),
 /schema/data, /schema/data_synthetic, /schema/optim, /schema/trainer, /schema/logger,
-/schema/probe, /schema/task/<task> (one per task, schema.TASKS), /schema/run (the top-level
-keys). A preset starts from one and holds only what differs:
+/schema/probe, /schema/task/<name> (each task's Config, normbench/train/task.py), /schema/run
+(the top-level keys). A model or task stores its own node when it registers (store_node). A preset starts from one and holds only what differs:
 
     # configs/norm/dyt.yaml
     defaults:
@@ -30,8 +31,6 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from .schema import (
-    MODELS,
-    TASKS,
     DataConfig,
     LoggerConfig,
     NormFreeConfig,
@@ -46,14 +45,12 @@ SCHEMA_GROUP = "schema"
 
 NODES: dict[str, type] = {
     "normfree": NormFreeConfig,
-    **{f"model/{name}": cls for name, cls in MODELS.items()},
     "data": DataConfig,
     "data_synthetic": SyntheticConfig,  # data=synthetic adds it at data.synthetic
     "optim": OptimConfig,
     "trainer": TrainerConfig,
     "logger": LoggerConfig,
     "probe": ProbeConfig,
-    **{f"task/{name}": cls for name, cls in TASKS.items()},
     "run": RunConfig,
 }
 
@@ -74,20 +71,30 @@ def plain_node(cls: type) -> dict[str, Any]:
     return node
 
 
+def store_node(path: str, cls: type) -> None:
+    """Store the plain node of schema `cls` at /schema/<path> (again: the newer one wins)."""
+    from hydra.core.config_store import ConfigStore
+
+    group, _, name = f"{SCHEMA_GROUP}/{path}".rpartition("/")
+    ConfigStore.instance().store(group=group, name=name, node=OmegaConf.create(plain_node(cls)))
+
+
 _registered = False
 
 
 def register() -> None:
-    """Store every schema node in Hydra's ConfigStore (once per process)."""
+    """Store every schema node in Hydra's ConfigStore (once per process); the models and tasks
+    store theirs as they register, which listing them here makes the built-in ones and the
+    plugins do."""
     global _registered
     if _registered:
         return
-    from hydra.core.config_store import ConfigStore
-
-    from normbench.norms.registry import norm_config  # the norms' union: built after the plugins load
-
-    cs = ConfigStore.instance()
-    for path, cls in {"norm": norm_config(), **NODES}.items():
-        group, _, name = f"{SCHEMA_GROUP}/{path}".rpartition("/")
-        cs.store(group=group, name=name, node=OmegaConf.create(plain_node(cls)))
     _registered = True
+    from normbench.models.registry import models
+    from normbench.norms.registry import norm_config  # the norms' union: built after the plugins load
+    from normbench.train.task import tasks
+
+    for path, cls in {"norm": norm_config(), **NODES}.items():
+        store_node(path, cls)
+    models()
+    tasks()

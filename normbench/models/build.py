@@ -1,11 +1,12 @@
 """build_model: one entry point from the `model` and `norm` config groups to a model.
 
-Why one place: the norm-fit check, the two norm routes and the guarantee that no stock
-norm is left are the same for every model family, so they live here once; the model
-files (vit.py, convnext.py, resnet.py, vgg.py) only say how each family is built.
-The language model (llama.py, task=lm) has no stock version and builds each norm for its
-position (norm.alpha0_<position>); it shares the config and norm-fit checks. So does the
-generative model (dit.py, task=generate), whose norms are conditional, forward(x, c).
+Why one place: the norm-fit check, the ways a model takes its norms and the guarantee that no
+stock norm is left are the same for every model, so they live here once; a model file (vit.py,
+llama.py, ...) registers one ModelSpec (spec.py, registry.py) saying how it is built. Image
+classifiers (kind=image: vit, convnext, resnet, vgg) are built with stock norms and have them
+replaced, or are handed a norm factory (model.norm_route). The others (kind=make_norm) ask for
+the norm of each position: the language model (llama.py, task=lm) a plain norm with
+norm.alpha0_<position>, the generative model (dit.py, task=generate) a conditional one, forward(x, c).
 """
 
 from __future__ import annotations
@@ -20,29 +21,37 @@ from normbench.errors import ModelConfigError
 from normbench.norms import split_norm_config
 from normbench.norms.options import POSITION_KEYS, options_at
 
-from . import convnext, dit, llama, resnet, vgg, vit
 from .config import to_plain_dict, with_defaults
-from .fit import check_conditioning, check_norm_fits, fitting_norms
 from .find_norms import assert_all_norms_replaced
+from .fit import check_conditioning, check_norm_fits, fitting_norms
+from .registry import model_names, model_tasks, models
 from .replace import replace_norms
-from .spec import ModelSpec
+from .spec import IMAGE, MAKE_NORM, ModelSpec
 
-MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (convnext.SPEC, resnet.SPEC, vgg.SPEC, vit.SPEC)}
-LM_MODELS = {"llama": llama}  # language models (task=lm): module with DEFAULTS, check, build, MISFITS
-# generative models (task=generate): module with DEFAULTS, check, build, MISFITS, LAYOUT; conditional norms
-GEN_MODELS = {"dit": dit}
-MODEL_NAMES: tuple[str, ...] = tuple(sorted([*MODELS, *LM_MODELS, *GEN_MODELS]))
-MODEL_TASKS: dict[str, str] = {**{name: "classify" for name in MODELS}, **{name: "lm" for name in LM_MODELS},
-                               **{name: "generate" for name in GEN_MODELS}}
+
+def __getattr__(name: str) -> Any:  # read from the registry when asked: a plugin may have added a model
+    if name == "MODEL_NAMES":
+        return model_names()
+    if name == "MODEL_TASKS":
+        return model_tasks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _spec(name: object) -> ModelSpec:
+    spec = models().get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise ModelConfigError(f"model.name = {name!r} is unknown; allowed: {', '.join(model_names())}")
+    return spec
 
 
 def check_model_fits_task(model_name: str, task: str) -> None:
     """Raise ModelConfigError unless model=<model_name> is known and trains on `task`."""
-    if model_name not in MODEL_TASKS:
-        raise ModelConfigError(f"model.name = {model_name!r} is unknown; allowed: {', '.join(MODEL_NAMES)}")
-    need = MODEL_TASKS.get(model_name)
-    if need is not None and need != task:
-        fitting = sorted(n for n, t in MODEL_TASKS.items() if t == task)
+    tasks = model_tasks()
+    if model_name not in tasks:
+        raise ModelConfigError(f"model.name = {model_name!r} is unknown; allowed: {', '.join(model_names())}")
+    need = tasks[model_name]
+    if need != task:
+        fitting = sorted(n for n, t in tasks.items() if t == task)
         raise ModelConfigError(
             f"model={model_name} needs task={need}, not task={task}; "
             f"models for task={task}: {', '.join(fitting) or 'none'} (or set task={need})"
@@ -57,33 +66,34 @@ def check_model_fits_norm(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, A
     from normbench.norms import norm_names
 
     name, norm_name = model_cfg.get("name"), norm_cfg.get("name")
-    if norm_name not in norm_names():
+    spec = models().get(name) if isinstance(name, str) else None
+    if norm_name not in norm_names() or spec is None:
         return
-    module = GEN_MODELS.get(name) or LM_MODELS.get(name)
-    if module is not None:
-        check_norm_fits(norm_name, name, (module.LAYOUT,), misfits=module.MISFITS,
-                        conditional=getattr(module, "CONDITIONAL", False))
-    elif name in MODELS:
-        spec = MODELS[name]
-        layouts = spec.layouts.get(model_cfg.get("norm_route", spec.defaults["norm_route"]))
-        if layouts is not None:  # a bad route is resolve_model_config's error
-            check_conditioning(norm_name, name, False, fitting_norms(layouts, spec.misfits))
+    layouts = spec.layouts.get(spec.route(model_cfg))
+    if layouts is None:  # a bad route is resolve_model_config's error
+        return
+    if spec.kind == MAKE_NORM:
+        check_norm_fits(norm_name, name, layouts, misfits=spec.misfits, conditional=spec.conditional)
+    else:
+        check_conditioning(norm_name, name, spec.conditional, fitting_norms(layouts, spec.misfits, spec.conditional))
+
+
+def _resolve(model_cfg: Mapping[str, Any], size: int, kind: str) -> tuple[ModelSpec, dict[str, Any]]:
+    cfg = to_plain_dict(model_cfg, "model")
+    spec = _spec(cfg.get("name"))
+    if spec.kind != kind:
+        fitting = sorted(n for n, s in models().items() if s.kind == kind)
+        raise ModelConfigError(f"model.name = {spec.name!r} is a model of task={spec.task} (kind={spec.kind}); "
+                               f"this builds kind={kind}: {', '.join(fitting)}")
+    cfg = with_defaults(cfg, spec.defaults, spec.name)
+    spec.check(cfg, size)
+    return spec, cfg
 
 
 def resolve_model_config(model_cfg: Mapping[str, Any], img_size: int) -> tuple[ModelSpec, dict[str, Any]]:
-    """(spec, complete checked model config): defaults filled in, unknown keys rejected."""
-    cfg = to_plain_dict(model_cfg, "model")
-    name = cfg.get("name")
-    if name in LM_MODELS or name in GEN_MODELS:
-        what = "a language model (task=lm)" if name in LM_MODELS else "a generative model (task=generate)"
-        raise ModelConfigError(f"model.name = {name!r} is {what}; this builds image classifiers: "
-                               f"{', '.join(sorted(MODELS))}")
-    if name not in MODELS:
-        raise ModelConfigError(f"model.name = {name!r} is unknown; allowed: {', '.join(MODEL_NAMES)}")
-    spec = MODELS[name]
-    cfg = with_defaults(cfg, spec.defaults, name)
-    spec.check(cfg, img_size)
-    return spec, cfg
+    """(spec, complete checked model config) of an image classifier (kind=image): defaults filled
+    in, unknown keys rejected."""
+    return _resolve(model_cfg, img_size, IMAGE)
 
 
 def build_stock_model(model_cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: int) -> nn.Module:
@@ -101,55 +111,53 @@ def build_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any], **siz
     Raises ModelConfigError for a bad model config or a norm that does not fit the model
     (before building); the norm library's NormConfigError passes through unchanged.
     """
-    name = to_plain_dict(model_cfg, "model").get("name")
-    if name in LM_MODELS:
-        return _build_language_model(model_cfg, norm_cfg, **sizes)
-    if name in GEN_MODELS:
-        return _build_generative_model(model_cfg, norm_cfg, **sizes)
+    spec = _spec(to_plain_dict(model_cfg, "model").get("name"))
+    if spec.kind == MAKE_NORM:
+        return _build_make_norm_model(spec, model_cfg, norm_cfg, **sizes)
     return _build_image_model(model_cfg, norm_cfg, **sizes)
 
 
-def _build_language_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any], *, vocab_size: int,
-                          context_length: int) -> nn.Module:
-    from normbench.norms import build_norm, norm_factory
-
-    cfg = to_plain_dict(model_cfg, "model")
-    module = LM_MODELS[cfg["name"]]
-    cfg = with_defaults(cfg, module.DEFAULTS, cfg["name"])
-    module.check(cfg, context_length)
-    norm_name, norm_options = split_norm_config(norm_cfg)
-    check_norm_fits(norm_name, cfg["name"], (module.LAYOUT,), misfits=module.MISFITS)
-    # the model's biases are model.norm_bias (LLaMA has none), not norm.bias
-    norm_options = {**norm_options, "bias": bool(cfg["norm_bias"])}
-    norm_factory(norm_name, layout=module.LAYOUT, **norm_options)  # bad norm options fail now, not mid-build
-
-    def make_norm(position: str) -> nn.Module:
-        return build_norm(norm_name, cfg["embed_dim"], layout=module.LAYOUT, **options_at(norm_options, position))
-
-    return module.build(cfg, make_norm, vocab_size=vocab_size, context_length=context_length)
-
-
-def _build_generative_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any], *, num_classes: int,
-                            in_chans: int, img_size: int) -> nn.Module:
-    from normbench.norms import build_conditional_norm
-
-    cfg = to_plain_dict(model_cfg, "model")
-    module = GEN_MODELS[cfg["name"]]
-    cfg = with_defaults(cfg, module.DEFAULTS, cfg["name"])
-    module.check(cfg, img_size)
-    norm_name, norm_options = split_norm_config(norm_cfg)
-    check_norm_fits(norm_name, cfg["name"], (module.LAYOUT,), misfits=module.MISFITS, conditional=True)
+def _reject_position_keys(norm_options: Mapping[str, Any], model_name: str) -> None:
     for key in POSITION_KEYS:  # a silently ignored key would mislabel a study's runs
         if norm_options.get(key) is not None:
-            raise ModelConfigError(f"norm.{key} = {norm_options[key]!r} applies to model=llama only; "
-                                   f"allowed with model={cfg['name']}: null (norm.alpha0 sets every norm)")
-    build_conditional_norm(norm_name, cfg["embed_dim"], **norm_options)  # bad norm options fail now
+            positional = sorted(n for n, s in models().items() if s.kind == MAKE_NORM and not s.conditional)
+            raise ModelConfigError(f"norm.{key} = {norm_options[key]!r} applies to model={'/'.join(positional)} "
+                                   f"only; allowed with model={model_name}: null (norm.alpha0 sets every norm)")
 
-    def make_norm(position: str) -> nn.Module:  # the final norm has no residual branch to gate
-        gated = False if position == "final" else None
-        return build_conditional_norm(norm_name, cfg["embed_dim"], gated=gated, **norm_options)
 
-    return module.build(cfg, make_norm, num_classes=num_classes, in_chans=in_chans, img_size=img_size)
+def _build_make_norm_model(spec: ModelSpec, model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any],
+                           **sizes: int) -> nn.Module:
+    from normbench.norms import build_conditional_norm, build_norm, norm_factory
+
+    _, cfg = _resolve(model_cfg, sizes[spec.check_size], MAKE_NORM)
+    (layout,) = spec.layouts[MAKE_NORM]
+    norm_name, norm_options = split_norm_config(norm_cfg)
+    check_norm_fits(norm_name, spec.name, (layout,), misfits=spec.misfits, conditional=spec.conditional)
+    if spec.norm_options is not None:
+        norm_options = {**norm_options, **spec.norm_options(cfg)}
+    default_dim = cfg.get("embed_dim")  # a norm place of another width passes its own
+
+    def width(position: str, num_features: int | None) -> int:
+        if num_features is None and default_dim is None:
+            raise ModelConfigError(f"model={spec.name} asked make_norm({position!r}) for a norm without its width; "
+                                   "allowed: make_norm(position, num_features), or a model.embed_dim key")
+        return default_dim if num_features is None else num_features
+
+    if spec.conditional:
+        _reject_position_keys(norm_options, spec.name)
+        build_conditional_norm(norm_name, default_dim or 1, **norm_options)  # bad norm options fail now, not mid-build
+
+        def make_norm(position: str, num_features: int | None = None) -> nn.Module:
+            gated = False if position == "final" else None  # the final norm has no residual branch to gate
+            return build_conditional_norm(norm_name, width(position, num_features), gated=gated, **norm_options)
+    else:
+        norm_factory(norm_name, layout=layout, **norm_options)  # bad norm options fail now, not mid-build
+
+        def make_norm(position: str, num_features: int | None = None) -> nn.Module:
+            return build_norm(norm_name, width(position, num_features), layout=layout,
+                              **options_at(norm_options, position))
+
+    return spec.build(cfg, make_norm, **sizes)
 
 
 def _build_image_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any], *, num_classes: int,
@@ -158,10 +166,7 @@ def _build_image_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any]
 
     spec, cfg = resolve_model_config(model_cfg, img_size)
     norm_name, norm_options = split_norm_config(norm_cfg)
-    for key in POSITION_KEYS:  # a silently ignored key would mislabel a study's runs
-        if norm_options.get(key) is not None:
-            raise ModelConfigError(f"norm.{key} = {norm_options[key]!r} applies to model=llama only; "
-                                   f"allowed with model={spec.name}: null (norm.alpha0 sets every norm)")
+    _reject_position_keys(norm_options, spec.name)
     route = cfg["norm_route"]
     hint = ""
     if route == "replace" and set(spec.layouts["norm_layer"]) != set(spec.layouts["replace"]):

@@ -10,19 +10,40 @@ after building, so fewer stages and a full-resolution stage 0 are possible.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 from timm.models.convnext import ConvNeXt
 from torch import nn
 
-from normbench.config.schema import ConvNeXtConfig, defaults_of
+from normbench.config.schema import defaults_of
 from normbench.errors import ModelConfigError
+from normbench.normfree.skipinit import skipinit_convnext
 
 from .config import require_choice, require_positive_ints, require_same_length
 from .replace import LAYERNORM_TARGETS
+from .registry import register_model
 from .spec import NORM_ROUTES, ModelSpec
 
 TIMM_STAGES = 4  # timm's ConvNeXt always builds four stages
+
+
+@dataclass
+class ConvNeXtConfig:
+    """`model=convnext`: a small timm ConvNeXt for 28-32 px images."""
+
+    name: str = "convnext"
+    depths: list[int] = field(default_factory=lambda: [2, 2, 2])      # blocks per stage (1 to 4 stages)
+    dims: list[int] = field(default_factory=lambda: [32, 64, 128])    # channels per stage, one entry per stage
+    patch_size: int = 2                    # stem: non-overlapping patch_size x patch_size conv
+    kernel_size: int = 7                   # depthwise conv kernel of every block
+    ls_init_value: Optional[float] = 1e-6  # layer scale init; null disables layer scale
+    drop_path_rate: float = 0.0            # stochastic depth
+    norm_route: str = "replace"            # replace: stock timm, then LayerNorm2d -> channels_first, block
+                                           # LayerNorm -> channels_last (the official DyT code); norm_layer: timm
+                                           # builds the norm, which needs conv_mlp=true, so every norm place is
+                                           # channels_first (groupnorm fits only here)
+
 
 DEFAULTS: dict[str, Any] = defaults_of(ConvNeXtConfig)  # the keys of model=convnext (without name), from the schema
 
@@ -74,9 +95,10 @@ def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: 
     return model
 
 
-SPEC = ModelSpec(
+SPEC = register_model(ModelSpec(
     name="convnext",
-    defaults=DEFAULTS,
+    config=ConvNeXtConfig,
+    task="classify",
     build=build,
     check=check,
     # replace: LayerNorm2d places see NCHW maps, block LayerNorms see channels-last tokens
@@ -87,4 +109,6 @@ SPEC = ModelSpec(
         "instancenorm": "convnext's head norm sees pooled (B, C, 1, 1) maps, where instancenorm's "
         "per-sample, per-channel statistics make every feature 0 and the logits independent of the image",
     },
-)
+    grad_checkpointing=True,
+    normfree={"skipinit": lambda m, c: skipinit_convnext(m, c["gain_init"])},
+))

@@ -23,16 +23,34 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from normbench.config.schema import DiTConfig, defaults_of
+from normbench.config.schema import defaults_of
 from normbench.errors import ModelConfigError
 
 from .config import require_positive_ints
+from .registry import register_model
+from .spec import MAKE_NORM, ModelSpec
+
+
+@dataclass
+class DiTConfig:
+    """`model=dit` (task=generate): a small class-conditional Diffusion Transformer in pixel space
+   ; every norm place is a conditional norm (norm=adaln or adaln_zero).
+    The defaults (28 px: 7 x 7 tokens of 4 x 4 pixels) have about 1.2 M parameters with adaln_zero."""
+
+    name: str = "dit"
+    patch_size: int = 4            # must divide the image size: 2 (196 tokens) or 4 (49 tokens) at 28 px
+    embed_dim: int = 128           # a multiple of 4 (2D sin-cos positions) and of num_heads
+    depth: int = 4
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+
 
 DEFAULTS: dict[str, Any] = defaults_of(DiTConfig)
 LAYOUT = "channels_last"  # every norm place sees (B, N, D) tokens
@@ -190,3 +208,16 @@ def build(cfg: Mapping[str, Any], make_norm: Callable[[str], nn.Module], *, num_
     return DiT(img_size=img_size, in_chans=in_chans, num_classes=num_classes, patch_size=cfg["patch_size"],
                embed_dim=cfg["embed_dim"], depth=cfg["depth"], num_heads=cfg["num_heads"],
                mlp_ratio=float(cfg["mlp_ratio"]), make_norm=make_norm)
+
+
+SPEC = register_model(ModelSpec(
+    name="dit",
+    config=DiTConfig,
+    task="generate",
+    build=build,
+    check=check,
+    kind=MAKE_NORM,
+    layouts={MAKE_NORM: (LAYOUT,)},
+    misfits=MISFITS,
+    conditional=CONDITIONAL,
+))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -32,10 +33,31 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from normbench.config.schema import LlamaConfig, defaults_of
+from normbench.config.schema import defaults_of
 from normbench.errors import ModelConfigError
 
 from .config import require_choice, require_positive_ints
+from .registry import register_model
+from .spec import MAKE_NORM, ModelSpec
+
+
+@dataclass
+class LlamaConfig:
+    """`model=llama` (task=lm): a small LLaMA of our own; the context
+    length is data.context_length and the vocabulary the data's (256 bytes)."""
+
+    name: str = "llama"
+    embed_dim: int = 128
+    depth: int = 4
+    num_heads: int = 4
+    mlp_ratio: float = 4.0         # SwiGLU hidden = 2/3 * mlp_ratio * embed_dim, rounded up to a multiple of 16
+                                   # (LLaMA's rule: the parameters of a plain MLP of this ratio)
+    tie_embeddings: bool = False   # true: the head reuses the token embedding
+    embed_scale: bool = True       # a learnable scalar after the embedding, init sqrt(embed_dim) (DyT-LLaMA)
+    norm_position: str = "pre"     # pre: x + f(norm(x)), a final norm; post: norm(x + f(x)), no final norm
+    norm_bias: bool = False        # LLaMA has no biases; DyT-LLaMA's DyT has none either
+    rope_theta: float = 10000.0
+
 
 DEFAULTS: dict[str, Any] = defaults_of(LlamaConfig)
 NORM_POSITIONS = ("pre", "post")
@@ -189,3 +211,18 @@ def build(cfg: Mapping[str, Any], make_norm: Callable[[str], nn.Module], *, voca
                  make_norm=make_norm, tie_embeddings=bool(cfg["tie_embeddings"]),
                  embed_scale=bool(cfg["embed_scale"]), norm_position=cfg["norm_position"],
                  rope_theta=float(cfg["rope_theta"]))
+
+
+SPEC = register_model(ModelSpec(
+    name="llama",
+    config=LlamaConfig,
+    task="lm",
+    build=build,
+    check=check,
+    check_size="context_length",
+    kind=MAKE_NORM,
+    layouts={MAKE_NORM: (LAYOUT,)},
+    misfits=MISFITS,
+    norm_options=lambda cfg: {"bias": bool(cfg["norm_bias"])},  # LLaMA has no biases: model.norm_bias, not norm.bias
+    grad_checkpointing=True,
+))

@@ -10,20 +10,40 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 from torch import nn
 
-from normbench.config.schema import ResNetConfig, defaults_of
+from normbench.config.schema import defaults_of
 from normbench.errors import ModelConfigError
+from normbench.normfree.fixup import fixup_resnet
+from normbench.normfree.skipinit import skipinit_resnet
 
 from .config import require_choice, require_positive_ints, require_same_length
 from .replace import BATCHNORM_TARGETS
+from .registry import register_model
 from .spec import NORM_ROUTES, ModelSpec
 
 TIMM_STAGES = 4
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
+
+
+@dataclass
+class ResNetConfig:
+    """`model=resnet`: a small timm ResNet for 28-32 px images."""
+
+    name: str = "resnet"
+    block: str = "basic"                   # basic | bottleneck (4x wider outputs)
+    layers: list[int] = field(default_factory=lambda: [2, 2, 2, 2])          # blocks per stage
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])  # block width per stage
+    stem_width: int = 32                   # channels of the stem conv (even)
+    zero_init_last: bool = True            # zero-init the last norm weight of each residual branch
+    drop_path_rate: float = 0.0            # stochastic depth
+    norm_route: str = "replace"            # replace: stock timm, then swap every BatchNorm2d;
+                                           # norm_layer: timm builds the norm
+
 
 DEFAULTS: dict[str, Any] = defaults_of(ResNetConfig)  # the keys of model=resnet (without name), from the schema
 
@@ -87,12 +107,15 @@ def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: 
     return model
 
 
-SPEC = ModelSpec(
+SPEC = register_model(ModelSpec(
     name="resnet",
-    defaults=DEFAULTS,
+    config=ResNetConfig,
+    task="classify",
     build=build,
     check=check,
     layouts={"replace": ("channels_first",), "norm_layer": ("channels_first",)},
     replace_targets=BATCHNORM_TARGETS,
     norm_layer_layout="channels_first",
-)
+    grad_checkpointing=True,
+    normfree={"fixup": lambda m, c: fixup_resnet(m), "skipinit": lambda m, c: skipinit_resnet(m, c["gain_init"])},
+))

@@ -1,8 +1,10 @@
-"""What build_model needs to know about one model family, in one record.
+"""A model's one record: its config, the task it serves, how it is built and what fits it.
 
-Why: vit, convnext, resnet and vgg differ only in their defaults, their checks, how they
-are built (timm, or vgg.py's own VGG) and which layouts their norm places see; build.py
-does the rest once (config checks, norm fit, either route, the no-stock-norm-left guarantee).
+Why: each model file registers itself with one ModelSpec (register_model, registry.py), and
+everything else is read from the records: the Hydra `model` schema and its ConfigStore nodes,
+which task a model trains on, grad checkpointing, the normfree transforms that fit it. build.py
+does the shared part once (config checks, norm fit, the no-stock-norm-left guarantee) for the
+two ways a model takes its norms (`kind`).
 """
 
 from __future__ import annotations
@@ -13,25 +15,56 @@ from typing import Any
 
 from torch import nn
 
-# replace: build the stock timm model, then swap its norms (the official DyT code's way).
-# norm_layer: hand timm a norm factory so it builds the configured norm itself.
+# kind=IMAGE: build(cfg, num_classes=, in_chans=, img_size=, norm_layer=None) builds the stock model
+# with its own norms (norm_layer=None) or with a norm factory; model.norm_route picks one of
+# NORM_ROUTES: replace builds the stock model, then swaps its norms (the official DyT code's way);
+# norm_layer hands the model a norm factory so it builds the configured norm itself.
+IMAGE = "image"
 NORM_ROUTES = ("replace", "norm_layer")
+# kind=MAKE_NORM: build(cfg, make_norm, **sizes), where make_norm(position, num_features=None) -> the
+# norm for that place (attn, ffn, final) and width (None: model.embed_dim); conditional norms
+# (forward(x, c)) when the spec says `conditional`, else plain ones with norm.alpha0_<position> applied.
+MAKE_NORM = "make_norm"
+KINDS = (IMAGE, MAKE_NORM)
+
+Transform = Callable[[nn.Module, Mapping[str, Any]], nn.Module]  # normfree transform(model, normfree cfg)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    defaults: Mapping[str, Any]
-    # build(cfg, num_classes=, in_chans=, img_size=, norm_layer=None) -> nn.Module;
-    # norm_layer=None builds the stock model with timm's own norms.
+    # The `model=<name>` schema: a dataclass whose fields are the keys (name first) with their
+    # defaults, the only place they are written.
+    config: type
+    task: str  # the task.name it trains on (its data gives build's sizes)
     build: Callable[..., nn.Module]
-    # check(cfg, img_size) raises ModelConfigError for a bad value; cfg has every key.
+    # check(cfg, sizes[check_size]) raises ModelConfigError for a bad value; cfg has every key.
     check: Callable[[Mapping[str, Any], int], None]
-    # Layouts the model's norm places see, per route (all must be supported by the norm).
+    # Layouts the model's norm places see (all must be supported by the norm): per norm route for
+    # kind=IMAGE, under the one key MAKE_NORM for kind=MAKE_NORM.
     layouts: Mapping[str, tuple[str, ...]]
-    # Stock norm class -> replacement layout, for the replace route.
-    replace_targets: Mapping[type[nn.Module], str]
-    # Layout of the factory handed to timm on the norm_layer route.
-    norm_layer_layout: str
+    kind: str = IMAGE
+    check_size: str = "img_size"
+    # kind=IMAGE: stock norm class -> replacement layout (replace route); the factory's layout (norm_layer route)
+    replace_targets: Mapping[type[nn.Module], str] = field(default_factory=dict)
+    norm_layer_layout: str = "channels_last"
     # Norms whose layouts fit but that break at some norm place: norm name -> why.
     misfits: Mapping[str, str] = field(default_factory=dict)
+    conditional: bool = False  # every norm place takes a conditioning vector, forward(x, c)
+    # norm options the model's own keys set (llama: norm.bias is model.norm_bias): cfg -> options
+    norm_options: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    grad_checkpointing: bool = False  # the built model has timm's set_grad_checkpointing()
+    normfree: Mapping[str, Transform] = field(default_factory=dict)  # normfree.name -> its transform here
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The model's keys (without name) and their defaults, from its config dataclass."""
+        from normbench.config.schema import defaults_of  # not at import: normbench.config reads this registry
+
+        return defaults_of(self.config)
+
+    def route(self, cfg: Mapping[str, Any]) -> str:
+        """The key of `layouts` a config builds with."""
+        if self.kind == MAKE_NORM:
+            return MAKE_NORM
+        return cfg.get("norm_route", self.defaults["norm_route"])

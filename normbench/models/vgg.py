@@ -18,18 +18,37 @@ is cheap on 2 CPU cores. The paper's VGG19 is torchvision's list, [64, 64, M, 12
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-from normbench.config.schema import VGGConfig, defaults_of
+from normbench.config.schema import ALLOWED, defaults_of
 from normbench.errors import ModelConfigError
 
 from .config import require_choice
 from .replace import BATCHNORM_TARGETS
+from .registry import register_model
 from .spec import NORM_ROUTES, ModelSpec
 
 POOL = "M"  # in model.layers: a 2x2 stride-2 max-pool (torchvision's and timm's spelling)
+
+
+@dataclass
+class VGGConfig:
+    """`model=vgg`: a small VGG with BatchNorm for 28-32 px images."""
+
+    name: str = "vgg"
+    # conv3x3 widths, each conv -> norm -> ReLU, and "M" for a 2x2 max-pool; then global average
+    # pooling and a linear head. Default: VGG11's first four stages at half width (28 px: 28 -> 1).
+    # list[Any]: OmegaConf's errors for a Union item do not name the key; models/vgg.py checks the items.
+    layers: list[Any] = field(
+        default_factory=lambda: [32, "M", 64, "M", 128, 128, "M", 256, 256, "M"],
+        metadata={ALLOWED: "a list of conv widths (positive ints) and 'M' (a 2x2 max-pool)"},
+    )
+    norm_route: str = "replace"            # replace: build with BatchNorm2d, then swap every one;
+                                           # norm_layer: the configured norm is built in its place
+
 
 DEFAULTS: dict[str, Any] = defaults_of(VGGConfig)  # the keys of model=vgg (without name), from the schema
 
@@ -107,13 +126,14 @@ def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: 
     )
 
 
-SPEC = ModelSpec(
+SPEC = register_model(ModelSpec(
     name="vgg",
-    defaults=DEFAULTS,
+    config=VGGConfig,
+    task="classify",
     build=build,
     check=check,
     # every norm place follows a conv: (B, C, H, W) maps on both routes
     layouts={"replace": ("channels_first",), "norm_layer": ("channels_first",)},
     replace_targets=BATCHNORM_TARGETS,
     norm_layer_layout="channels_first",
-)
+))

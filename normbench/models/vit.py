@@ -8,17 +8,40 @@ Defaults are the 2-CPU-core default run of DESIGN.md (patch 7 on 28 px -> 16 tok
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from normbench.config.schema import ViTConfig, defaults_of
+from normbench.config.schema import defaults_of
 from normbench.errors import ModelConfigError
+from normbench.normfree.fixup import fixup_vit
+from normbench.normfree.skipinit import skipinit_vit
 
 from .config import require_choice, require_positive_ints
 from .replace import LAYERNORM_TARGETS
+from .registry import register_model
 from .spec import NORM_ROUTES, ModelSpec
+
+
+@dataclass
+class ViTConfig:
+    """`model=vit`: a small timm VisionTransformer for 28-32 px images."""
+
+    name: str = "vit"
+    patch_size: int = 7            # must divide the image size: 7 for 28 px (16 tokens), 4 or 8 for 32 px
+    embed_dim: int = 128
+    depth: int = 4
+    num_heads: int = 4
+    mlp_ratio: float = 2.0
+    global_pool: str = "avg"       # avg | max | avgmax put the final norm after pooling; token needs class_token
+    class_token: bool = False
+    qkv_bias: bool = True
+    drop_path_rate: float = 0.0    # stochastic depth, rising linearly to this value over the blocks
+    norm_route: str = "replace"    # replace: stock timm, then swap every LayerNorm (the official DyT code);
+                                   # norm_layer: timm builds the configured norm itself
+
 
 DEFAULTS: dict[str, Any] = defaults_of(ViTConfig)  # the keys of model=vit (without name), from the schema
 GLOBAL_POOLS = ("avg", "token", "max", "avgmax")
@@ -62,13 +85,16 @@ def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: 
     )
 
 
-SPEC = ModelSpec(
+SPEC = register_model(ModelSpec(
     name="vit",
-    defaults=DEFAULTS,
+    config=ViTConfig,
+    task="classify",
     build=build,
     check=check,
     # every norm place (block norms, fc_norm after pooling) sees (B, N, C) or (B, C)
     layouts={"replace": ("channels_last",), "norm_layer": ("channels_last",)},
     replace_targets=LAYERNORM_TARGETS,
     norm_layer_layout="channels_last",
-)
+    grad_checkpointing=True,
+    normfree={"fixup": lambda m, c: fixup_vit(m), "skipinit": lambda m, c: skipinit_vit(m, c["gain_init"])},
+))

@@ -1,8 +1,10 @@
 """Which normalization-free method fits which model and norm, and applying one.
 
-Why a table: `normfree=<name>` must fail before anything is built when it cannot work
+Why checked up front: `normfree=<name>` must fail before anything is built when it cannot work
 (Fixup on a model without residual blocks it knows, Fixup beside a norm) and name what is
-allowed, like a norm that does not fit a model. What composes:
+allowed, like a norm that does not fit a model. A transform written for one model's blocks
+(fixup_vit, skipinit_resnet, ...) is listed by that model's ModelSpec (`normfree`, in its own
+file); a method that fits every model (sigma_reparam) is listed here. What composes:
 - fixup needs norm=identity: its init and scalar biases stand in for normalization, and a
   norm after its zero-init layers would divide by a zero variance.
 - skipinit and sigma_reparam compose with any norm (their papers also run them beside
@@ -20,38 +22,35 @@ from torch import nn
 from normbench.config.schema import NormFreeConfig, defaults_of
 from normbench.errors import NormFreeConfigError
 
-from .fixup import fixup_resnet, fixup_vit
 from .sigma_reparam import sigma_reparam
-from .skipinit import skipinit_convnext, skipinit_resnet, skipinit_vit
 
-EVERY_MODEL = "*"  # a transform key that fits any model
-Transform = Callable[[nn.Module, Mapping[str, Any]], nn.Module]
+Transform = Callable[[nn.Module, Mapping[str, Any]], nn.Module]  # transform(model, normfree cfg), in place
 
 
 @dataclass(frozen=True)
 class Method:
-    transforms: Mapping[str, Transform]  # model name (or EVERY_MODEL) -> transform(model, cfg)
+    every_model: Transform | None = None  # the transform of a method that fits any model; else the models' own
     norms: tuple[str, ...] | None = None  # the norms it composes with; None: every norm
     why_norms: str = ""
 
-    def transform_for(self, model_name: str) -> Transform | None:
-        return self.transforms.get(model_name) or self.transforms.get(EVERY_MODEL)
+    def transform_for(self, name: str, model_name: str) -> Transform | None:
+        from normbench.models.registry import models
+
+        spec = models().get(model_name)
+        own = spec.normfree.get(name) if spec is not None else None
+        return own or self.every_model
+
+    def models(self, name: str) -> list[str]:
+        """The models it fits."""
+        from normbench.models.registry import models
+
+        return sorted(m for m, spec in models().items() if self.every_model is not None or name in spec.normfree)
 
 
 METHODS: dict[str, Method] = {
-    "fixup": Method(
-        transforms={"resnet": lambda m, c: fixup_resnet(m), "vit": lambda m, c: fixup_vit(m)},
-        norms=("identity",),
-        why_norms="Fixup's init and scalar biases replace normalization",
-    ),
-    "skipinit": Method(
-        transforms={
-            "vit": lambda m, c: skipinit_vit(m, c["gain_init"]),
-            "convnext": lambda m, c: skipinit_convnext(m, c["gain_init"]),
-            "resnet": lambda m, c: skipinit_resnet(m, c["gain_init"]),
-        },
-    ),
-    "sigma_reparam": Method(transforms={EVERY_MODEL: lambda m, c: sigma_reparam(m)}),
+    "fixup": Method(norms=("identity",), why_norms="Fixup's init and scalar biases replace normalization"),
+    "skipinit": Method(),
+    "sigma_reparam": Method(every_model=lambda m, c: sigma_reparam(m)),
 }
 NORMFREE_NAMES: tuple[str, ...] = ("none", *METHODS)
 DEFAULTS = defaults_of(NormFreeConfig)
@@ -65,9 +64,9 @@ def check_normfree(cfg: Mapping[str, Any], model_name: str, norm_name: str) -> N
     if name == "none":
         return
     method = METHODS[name]
-    if method.transform_for(model_name) is None:
+    if method.transform_for(name, model_name) is None:
         raise NormFreeConfigError(
-            f"normfree={name} does not fit model={model_name}; models it fits: {', '.join(sorted(method.transforms))}"
+            f"normfree={name} does not fit model={model_name}; models it fits: {', '.join(method.models(name))}"
         )
     if method.norms is not None and norm_name not in method.norms:
         raise NormFreeConfigError(
@@ -82,4 +81,4 @@ def apply_normfree(model: nn.Module, cfg: Mapping[str, Any], model_name: str, no
     check_normfree(cfg, model_name, norm_name)
     if cfg["name"] == "none":
         return model
-    return METHODS[cfg["name"]].transform_for(model_name)(model, cfg)
+    return METHODS[cfg["name"]].transform_for(cfg["name"], model_name)(model, cfg)

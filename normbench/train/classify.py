@@ -17,6 +17,7 @@ The split is a pure function of the labels, so every rank holds out the same ima
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import torch
@@ -32,8 +33,19 @@ from normbench.train.task import register_task
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class ClassifyTaskConfig:
+    """`task=classify` (the default): image classification;
+    best is the highest val acc1, throughput is counted in images."""
+
+    name: str = "classify"
+    label_smoothing: float = 0.0   # in [0, 1): the training loss's label smoothing (eval loss has none);
+                                   # the default run sets 0.1 (configs/default_run/task/classify.yaml)
+
+
 @register_task
 class ClassifyTask:
+    Config = ClassifyTaskConfig  # the `task=<name>` schema
     name = "classify"
     best_metric = "acc1"  # the summary keeps its best value (on selection_split)
     higher_is_better = True

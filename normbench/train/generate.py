@@ -31,7 +31,8 @@ rank samples the same images (the metrics are the same on every rank).
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import torch
@@ -70,8 +71,28 @@ def grid_image(images: torch.Tensor, rows: int) -> np.ndarray:
     return grid.permute(1, 2, 0).cpu().numpy()
 
 
+@dataclass
+class GenerateTaskConfig:
+    """`task=generate`: class-conditional image generation by flow matching;
+    best is the lowest val loss (fixed noise and times: comparable across runs), throughput is counted
+    in images. Its preset (configs/task/generate.yaml) also makes model=dit, norm=adaln_zero and
+    optim=adamw_dit the defaults; the data stays the shipped subset (data=fashion_mnist: the full set)."""
+
+    name: str = "generate"
+    sample_steps: int = 10         # Euler steps of the sampler, from t = 1 (noise) to t = 0 (image)
+    class_dropout: float = 0.1     # in [0, 1): share of training labels replaced by the null class (for guidance)
+    guidance: float = 1.0          # classifier-free guidance scale of the sampler (>= 0); 1: none, one forward a step
+    val_size: int = 500            # validation images of the fixed-noise val loss and of the FID's real side
+    eval_samples: int = 250        # samples per evaluation (the classes in turn), for judge_acc and fid
+    grid_per_class: int = 8        # the sample grid (PNG, wandb): one row per class, this many samples each
+    judge: Optional[str] = None    # a normbench classify run folder; null: train one once and cache it
+                                   # under the data cache dir
+    judge_steps: int = 500         # steps of the cached judge (task.judge=null); part of its cache key
+
+
 @register_task
 class GenerateTask:
+    Config = GenerateTaskConfig  # the `task=<name>` schema
     name = "generate"
     best_metric = "loss"
     selection_split = "val"  # "test" with data.val_split = 0 (set per run in __init__)

@@ -49,8 +49,9 @@ JUDGE_SEED = 0
 
 def judge_config(data_cfg: Mapping[str, Any], steps: int, device: str) -> dict[str, Any]:
     """The whole train config of the cached judge: the schema's defaults and its recipe."""
-    from normbench.config.schema import DataConfig, LoggerConfig, OptimConfig, ProbeConfig, TrainerConfig, VGGConfig
+    from normbench.config.schema import DataConfig, LoggerConfig, OptimConfig, ProbeConfig, TrainerConfig
     from normbench.config.store import plain_node
+    from normbench.models.vgg import VGGConfig
     from normbench.norms.registry import norm_config
 
     data = {**plain_node(DataConfig), "name": data_cfg["name"], "root": data_cfg.get("root"),

@@ -12,6 +12,7 @@ batches, whose sums are all-reduced (normbench/dist.py).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import torch
@@ -28,8 +29,18 @@ def bits_per_byte(loss: float) -> float:
     return loss / math.log(2)
 
 
+@dataclass
+class LMTaskConfig:
+    """`task=lm`: next-byte language modelling; best is the lowest val
+    loss, throughput is counted in tokens. Its preset (configs/task/lm.yaml) also makes
+    model=llama, data=shakespeare and optim=adamw_llama the defaults."""
+
+    name: str = "lm"
+
+
 @register_task
 class LMTask:
+    Config = LMTaskConfig  # the `task=<name>` schema
     name = "lm"
     best_metric = "loss"
     selection_split = "val"  # the last data.val_fraction of the corpus; text has no test split

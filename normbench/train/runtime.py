@@ -47,17 +47,18 @@ def check_trainer_config(cfg: Mapping[str, Any]) -> None:
         raise TrainerConfigError(f"trainer.resume = {resume!r} is not allowed: false, true, or a path")
 
 
-GRAD_CHECKPOINTING_MODELS = ("vit", "convnext", "resnet", "llama")  # the ones with set_grad_checkpointing
-
-
 def check_grad_checkpointing(enabled: bool, model: str, norm: str) -> None:
     """Grad checkpointing re-runs each block's forward in backward: a model needs the hook
-    for it, and BatchNorm would update its running statistics twice a step."""
+    for it (its ModelSpec says grad_checkpointing), and BatchNorm would update its running
+    statistics twice a step."""
     if not enabled:
         return
-    if model not in GRAD_CHECKPOINTING_MODELS:
+    from normbench.models.registry import grad_checkpointing_models
+
+    fitting = grad_checkpointing_models()
+    if model not in fitting:
         raise TrainerConfigError(f"trainer.grad_checkpointing = true does not fit model={model}; allowed with: "
-                                 f"{', '.join(GRAD_CHECKPOINTING_MODELS)}")
+                                 f"{', '.join(fitting)}")
     if norm == "batchnorm":
         raise TrainerConfigError("trainer.grad_checkpointing = true does not fit norm=batchnorm (the recomputed "
                                  "forward would update its running statistics twice a step); allowed with any "

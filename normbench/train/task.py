@@ -5,14 +5,15 @@ differs is the data and its randomness, the loss, the evaluation, what "best" me
 accuracy or lower loss) and what throughput is counted in (images or tokens). A task owns
 all of that, so a new task is one class that registers itself (@register_task), not an edit of
 the loop.
-Each task is also a config group (configs/task/<name>.yaml, its schema in
-normbench/config/schema.py TASKS): the keys that belong to it (classify's label_smoothing)
-live there, not in the trainer, and its preset may choose the model, data and optim defaults
-that fit it (task=lm: llama, shakespeare, adamw_llama).
+Each task is also a config group (configs/task/<name>.yaml, its schema the class's `Config`
+dataclass, which registering stores as /schema/task/<name>): the keys that belong to it
+(classify's label_smoothing) live there, not in the trainer, and its preset may choose the
+model, data and optim defaults that fit it (task=lm: llama, shakespeare, adamw_llama).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any, Callable, Mapping, Protocol, TypeVar
 
@@ -21,10 +22,12 @@ from omegaconf import DictConfig
 
 from normbench.dist import SINGLE, Dist
 from normbench.errors import TrainerConfigError
+from normbench.plugins import load_plugins
 
 
 class Task(Protocol):
     name: str
+    Config: type             # the `task` group's schema: a dataclass whose `name` defaults to name
     best_metric: str         # a metric of evaluate()'s selection split; summary.json keeps its best value
     selection_split: str     # the split best is selected on: "val" (held out from training), or "test"
                              # where there is no val (classify with data.val_split = 0)
@@ -83,18 +86,32 @@ T = TypeVar("T", bound=type)
 
 
 def register_task(cls: T) -> T:
-    """Class decorator: the task is known by its `name` to check_task, build_task and prepare_task.
+    """Class decorator: the task is known by its `name` to check_task, build_task and prepare_task,
+    and its `Config` (a dataclass: the keys of task=<name>, name first) is its config schema.
     A task may define `prepare(cfg, train_fn)` (a classmethod), run by train() before the task is
     built, e.g. task=generate trains and caches its judge there (train_fn: the loop's train())."""
+    config = getattr(cls, "Config", None)
+    if not dataclasses.is_dataclass(config) or config().name != cls.name:
+        raise TypeError(f"@register_task {cls.__name__}: Config must be a dataclass whose name defaults to {cls.name!r}")
     TASKS[cls.name] = cls
+    from normbench.config.store import store_node  # lazily: normbench.config reads this registry
+
+    store_node(f"task/{cls.name}", config)
     return cls
 
 
 def tasks() -> dict[str, type]:
-    """Every registered task (the built-in ones imported on first use: they import this module)."""
+    """Every registered task: the built-in ones (imported on first use: they import this module)
+    and the plugins' (NORMBENCH_PLUGINS)."""
     for module in _BUILTIN:
         importlib.import_module(module)
+    load_plugins()
     return TASKS
+
+
+def task_configs() -> dict[str, type]:
+    """{task name: its Config}: the `task` group's schema, one per task."""
+    return {name: cls.Config for name, cls in tasks().items()}
 
 
 def check_task(task_cfg: Mapping) -> None:

@@ -595,3 +595,25 @@ def test_alpha_lr_three_outcomes(tmp_path):
     assert found["A faster alpha closes the gap to LN"] == FAILS
     found = {c: v for c, v, _ in verdicts("alpha_lr", alpha_lr_runs(tmp_path / "c", {"dyt_lr10": 79.5}, noise=0.1))}
     assert found["A faster alpha closes the gap to LN"] == UNSURE  # [-1.7, +0.6]: neither inside nor outside
+
+
+def alpha0_data_runs(root, data_1: float, noise: float = 0.02):
+    """vit: LN at 80, fixed alpha0 0.5 at 74 and 2.0 at 77, the data rule at c 0.5 / 1 / 2."""
+    accs = {"vit_layernorm": 80.0, "vit_fixed_0.5": 74.0, "vit_fixed_2": 77.0, "vit_data_0.5": 73.0,
+            "vit_data_1": data_1, "vit_data_2": data_1 - 1.0}
+    for variant, acc in accs.items():
+        for seed in range(3):
+            sign = 1 if "_data_" in variant else -1  # the seeds move the data rule and the others apart
+            make_run(root, f"{variant}-{seed}", variant=variant, seed=seed,
+                     acc=acc + sign * (0.0, noise, -noise)[seed] * 10)
+    return report([root], root / "report", spec={"group_by": ["variant"], "figures": []})
+
+
+def test_alpha0_data_three_outcomes(tmp_path):
+    claim = "alpha0 * std(input) ~ 1 is the rule behind the best alpha0"
+    found = {c: (v, why) for c, v, why in verdicts("alpha0_data", alpha0_data_runs(tmp_path / "a", 77.2))}
+    assert found[claim][0] == HOLDS and found["vit: best c"][0] == "1"
+    assert "data_1 - fixed_2" in found["vit: data rule (c = 1) not worse than the best fixed alpha0"][1]
+    assert {c: v for c, v, _ in verdicts("alpha0_data", alpha0_data_runs(tmp_path / "b", 74.0))}[claim] == FAILS
+    assert {c: v for c, v, _ in verdicts("alpha0_data", alpha0_data_runs(tmp_path / "c", 76.5, noise=0.15))}[claim] \
+        == UNSURE

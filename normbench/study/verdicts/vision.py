@@ -542,3 +542,46 @@ def alpha_lr(result, cmp: Compare = ACC) -> list[Verdict]:
             out.append((f"C4 context, {r['variant']}", f"alpha vs 1/std across layers: r = {r['pearson_r']:.2f}{token}",
                         f"{r['points']} layer-runs"))
     return out
+
+
+def alpha0_data(result, cmp: Compare = ACC) -> list[Verdict]:
+    """Is alpha0 * std(input at init) ~ 1 the rule behind the best alpha0? Per model
+    (<model>_<variant>): the data rule at c = 1 is not worse than the best fixed alpha0 (picked
+    on the selection metric) and beats the paper's fixed 0.5. Holds when both hold for every
+    model run; does not hold when either does not for some model; inconclusive otherwise.
+    Beside it: the best c, and each DyT variant against LN."""
+    cells = collect(result, keys=("variant",), metric=cmp.metric)
+    at = {k[0]: c for k, c in cells.items() if c.n}
+    models = sorted({v.split("_", 1)[0] for v in at if "_data_" in v})
+    out, outcomes = [], []
+    for m in models:
+        fixed = {v: c for v, c in at.items() if v.startswith(f"{m}_fixed_")}
+        data = {v: c for v, c in at.items() if v.startswith(f"{m}_data_")}
+        rule = data.get(f"{m}_data_1")
+        if not fixed or rule is None:
+            continue
+        best_fixed = max(fixed, key=lambda v: cmp.score(fixed[v]))
+        o1, d1 = cmp.not_worse(rule, fixed[best_fixed])
+        parts = [o1]
+        out.append((f"{m}: data rule (c = 1) not worse than the best fixed alpha0", o1,
+                    cmp.show_diff(f"data_1 - {best_fixed.split('_', 1)[1]}", d1)))
+        if f"{m}_fixed_0.5" in fixed:
+            o2, d2 = cmp.beats(rule, fixed[f"{m}_fixed_0.5"])
+            parts.append(o2)
+            out.append((f"{m}: data rule (c = 1) beats fixed alpha0 0.5", o2, cmp.show_diff("data_1 - fixed_0.5", d2)))
+        outcomes.append(all_of(parts))
+        best_c = max(data, key=lambda v: cmp.score(data[v]))
+        edge = not_bracketed("c", [float(v.rsplit("_", 1)[1]) for v in data], float(best_c.rsplit("_", 1)[1]))
+        out.append((f"{m}: best c", f"{best_c.rsplit('_', 1)[1]}" + (f"; {edge}" if edge else ""),
+                    ", ".join(f"{v.split('_', 1)[1]} {cmp.show(c)}" for v, c in sorted(at.items()) if v.startswith(m))))
+        ln = at.get(f"{m}_layernorm")
+        if ln is not None:
+            for v in sorted({**fixed, **data}):
+                o, d = cmp.matches(at[v], ln)
+                out.append((f"C1: {v} matches LN", o, cmp.show_diff(f"{v.split('_', 1)[1]} - LN", d)))
+    if not outcomes:
+        return [("alpha0 * std(input) ~ 1 is the rule behind the best alpha0", UNSURE,
+                 "no model with the data rule (c = 1) and a fixed alpha0")]
+    out.insert(0, ("alpha0 * std(input) ~ 1 is the rule behind the best alpha0", all_of(outcomes),
+                   ", ".join(f"{m}: {o}" for m, o in zip(models, outcomes))))
+    return out

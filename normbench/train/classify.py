@@ -40,7 +40,7 @@ class ClassifyTaskConfig:
 
     name: str = "classify"
     label_smoothing: float = 0.0   # in [0, 1): the training loss's label smoothing (eval loss has none);
-                                   # the default run sets 0.1 (configs/default_run/task/classify.yaml)
+                                   # the default run sets 0.1 (configs/task/default_run/classify.yaml)
 
 
 @register_task

@@ -134,6 +134,7 @@ def test_fixed_alpha0_mode_is_left_alone():
     assert calibrate_alpha0(model, torch.randn(4, 6)) == {} and model[1].alpha.item() == 0.5
 
 
+@pytest.mark.train
 def test_a_run_with_data_alpha0_records_it_and_its_first_probe_sees_it(tiny_cfg, tmp_path):
     train(tiny_cfg("norm=dyt", "norm.alpha0_mode=data", "norm.alpha0_c=2.0", "probe.every=3",
                    "norm.alpha_param=log", "norm.alpha_lr_mult=10"), tmp_path)

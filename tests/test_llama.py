@@ -107,6 +107,7 @@ def test_llama_rmsnorm_is_the_registrys_x_over_root_mean_square():
 # while DyT's step-150 loss, the old test's point, moved from 0.08 to 0.16 between machines.
 # DyT at the default alpha0 0.5 on this 32-wide model plateaus far higher (small widths want a
 # larger alpha0, claim C6), so it runs at alpha0 2.
+@pytest.mark.train
 @pytest.mark.parametrize("norm, options", [("rmsnorm", {}), ("dyt", {"alpha0": 2.0})])
 def test_a_tiny_llama_overfits_a_short_text(norm, options):
     torch.manual_seed(0)

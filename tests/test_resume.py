@@ -11,6 +11,7 @@ from normbench.data import paths
 from normbench.train.task import tasks
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("task, extra", [
     ("classify", ()),
     # normalization-free transforms too: their scalars, sigmaReparam's gamma and its u, v buffers

@@ -140,6 +140,7 @@ def compiled_run(tmp_path, base, backend):
     assert {p["step"] for p in probes if p.get("kind") == "stats"} >= {0, 6}
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("base", [TINY, TINY_LM], ids=["vit", "llama"])
 def test_compiled_forward_trains_like_the_eager_one(tmp_path, base, request):
     if base is TINY_LM:

@@ -107,6 +107,7 @@ PLANS: dict[str, Plan] = {
     "python sweep.py study=squash --report": Plan(),
     "python sweep.py study=squash --dry-run": Plan(expect="train.py -m"),
     "python -m normbench.report results/squash": Plan(),
+    "python -m normbench.study.index": Plan(expect="wrote"),
     # Launchers
     "python train.py -m norm=layernorm,dyt trainer.seed=0,1,2 hydra/launcher=joblib hydra.launcher.n_jobs=2 "
     "trainer.threads=1": Plan(SHORT),

@@ -4,6 +4,7 @@
     python sweep.py study=squash study.scale=smoke     # seconds, for a quick check
     python sweep.py study=stability hydra/launcher=joblib hydra.launcher.n_jobs=2
     python sweep.py study=squash --report              # rebuild table/figures/README from run folders
+    python sweep.py study=alpha_lr study.scale=gpu --procs=8   # 8 variants at once (one GPU, many small runs)
 
 `study=` and `study.<key>=` configure the study (configs/study/<name>.yaml); every other
 argument is a train.py override and reaches every run (launchers, trainer.device=cuda, ...).
@@ -33,14 +34,18 @@ def main(argv: list[str]) -> int:
     names = [a.split("=", 1)[1] for a in args if a.startswith("study=")]
     study_overrides = [a for a in args if a.startswith("study.")]
     passthrough = [a for a in args if not a.startswith("study=") and not a.startswith("study.")]
-    unknown = flags - {"--report", "--dry-run"}
+    procs = [f for f in flags if f.startswith("--procs=")]
+    unknown = flags - {"--report", "--dry-run", *procs}
     try:
         if unknown or len(names) != 1:
             raise InputError(f"usage: python sweep.py study=<name> [study.scale=smoke|cpu|gpu] [train overrides] "
-                             f"[--report] [--dry-run]; got {' '.join(argv) or 'no arguments'}")
+                             f"[--report] [--dry-run] [--procs=N]; got {' '.join(argv) or 'no arguments'}")
+        n = procs[-1].split("=", 1)[1] if procs else "1"
+        if not n.isdigit() or int(n) < 1:
+            raise InputError(f"--procs = {n!r} is not allowed: must be an int >= 1 (jobs, one variant each, at once)")
         study = load_study(names[0], study_overrides, configs=CONFIGS)
         readme = run_study(study, passthrough, command="python sweep.py " + shlex.join(argv),
-                           dry_run="--dry-run" in flags, report_only="--report" in flags)
+                           dry_run="--dry-run" in flags, report_only="--report" in flags, procs=int(n))
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

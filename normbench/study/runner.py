@@ -51,26 +51,34 @@ class _PassOn:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self.child: subprocess.Popen | None = None
+        self.children: list[subprocess.Popen] = []  # several at once with sweep.py --procs N
         self._previous: dict = {}
 
     def __call__(self, signum: int, frame) -> None:
         first = self.signum is None
         self.signum = self.signum or signum
-        if first and self.child is not None and self.child.poll() is None:
-            try:
-                os.killpg(self.child.pid, signal.SIGTERM)
-            except ProcessLookupError:  # ended meanwhile
-                pass
+        for child in self.children if first else ():
+            if child.poll() is None:
+                try:
+                    os.killpg(child.pid, signal.SIGTERM)
+                except ProcessLookupError:  # ended meanwhile
+                    pass
 
-    def run(self, argv: list[str], cwd: Path) -> int:
+    def start(self, argv: list[str], cwd: Path) -> subprocess.Popen:
         if self.signum is not None:
             raise StudyInterrupted(self.signum)
-        self.child = subprocess.Popen(argv, cwd=cwd, start_new_session=True)
+        child = subprocess.Popen(argv, cwd=cwd, start_new_session=True)
+        self.children.append(child)
+        return child
+
+    def finish(self, child: subprocess.Popen) -> int:
         try:
-            return self.child.wait()
+            return child.wait()
         finally:
-            self.child = None
+            self.children.remove(child)
+
+    def run(self, argv: list[str], cwd: Path) -> int:
+        return self.finish(self.start(argv, cwd))
 
     def __enter__(self) -> "_PassOn":
         for sig in SIGNALS:
@@ -105,15 +113,18 @@ def check_job(study: Study, job, passthrough: list[str]) -> None:
         raise StudyError(f"study {study.name}, variant {job.variant}: {type(err).__name__}: {err}") from err
 
 
-def launch(study: Study, passthrough: list[str], dry_run: bool = False, train_py: Path | None = None) -> dict[str, int]:
+def launch(study: Study, passthrough: list[str], dry_run: bool = False, train_py: Path | None = None,
+           procs: int = 1) -> dict[str, int]:
     """Run every job of the study; returns {variant: exit code}. Raises StudyInterrupted when
     SIGTERM or Ctrl-C stopped it. train_py: the script each job runs; by default the train.py of
-    the checkout the study's configs/ belong to."""
+    the checkout the study's configs/ belong to. procs: jobs (one variant's multirun each) run at
+    once, e.g. many small runs filling one borrowed GPU (scripts/gpu_study.sh)."""
     train_py = Path(train_py) if train_py is not None else study.checkout / "train.py"
     if not train_py.is_file():
         raise CheckoutError(f"train.py = {str(train_py)!r} is missing: a study runs the train.py beside its "
                             f"configs/ ({study.configs}); allowed: the configs/ of a normbench checkout")
-    codes = {}
+    codes: dict[str, int] = {}
+    running: list[tuple[str, subprocess.Popen]] = []
     with _PassOn() as jobs:
         for job in study.jobs():
             argv = [sys.executable, str(train_py), *job.argv(study.runs_dir.resolve(), passthrough, study.name)]
@@ -123,13 +134,29 @@ def launch(study: Study, passthrough: list[str], dry_run: bool = False, train_py
                 print(" ".join(argv[1:]))
                 codes[job.variant] = 0
                 continue
-            codes[job.variant] = jobs.run(argv, cwd=train_py.parent)
-            if codes[job.variant]:
-                log.warning("variant %s: some jobs failed (exit %d); see their run folders", job.variant,
-                            codes[job.variant])
+            if procs <= 1:
+                codes[job.variant] = _note(job.variant, jobs.run(argv, cwd=train_py.parent), codes.get(job.variant))
+                continue
+            while len(running) >= procs:  # wait for a slot
+                done = next((r for r in running if r[1].poll() is not None), None)
+                if done is None:
+                    time.sleep(0.5)
+                    continue
+                running.remove(done)
+                codes[done[0]] = _note(done[0], jobs.finish(done[1]), codes.get(done[0]))
+            running.append((job.variant, jobs.start(argv, cwd=train_py.parent)))
+        for variant, child in running:
+            codes[variant] = _note(variant, jobs.finish(child), codes.get(variant))
         if jobs.signum is not None:
             raise StudyInterrupted(jobs.signum)
     return codes
+
+
+def _note(variant: str, code: int, before: int | None) -> int:
+    """A job's exit code, warned about when it failed; a variant keeps its first failure."""
+    if code:
+        log.warning("variant %s: some jobs failed (exit %d); see their run folders", variant, code)
+    return before or code
 
 
 def wandb_mode(study: Study, passthrough: list[str]) -> str:
@@ -157,7 +184,7 @@ def save_dashboard(study: Study, result) -> None:
 
 
 def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool = False,
-              report_only: bool = False) -> Path | None:
+              report_only: bool = False, procs: int = 1) -> Path | None:
     """Run (unless report_only), then write results/<name>/{study.yaml, table, figures, README.md}
     and, unless wandb is disabled, one wandb report run in the study's group. A user's
     hydra.sweep.dir among `passthrough` is where the runs go and are reported from. Before the
@@ -173,7 +200,7 @@ def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool 
     study.out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(study.cfg), study.out / "study.yaml")  # the report spec travels with the runs
     t0 = time.perf_counter()
-    codes = {} if report_only else launch(study, passthrough)
+    codes = {} if report_only else launch(study, passthrough, procs=procs)
     # the commands that made the runs, one line per invocation (two sweeps may share a study),
     # kept across --report rebuilds
     made_by = study.out / "command.txt"

@@ -89,7 +89,7 @@ def build_summary(run: Any, status: str, diverged: dict | None = None, error: st
         "error": error,
         "interrupted": run.stop.record() if status == "interrupted" else None,
         "run": {"task": cfg.task.name, "model": cfg.model.name, "norm": cfg.norm.name,
-                "normfree": run.normfree_cfg["name"], "data": cfg.data.name,
+                "normfree": (run.cfg.get("normfree") or {"name": "none"})["name"], "data": cfg.data.name,
                 "variant": cfg.get("variant"), "seed": cfg.trainer.seed, "device": str(run.device),
                 "world_size": run.dist.world_size},
         "versions": versions(),

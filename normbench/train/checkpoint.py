@@ -31,7 +31,7 @@ import torch
 
 from omegaconf import OmegaConf
 
-from normbench.errors import CheckpointError
+from normbench.errors import CheckpointError, TrainerConfigError
 from normbench.track.formats import upgrade_config
 
 log = logging.getLogger(__name__)
@@ -256,3 +256,13 @@ def _own_state(run, state: dict[str, Any], path: Path) -> dict[str, Any]:
     # the data position is global (the same in every rank's task state); the generator stays this rank's
     return {"rng": None, "task": {**run.task.state_dict(), "stream": state["task"]["stream"]},
             "window": state.get("window")}
+
+
+def refuse_to_overwrite(run_dir: Path, resume: Any) -> None:
+    """A fresh run never writes into a folder that holds another run: nothing written is lost."""
+    held = [n for n in ("metrics.jsonl", CHECKPOINT_NAME) if (Path(run_dir) / n).exists()]
+    if held and resume is not True:
+        raise TrainerConfigError(
+            f"run folder {run_dir} already holds a run ({', '.join(held)}) and trainer.resume = {resume!r}; "
+            "allowed: trainer.resume=true to continue it there, or a new hydra.run.dir"
+        )

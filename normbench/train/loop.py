@@ -15,17 +15,10 @@ own: summary.json records where it came from (`resumed_from`), the earlier folde
 and probes up to the checkpoint's step are carried into it (and into its wandb run), and it is
 a new wandb run whose config names the earlier one as its parent.
 
-Under torchrun the same loop trains data-parallel (normbench/dist.py): the model is wrapped in
-DistributedDataParallel (its BatchNorms made SyncBatchNorm with trainer.sync_bn), each rank
-trains on its slice of the global batch, logged losses and evaluations are all-reduced so
-every rank takes the same decisions (divergence guard, best), checkpoints gather every
-rank's RNG state, and rank 0 alone writes (the Tracker's guard, the checkpoint).
-
-What is not the loop lives in its own home: the checks before anything is built
-(train/preflight.py), the task registry and a task's preparation (train/task.py: task=generate
-trains its judge there, with this train()), what a checkpoint holds (train/checkpoint.py), the
-loss window (train/window.py), a run folder's state and summary.json (track/summary.py), wandb's
-start (track/wandb_run.py).
+Under torchrun the same loop trains data-parallel (normbench/dist.py: DDP, all-reduced logs and
+evaluations so every rank decides alike, rank 0 alone writes). What is not the loop has its own
+home: train/preflight.py, train/task.py, train/build.py (the model of a run), train/checkpoint.py,
+train/window.py, track/summary.py, track/wandb_run.py.
 """
 
 from __future__ import annotations
@@ -42,21 +35,18 @@ from torch.nn.parallel import DistributedDataParallel
 
 from normbench.dist import SINGLE, Dist, StopVote, rank_seed
 from normbench.dist import setup as setup_dist
-from normbench.models import build_model
-from normbench.normfree import apply_normfree
-from normbench.norms import convert_sync_batchnorm
 from normbench.preempt import StopRequest
 from normbench.probes import HealthMonitor, NormProbe
 from normbench.track import (DONE, Tracker, WandbRun, alive_elsewhere, build_summary, metric_key, read_run_state,
                              start_wandb)
 from normbench.train.checkpoint import (CHECKPOINT_NAME, assemble_state, load_checkpoint, parse_resume, rank_state,
-                                        resolve_checkpoint, restore_state, save_checkpoint)
+                                        refuse_to_overwrite, resolve_checkpoint, restore_state, save_checkpoint)
 from normbench.train.guard import Diverged, check_loss, check_weights
-from normbench.train.alpha0_data import calibrate_alpha0, data_layers, write_alpha0
+from normbench.train.build import build_run_model
 from normbench.train.optim import build_optimizer, build_schedule
 from normbench.train.periodic import Periodic
 from normbench.train.preflight import preflight
-from normbench.train.runtime import TrainerConfigError, autocast, check_writable, resolve_device, seed_everything
+from normbench.train.runtime import autocast, check_writable, resolve_device, seed_everything
 from normbench.train.task import build_task, is_better, prepare_task
 from normbench.train.window import TrainWindow
 
@@ -71,13 +61,12 @@ class Trainer:
         preflight(cfg)
         self.cfg = cfg
         self.dist = dist
-        self.normfree_cfg = cfg.get("normfree") or {"name": "none"}
         self.hydra = hydra
         self.run_dir = Path(run_dir)
         check_writable(self.run_dir)
         t = cfg.trainer
         ckpt_path = resolve_checkpoint(t.resume, self.run_dir)  # a bad path fails here, before any work
-        self._refuse_to_overwrite(t.resume)
+        refuse_to_overwrite(self.run_dir, t.resume)
         self.device = dist.device if dist.enabled else resolve_device(t.device)
         if t.threads:
             torch.set_num_threads(int(t.threads))
@@ -85,23 +74,9 @@ class Trainer:
 
         prepare_task(cfg, train)  # what the task needs made first (task=generate: its judge), with this train()
         self.task = build_task(cfg, self.device, dist)
-        model = build_model(cfg.model, cfg.norm, **self.task.model_kwargs())
-        # before the optimizer: the transforms add parameters (Fixup's scalars, sigmaReparam's gamma)
-        model = apply_normfree(model, self.normfree_cfg, cfg.model.name, cfg.norm.name)
-        if t.grad_checkpointing:
-            model.set_grad_checkpointing(True)
-        if t.sync_bn and dist.enabled:  # before the probes and DDP find the norm layers
-            model = convert_sync_batchnorm(model)
-        elif t.sync_bn:
-            log.warning("trainer.sync_bn = true has no effect on one process (it shares BatchNorm statistics "
-                        "between torchrun's processes); training with BatchNorm")
-        self.model = model.to(self.device)
+        self.model = build_run_model(cfg, self.task, self.device, dist, self.run_dir, fresh=ckpt_path is None)
         if dist.rank:  # each rank its own randomness from here on (dropout); rank 0 keeps the run's
             seed_everything(rank_seed(t.seed, dist.rank))
-        if ckpt_path is None and data_layers(self.model):  # norm.alpha0_mode=data; a resumed run has its alphas
-            found = calibrate_alpha0(self.model, self.task.probe_batch(cfg.probe.batch_size))
-            if dist.is_main:
-                write_alpha0(self.run_dir, found)
         self.num_params = sum(p.numel() for p in self.model.parameters())
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.schedule = build_schedule(self.optimizer, cfg.optim, t.max_steps)
@@ -150,15 +125,6 @@ class Trainer:
             self.actions.append(Periodic("probe", p.every, self.run_probe, at_start=True))
         self.actions.append(Periodic("checkpoint", t.ckpt_every, self.checkpoint))
         self.scurve_steps = {t.max_steps if s == -1 else int(s) for s in p.scurve_steps}  # 0: at init
-
-    def _refuse_to_overwrite(self, resume: Any) -> None:
-        """A fresh run never writes into a folder that holds another run: nothing written is lost."""
-        held = [n for n in ("metrics.jsonl", CHECKPOINT_NAME) if (self.run_dir / n).exists()]
-        if held and resume is not True:
-            raise TrainerConfigError(
-                f"run folder {self.run_dir} already holds a run ({', '.join(held)}) and trainer.resume = {resume!r}; "
-                "allowed: trainer.resume=true to continue it there, or a new hydra.run.dir"
-            )
 
     # -- checkpoint ---------------------------------------------------------------------
     def save(self) -> None:

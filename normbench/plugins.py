@@ -11,11 +11,24 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 
 from normbench.errors import ConfigError
 
 ENV = "NORMBENCH_PLUGINS"
 _loaded: set[str] = set()
+_scanned: set[str] = set()
+
+
+def load_components(package: str, skip: set[str]) -> None:
+    """Import every module of `package` (once; its components register themselves as they are
+    imported) but those in `skip`, then the plugins: what a registry reads before it answers."""
+    if package not in _scanned:
+        _scanned.add(package)  # first: a module imported below may ask again
+        for mod in pkgutil.iter_modules(importlib.import_module(package).__path__):
+            if mod.name not in skip and not mod.name.startswith("_"):
+                importlib.import_module(f"{package}.{mod.name}")
+    load_plugins()
 
 
 def load_plugins() -> tuple[str, ...]:

@@ -9,17 +9,13 @@ is still being imported (or by a plugin, later) is composable all the same.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
-from pathlib import Path
 
-from normbench.plugins import load_plugins
+from normbench.plugins import load_components
 
 from .spec import KINDS, ModelSpec
 
 _NOT_MODELS = {"build", "config", "find_norms", "fit", "registry", "replace", "spec"}  # modules holding no model
 _MODELS: dict[str, ModelSpec] = {}
-_builtins_loaded = False
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
@@ -40,13 +36,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 def models() -> dict[str, ModelSpec]:
     """{name: spec} of every registered model, built-in and plugin."""
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True  # first: a model module imported below may ask again
-        for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
-            if mod.name not in _NOT_MODELS and not mod.name.startswith("_"):
-                importlib.import_module(f"{__package__}.{mod.name}")
-    load_plugins()
+    load_components(__package__, _NOT_MODELS)
     return dict(_MODELS)
 
 

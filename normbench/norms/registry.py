@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import numbers
-import pkgutil
 import typing
-from pathlib import Path
 from collections.abc import Mapping
 from typing import Any, Optional
 
@@ -26,7 +23,7 @@ from omegaconf import MISSING
 from torch import nn
 
 from normbench.errors import NormConfigError
-from normbench.plugins import load_plugins
+from normbench.plugins import load_components
 
 from .base import CHANNELS_LAST, NormLayer, registered_norms
 from .options import CHECK, DOC, FACTORY_KEYS, SharedOptions, optional
@@ -34,23 +31,10 @@ from .options import CHECK, DOC, FACTORY_KEYS, SharedOptions, optional
 _NOT_NORMS = {"base", "options", "registry", "factory", "fused"}  # modules of this package that hold no norm
 
 
-_builtins_loaded = False
-
-
-def _load() -> dict[str, type[NormLayer]]:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
-            if mod.name not in _NOT_NORMS and not mod.name.startswith("_"):
-                importlib.import_module(f"{__package__}.{mod.name}")
-        _builtins_loaded = True
-    load_plugins()
-    return registered_norms()
-
-
 def norms() -> dict[str, type[NormLayer]]:
     """{name: class} of every registered norm, built-in and plugin."""
-    return _load()
+    load_components(__package__, _NOT_NORMS)
+    return registered_norms()
 
 
 def norm_names() -> tuple[str, ...]:

@@ -40,7 +40,7 @@ def calibrate_alpha0(model: nn.Module, batch: torch.Tensor | tuple[torch.Tensor,
             if name in found:  # a layer called twice is calibrated on its first input
                 return
             std = args[0].detach().float().std().item()
-            if not std > 0 or std != std:
+            if not std > 0:  # zero or NaN
                 raise ValueError(f"norm.alpha0_mode = 'data' cannot calibrate {name}: its input's std is {std} "
                                  f"on the probe batch; allowed: a layer whose input varies (or norm.alpha0_mode=fixed)")
             module.set_alpha0(module.alpha0_c / std)

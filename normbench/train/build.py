@@ -17,7 +17,7 @@ from normbench.normfree import apply_normfree
 from normbench.norms import convert_sync_batchnorm
 from normbench.train.alpha0_data import calibrate_alpha0, data_layers, write_alpha0
 
-log = logging.getLogger("normbench.train.loop")
+log = logging.getLogger(__name__)
 
 
 def build_run_model(cfg: DictConfig, task, device, dist: Dist, run_dir: Path, fresh: bool) -> nn.Module:

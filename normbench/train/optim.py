@@ -98,7 +98,7 @@ def split_lr_mults(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> 
         for p in group["params"]:
             if id(p) in mults:
                 g = extra.setdefault((i, mults[id(p)]), {k: v for k, v in group.items() if k != "params"} | {
-                    "params": [], "lr": group["lr"] * mults[id(p)], "lr_mult": mults[id(p)]})
+                    "params": [], "lr": group["lr"] * mults[id(p)]})
                 g["params"].append(p)
         group["params"] = keep
     optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]

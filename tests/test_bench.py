@@ -118,8 +118,14 @@ def test_step_benchmark_times_both_loops_for_each_norm_and_writes_its_files(tmp_
     meta = json.loads((out / "meta.json").read_text())
     assert meta["info"]["model"] == "vit" and meta["info"]["data_ms_per_batch"] > 0
     assert set(meta["info"]) >= {"overhead_layernorm", "overhead_dyt"}
+    # dyt / layernorm per repeat: two repeats, so the paired median is the mean of the two ratios
+    for loop in ("normbench", "bare"):
+        paired = meta["info"]["paired"]["dyt"][loop]
+        assert 0 < paired["min"] <= paired["median"] <= paired["max"]
+        assert paired["median"] == pytest.approx((paired["min"] + paired["max"]) / 2)
     md = (out / "step.md").read_text()
     assert md.startswith("# Training-step benchmark") and "| dyt | bare |" in md and "Framework overhead" in md
+    assert "Each norm / layernorm, paired per repeat: dyt (normbench loop)" in md
 
 
 def test_step_benchmark_bad_norm_is_one_named_line(capsys):

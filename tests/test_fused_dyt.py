@@ -174,6 +174,36 @@ def test_gradcheck_float64(layout, shape):
         gx.sum().backward()
 
 
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_rows_fast_path_runs_where_it_should_and_matches_the_formula(monkeypatch, dtype):
+    """A contiguous channels-last fp32/bf16 input with fp32 parameters takes cpu.rows_forward/backward
+    (the path with the least Python); anything else takes the general one, with the same results."""
+    calls = []
+    for name in ("rows_forward", "rows_backward"):
+        real = getattr(cpu, name)
+        monkeypatch.setattr(cpu, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    x, dy = inputs((3, 67, 13), "contig", dtype)
+    m = make("channels_last", 13, "fused")
+    y, dx, grads = run(m, x, dy)
+    assert calls == ["rows_forward", "rows_backward"]
+    assert_matches((y, dx, grads), reference_f64(m, x, dy), TOL[dtype])
+    calls.clear()  # a transposed view, float64, no bias: the general path
+    run(m, x.transpose(0, 1).contiguous().transpose(0, 1), dy)
+    run(make("channels_last", 13, "fused", dtype=torch.float64), *inputs((3, 67, 13), "contig", torch.float64))
+    run(make("channels_last", 13, "fused", bias=False), x, dy)
+    assert calls == []
+
+
+@needs_kernel
+def test_rows_fast_path_second_derivative_is_an_error():
+    m = make("channels_last", 13, "fused")
+    x = inputs((3, 67, 13), "contig", torch.float32)[0].requires_grad_()
+    (gx,) = torch.autograd.grad(m(x).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):  # never silent zeros
+        gx.sum().backward()
+
 def test_reference_backend_fp16_matches_eager():
     """fp16 on the CPU has no kernel: the fused op runs its torch reference ops."""
     x, dy = inputs((9, 13), "contig", torch.float16)

@@ -31,6 +31,32 @@ def test_summary_records_versions_and_one_naming_rule(tiny_cfg, tmp_path):
     assert set(summary["action_time_s"]) == {"log", "evaluate", "probe", "checkpoint"}  # what each seam costs
 
 
+
+def test_the_training_steps_run_with_the_heap_frozen_and_release_it_after(tiny_cfg, tmp_path, monkeypatch):
+    """Trainer.fit freezes the objects alive before its steps (gc.freeze: the collector skips
+    them) and unfreezes them at the end, also when a step fails; an outer freeze is left alone."""
+    import gc
+
+    from normbench.train import loop
+    from normbench.train.gc_freeze import frozen_heap
+
+    counts, real_steps = [], loop.Trainer._steps
+    monkeypatch.setattr(loop.Trainer, "_steps", lambda self: counts.append(gc.get_freeze_count()) or real_steps(self))
+    train(tiny_cfg(), tmp_path / "a")
+    assert counts[0] > 1000 and gc.get_freeze_count() == 0
+    monkeypatch.setattr(loop.Trainer, "_steps", lambda self: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        train(tiny_cfg(), tmp_path / "b")
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        outer = gc.get_freeze_count()
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() == outer  # not unfrozen by the inner one
+    finally:
+        gc.unfreeze()
+
 def test_check_weights_catches_a_nan_weight():
     model = torch.nn.Linear(3, 3)
     check_weights(5, model, 1.0)

@@ -132,6 +132,21 @@ def test_vit_final_norm_after_pooling_is_dyt_with_alpha0(route):
         assert torch.allclose(m.alpha, torch.tensor(0.7)), name
 
 
+
+@pytest.mark.parametrize("class_token", [False, True])
+def test_vit_token_stream_is_contiguous_for_every_norm(class_token):
+    """timm's patch embedding hands out a transposed view; the stream the norms see must not be one
+    (each norm and linear would copy it), and the model computes the same function either way."""
+    model = build("vit", "layernorm", "replace", **({"class_token": True, "global_pool": "token"} if class_token else {}))
+    seen = []
+    for name, m in norm_layers(model):
+        m.register_forward_pre_hook(lambda mod, args, name=name: seen.append((name, args[0].is_contiguous())))
+    x = torch.randn(2, 3, 28, 28)
+    y = model(x)
+    assert seen and all(ok for _, ok in seen), seen
+    model.patch_embed._forward_hooks.clear()  # timm's own layout: same values
+    torch.testing.assert_close(model(x), y, rtol=1e-5, atol=1e-6)
+
 def test_convnext_replace_route_layouts_follow_the_stock_norms():
     stock = build_stock_model(TINY["convnext"], num_classes=5, in_chans=3, img_size=28)
     expected = {

@@ -79,15 +79,17 @@ def bare_steps(run, n: int) -> None:
 
 
 def time_bare(cfg, run_dir: Path, warmup: int, steps: int, sync) -> float:
+    from normbench.train.gc_freeze import frozen_heap
     from normbench.train.loop import Trainer
 
     run = Trainer(cfg, run_dir)
     run.model.train()
-    bare_steps(run, warmup)
-    sync()
-    t0 = time.perf_counter()
-    bare_steps(run, steps)
-    sync()
+    with frozen_heap():  # as Trainer.fit steps: the same work, so the ratio is the loop's own cost
+        bare_steps(run, warmup)
+        sync()
+        t0 = time.perf_counter()
+        bare_steps(run, steps)
+        sync()
     return (time.perf_counter() - t0) / steps
 
 
@@ -136,10 +138,16 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
         ref = next(r for r in rows if r["norm"] == first and r["loop"] == row["loop"])
         row["x_bare"] = row["median_ms"] / bare["median_ms"]
         row[f"x_{first}"] = row["median_ms"] / ref["median_ms"]
-    # the overhead per repeat (paired: the two loops ran back to back), its median and spread
+    # ratios per repeat (paired: their runs were made in the same repeat), their median and spread:
+    # the loop's overhead, and each norm against the first in the same loop. A ratio of medians
+    # would carry each median's own noise; a paired ratio cancels the machine's drift.
+    spread = lambda xs: {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}  # noqa: E731
     for norm in norms:
-        pairs = [f / b for f, b in zip(per_step[(norm, "normbench")], per_step[(norm, "bare")])]
-        info[f"overhead_{norm}"] = {"median": statistics.median(pairs), "min": min(pairs), "max": max(pairs)}
+        info[f"overhead_{norm}"] = spread([f / b for f, b in zip(per_step[(norm, "normbench")], per_step[(norm, "bare")])])
+        if norm != norms[0]:
+            info.setdefault("paired", {})[norm] = {
+                loop: spread([a / b for a, b in zip(per_step[(norm, loop)], per_step[(norms[0], loop)])])
+                for loop in LOOPS}
     return rows, info
 
 
@@ -167,6 +175,9 @@ def markdown(rows: list[dict], info: dict, meta: dict) -> str:
     lines += ["", "Framework overhead (normbench / bare, paired per repeat): " + "; ".join(
         f"{n} {o['median']:.3f} (min {o['min']:.3f}, max {o['max']:.3f})"
         for n, o in ((k.removeprefix("overhead_"), v) for k, v in info.items() if k.startswith("overhead_"))),
+        "", f"Each norm / {first}, paired per repeat: " + ("; ".join(
+            f"{n} ({loop} loop) {o['median']:.3f} (min {o['min']:.3f}, max {o['max']:.3f})"
+            for n, by_loop in info.get("paired", {}).items() for loop, o in by_loop.items()) or "one norm only"),
         "", f"Data stream alone (next_batch): {info['data_ms_per_batch']:.2f} ms per batch."]
     return "\n".join(lines) + "\n"
 

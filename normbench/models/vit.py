@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
@@ -66,8 +67,16 @@ def check(cfg: Mapping[str, Any], img_size: int) -> None:
         )
 
 
+def _contiguous_tokens(module: nn.Module, args, out: torch.Tensor) -> torch.Tensor:
+    # timm's PatchEmbed returns x.flatten(2).transpose(1, 2): (B, N, C) over (B, C, N) memory. With
+    # no class token (whose torch.cat would copy), every residual add keeps that layout, so every
+    # norm and linear copies its input first; one copy here makes the whole stream contiguous
+    # (about 8 % of the default ViT's CPU step, results/perf/README.md). Same values, same grads.
+    return out.contiguous()
+
+
 def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: int, norm_layer=None) -> nn.Module:
-    return VisionTransformer(
+    model = VisionTransformer(
         img_size=img_size,
         patch_size=cfg["patch_size"],
         in_chans=in_chans,
@@ -83,6 +92,8 @@ def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: 
         drop_path_rate=float(cfg["drop_path_rate"]),
         norm_layer=norm_layer,  # None: timm's LayerNorm
     )
+    model.patch_embed.register_forward_hook(_contiguous_tokens)
+    return model
 
 
 SPEC = register_model(ModelSpec(

@@ -145,6 +145,9 @@ class DyT(NormLayer, nn.Module):
         else:
             register_scalar_and_affine(self, num_features, o.learnable_alpha, o.affine, o.bias, fk)
         self.reset_parameters()
+        # may forward() take the CPU fast path (fused.dyt_rows_cpu)? What does not change per call
+        self._rows_cpu = (self.impl in ("auto", "fused") and self.squash == "tanh" and layout == CHANNELS_LAST
+                          and o.affine and o.bias)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -202,6 +205,11 @@ class DyT(NormLayer, nn.Module):
         return "fused"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (self._rows_cpu and x.device.type == "cpu" and (x.numel() >= AUTO_MIN_NUMEL or self.impl == "fused")
+                and not torch.compiler.is_compiling()):
+            p, alpha = self._parameters, self.alpha
+            if fused.rows_cpu_ok(x, alpha, p["weight"], p["bias"]):  # the fused kernel with the least Python
+                return fused.dyt_rows_cpu(x, alpha, p["weight"], p["bias"])
         impl = self.resolved_impl(x)
         if impl == "fused":
             return fused.dyt_fused(x, self.alpha, self.weight, self.bias, self.layout == CHANNELS_FIRST)

@@ -42,6 +42,7 @@ from normbench.track import (DONE, Tracker, WandbRun, alive_elsewhere, build_sum
 from normbench.train.checkpoint import (CHECKPOINT_NAME, assemble_state, load_checkpoint, parse_resume, rank_state,
                                         refuse_to_overwrite, resolve_checkpoint, restore_state, save_checkpoint)
 from normbench.train.guard import Diverged, check_loss, check_weights
+from normbench.train.gc_freeze import frozen_heap
 from normbench.train.build import build_run_model
 from normbench.train.optim import build_optimizer, build_schedule
 from normbench.train.periodic import Periodic
@@ -232,7 +233,7 @@ class Trainer:
         self.model.train()
         self.window.start = time.perf_counter()  # a restored window's time so far is in window.before
         try:
-            with self.stop:
+            with self.stop, frozen_heap():
                 status = self._steps()
         except Diverged as err:
             status, diverged = "diverged", err.record()

@@ -6,11 +6,14 @@ alpha*x and tanh, and reduces dweight, dbias, dalpha in separate passes). Here:
 - ops.dyt_fused: custom ops normbench::dyt_fwd / dyt_bwd with their autograd formula;
   one pass forward, one pass backward, x the only saved activation, deterministic
   reductions. Backends in cpu.py, triton_gpu.py and reference.py (torch ops).
+- ops.dyt_rows_cpu (with cpu.rows_ok): the same CPU kernels for the common case with the
+  least Python per call, which in a training step is what DyT's time over LayerNorm's was.
 - compiled.compiled: the eager formula through torch.compile.
 DyT.forward (normbench/norms/dyt.py) chooses among them by `norm.impl`.
 """
 
 from .compiled import compiled, unavailable_reason
-from .ops import backend, dyt_fused, has_kernel
+from .cpu import rows_ok as rows_cpu_ok
+from .ops import backend, dyt_fused, dyt_rows_cpu, has_kernel
 
-__all__ = ["backend", "compiled", "dyt_fused", "has_kernel", "unavailable_reason"]
+__all__ = ["backend", "compiled", "dyt_fused", "dyt_rows_cpu", "has_kernel", "rows_cpu_ok", "unavailable_reason"]

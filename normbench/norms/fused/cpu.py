@@ -74,6 +74,10 @@ _PAD = 16  # the C side's PAD: partial-sum rows are padded to it
 
 _unavailable_reason: str | None = None
 
+# The channels-last fast path (rows_forward / rows_backward): x in these dtypes, parameters fp32.
+_ROWS_DTYPES = (torch.float32, torch.bfloat16)
+_ROWS: dict[torch.dtype, tuple] = {}  # dtype -> (forward, backward) C functions, filled by library()
+
 
 def _compiler() -> str | None:
     for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
@@ -149,6 +153,8 @@ def library() -> ctypes.CDLL | None:
     if lib.dyt_pad() != _PAD:
         _unavailable_reason = f"the C kernel's padding {lib.dyt_pad()} is not {_PAD}"
         return None
+    for dtype in _ROWS_DTYPES:
+        _ROWS[dtype] = (getattr(lib, f"dyt_fwd_rows_{_SUFFIX[dtype]}"), getattr(lib, f"dyt_bwd_rows_{_SUFFIX[dtype]}"))
     _unavailable_reason = None
     return lib
 
@@ -216,3 +222,40 @@ def backward(g: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, w: torch.Ten
         getattr(lib, f"dyt_bwd_planes_{sfx}")(_p(x), _p(g), _p(dx), _p(alpha), _p(w), _p(ws),
                                               _p(out_w), _p(out_b), _p(out_a), n, c, s, nt)
     return out_a, out_w, out_b
+
+
+def rows_ok(x: torch.Tensor, alpha: torch.Tensor, w, b) -> bool:
+    """True where rows_forward / rows_backward take x as it is: a contiguous, non-empty CPU fp32 or bf16
+    tensor, channels on its last dim, and fp32 alpha, weight and bias (a DyT's own parameters)."""
+    return (x.device.type == "cpu" and x.dtype in _ROWS_DTYPES and w is not None and b is not None
+            and x.is_contiguous() and x.numel() > 0 and alpha.dtype == w.dtype == b.dtype == torch.float32
+            and library() is not None)
+
+
+def rows_forward(x: torch.Tensor, alpha: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """w * tanh(alpha * x) + b over the last dim, for rows_ok() inputs.
+
+    Why a second entry besides forward(): in a training step each Python call costs several times
+    what it costs in a tight loop (the interpreter's caches are cold between the model's big
+    kernels); this path makes one tensor and one C call, nothing else (results/perf/README.md)."""
+    y = torch.empty_like(x)
+    c = x.shape[-1]
+    _ROWS[x.dtype][0](x.data_ptr(), y.data_ptr(), alpha.data_ptr(), w.data_ptr(), b.data_ptr(), x.numel() // c, c,
+                      torch.get_num_threads())
+    return y
+
+
+def rows_backward(g: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, w: torch.Tensor):
+    """(dx, dalpha, dweight, dbias) for rows_forward; g contiguous like x. The partial sums and the three
+    parameter gradients share one fp32 buffer (one allocation, not five)."""
+    c = x.shape[-1]
+    n = x.numel() // c
+    k = num_chunks(n)
+    o = 3 * k * _padded(c) + c  # the kernel's workspace, then its k dalpha partials, then dw, db, da
+    buf = torch.empty(o + k + 2 * c + 1, dtype=torch.float32)
+    dx = torch.empty_like(x)
+    dw, db, da = buf[o + k:o + k + c], buf[o + k + c:o + k + 2 * c], buf[o + k + 2 * c:]
+    p = buf.data_ptr()
+    _ROWS[x.dtype][1](x.data_ptr(), g.data_ptr(), dx.data_ptr(), alpha.data_ptr(), w.data_ptr(), p, p + 4 * o,
+                      dw.data_ptr(), db.data_ptr(), da.data_ptr(), n, c, k, torch.get_num_threads())
+    return dx, da, dw, db

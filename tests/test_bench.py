@@ -188,3 +188,23 @@ def test_the_norm_stack_runs_each_layer_on_the_input_it_saw():
     outs = llama.NormStack([m for m, _ in layers])(*[x for _, x in layers])
     for got, want in zip(outs, seen):
         torch.testing.assert_close(got, want)
+
+
+def test_norm_layer_times_script_times_each_norm_layer_inside_a_step(tmp_path):
+    """scripts/norm_layer_times.py: per-layer forward and backward microseconds of each norm inside a
+    real step; an identity norm has no backward node of its own, so none is charged to it."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("norm_layer_times", ROOT / "scripts" / "norm_layer_times.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "layers"
+    assert mod.main(["--threads", "1", "--norms", "identity,dyt", "--steps", "2", "--repeats", "2",
+                     "--out", str(out), "--", *TINY_VIT]) == 0
+    rows = {r["norm"]: r for r in json.loads((out / "layers_1thread.json").read_text())["rows"]}
+    assert rows["dyt"]["layers"] == rows["identity"]["layers"] > 0
+    assert rows["dyt"]["fwd_us_per_layer"] > 0 and rows["dyt"]["bwd_us_per_layer"] > 0
+    assert rows["identity"]["bwd_us_per_layer"] == 0 and rows["dyt"]["step_ms"] > 0
+    assert "| dyt |" in (out / "layers_1thread.md").read_text()

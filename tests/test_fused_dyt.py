@@ -21,7 +21,7 @@ import torch
 
 from normbench.norms import DyT, NormConfigError, build_norm
 from normbench.norms import dyt as dyt_module
-from normbench.norms.fused import cpu, ops, reference
+from normbench.norms.fused import cpu, cpu_autograd, ops, reference
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_kernel = pytest.mark.skipif(cpu.library() is None, reason=f"no CPU kernel: {cpu.reason()}")
@@ -176,33 +176,52 @@ def test_gradcheck_float64(layout, shape):
 
 
 @needs_kernel
+@pytest.mark.parametrize("node", ["cxx", "python"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
-def test_rows_fast_path_runs_where_it_should_and_matches_the_formula(monkeypatch, dtype):
-    """A contiguous channels-last fp32/bf16 input with fp32 parameters takes cpu.rows_forward/backward
-    (the path with the least Python); anything else takes the general one, with the same results."""
-    calls = []
-    for name in ("rows_forward", "rows_backward"):
-        real = getattr(cpu, name)
-        monkeypatch.setattr(cpu, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+def test_rows_fast_path_runs_where_it_should_and_matches_the_formula(monkeypatch, dtype, node):
+    """A contiguous channels-last fp32/bf16 input with fp32 parameters takes the fast path (the C++
+    autograd node, or the same kernels through a lean autograd.Function where it cannot be built);
+    anything else takes the general one. Every path matches the formula."""
+    if node == "cxx" and cpu_autograd.op() is None:
+        pytest.skip(f"no C++ autograd node: {cpu_autograd.reason()}")
+    if node == "python":
+        monkeypatch.setattr(cpu_autograd, "op", lambda: None)
+    want = {"cxx": "CppFunction", "python": "_RowsCPUBackward"}[node]
     x, dy = inputs((3, 67, 13), "contig", dtype)
     m = make("channels_last", 13, "fused")
-    y, dx, grads = run(m, x, dy)
-    assert calls == ["rows_forward", "rows_backward"]
-    assert_matches((y, dx, grads), reference_f64(m, x, dy), TOL[dtype])
-    calls.clear()  # a transposed view, float64, no bias: the general path
-    run(m, x.transpose(0, 1).contiguous().transpose(0, 1), dy)
-    run(make("channels_last", 13, "fused", dtype=torch.float64), *inputs((3, 67, 13), "contig", torch.float64))
-    run(make("channels_last", 13, "fused", bias=False), x, dy)
-    assert calls == []
+    assert type(m(x.requires_grad_()).grad_fn).__name__ == want
+    assert_matches(run(m, x.detach(), dy), reference_f64(m, x.detach(), dy), TOL[dtype])
+    for m, x in ((m, x.detach().transpose(0, 1).contiguous().transpose(0, 1)),  # a transposed view
+                 (make("channels_last", 13, "fused", dtype=torch.float64), x.detach().double()),
+                 (make("channels_last", 13, "fused", bias=False), x.detach())):
+        assert type(m(x.requires_grad_()).grad_fn).__name__ == "_DyTFunctionBackward"
+        assert_matches(run(m, x.detach(), dy.to(x.dtype)), reference_f64(m, x.detach(), dy.to(x.dtype)),
+                       TOL[x.dtype])
 
 
 @needs_kernel
-def test_rows_fast_path_second_derivative_is_an_error():
+@pytest.mark.parametrize("node", ["cxx", "python"])
+def test_rows_fast_path_second_derivative_is_an_error(monkeypatch, node):
+    """Never silent zeros: the C++ node refuses create_graph=True at once, naming the impl that has
+    second derivatives; the Python path raises when the second derivative is taken."""
+    if node == "cxx" and cpu_autograd.op() is None:
+        pytest.skip(f"no C++ autograd node: {cpu_autograd.reason()}")
+    if node == "python":
+        monkeypatch.setattr(cpu_autograd, "op", lambda: None)
     m = make("channels_last", 13, "fused")
     x = inputs((3, 67, 13), "contig", torch.float32)[0].requires_grad_()
-    (gx,) = torch.autograd.grad(m(x).sum(), x, create_graph=True)
-    with pytest.raises(RuntimeError):  # never silent zeros
+    with pytest.raises(RuntimeError, match="differentiable once|does not require grad|once_differentiable|not differentiable"):
+        (gx,) = torch.autograd.grad(m(x).sum(), x, create_graph=True)
         gx.sum().backward()
+
+
+def test_cxx_node_switched_off_by_environment(monkeypatch):
+    monkeypatch.setenv("NORMBENCH_FUSED_CPU_CXX", "0")
+    cpu_autograd.op.cache_clear()
+    try:
+        assert cpu_autograd.op() is None and "NORMBENCH_FUSED_CPU_CXX=0" in cpu_autograd.reason()
+    finally:
+        cpu_autograd.op.cache_clear()
 
 def test_reference_backend_fp16_matches_eager():
     """fp16 on the CPU has no kernel: the fused op runs its torch reference ops."""

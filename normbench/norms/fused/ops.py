@@ -28,7 +28,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from . import cpu, reference
+from . import cpu, cpu_autograd, reference
 
 
 @functools.cache
@@ -229,8 +229,12 @@ def dyt_fused(x: Tensor, alpha: Tensor, weight: Optional[Tensor], bias: Optional
     if torch.compiler.is_compiling():
         return dyt_fwd(x, alpha, weight, bias, channels_first)
     if (not channels_first or x.ndim <= 2) and cpu.rows_ok(x, alpha, weight, bias):
-        return _RowsCPU.apply(x, alpha, weight, bias)
+        return dyt_rows_cpu(x, alpha, weight, bias)
     return _DyTFunction.apply(x, alpha, weight, bias, channels_first)
 
 
-dyt_rows_cpu = _RowsCPU.apply  # DyT.forward's fast path, where cpu.rows_ok(x, alpha, weight, bias)
+def dyt_rows_cpu(x: Tensor, alpha: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """DyT.forward's fast path, where cpu.rows_ok(x, alpha, weight, bias): the C++ autograd node
+    (cpu_autograd.py) where it builds, else the same kernels through _RowsCPU."""
+    node = cpu_autograd.op()
+    return node(x, alpha, weight, bias) if node is not None else _RowsCPU.apply(x, alpha, weight, bias)

@@ -1,0 +1,73 @@
+// DyT's fused CPU kernels (dyt_cpu.c) behind a C++ autograd node: the op normbench_cpu::dyt_rows.
+// Why C++ here: inside a training step, a Python autograd.Function costs more per call than the
+// kernels save over LayerNorm (results/perf/README.md); this node costs what LayerNorm's does.
+// Built and loaded by cpu_autograd.py; the kernels and their chunking are dyt_cpu.c's and cpu.py's.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cstdint>
+
+extern "C" {
+void dyt_fwd_rows_f32(const float*, float*, const float*, const float*, const float*, int64_t, int64_t, int);
+void dyt_fwd_rows_bf16(const uint16_t*, uint16_t*, const float*, const float*, const float*, int64_t, int64_t, int);
+void dyt_bwd_rows_f32(const float*, const float*, float*, const float*, const float*, float*, float*, float*, float*,
+                      float*, int64_t, int64_t, int64_t, int);
+void dyt_bwd_rows_bf16(const uint16_t*, const uint16_t*, uint16_t*, const float*, const float*, float*, float*, float*,
+                       float*, float*, int64_t, int64_t, int64_t, int);
+int dyt_pad(void);
+}
+
+namespace {
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+constexpr int64_t kMaxChunks = 64, kMinChunkRows = 8;  // as cpu.py: the reduction's chunks depend on the shape only
+
+int64_t num_chunks(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(kMaxChunks, rows / kMinChunkRows)); }
+int64_t padded(int64_t c) { const int64_t p = dyt_pad(); return (c + p - 1) / p * p; }
+template <typename T> T* ptr(const at::Tensor& t) { return reinterpret_cast<T*>(t.data_ptr()); }
+
+struct DyTRows : public torch::autograd::Function<DyTRows> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& w,
+                            const at::Tensor& b) {
+    auto y = at::empty_like(x);
+    const int64_t c = x.size(-1), n = x.numel() / c;
+    const int nt = at::get_num_threads();
+    if (x.scalar_type() == at::kFloat)
+      dyt_fwd_rows_f32(ptr<float>(x), ptr<float>(y), ptr<float>(alpha), ptr<float>(w), ptr<float>(b), n, c, nt);
+    else
+      dyt_fwd_rows_bf16(ptr<uint16_t>(x), ptr<uint16_t>(y), ptr<float>(alpha), ptr<float>(w), ptr<float>(b), n, c, nt);
+    ctx->save_for_backward({x, alpha, w});
+    return y;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "DyT's fused CPU kernel is differentiable once: no create_graph=True; norm.impl=eager has second derivatives");
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &alpha = saved[1], &w = saved[2];
+    const at::Tensor g = grads[0].contiguous();
+    const int64_t c = x.size(-1), n = x.numel() / c, k = num_chunks(n), o = 3 * k * padded(c) + c;
+    auto buf = at::empty({o + k + 2 * c + 1}, x.options().dtype(at::kFloat));
+    auto dx = at::empty_like(x);
+    float* p = ptr<float>(buf);
+    const int nt = at::get_num_threads();
+    if (x.scalar_type() == at::kFloat)
+      dyt_bwd_rows_f32(ptr<float>(x), ptr<float>(g), ptr<float>(dx), ptr<float>(alpha), ptr<float>(w), p, p + o,
+                       p + o + k, p + o + k + c, p + o + k + 2 * c, n, c, k, nt);
+    else
+      dyt_bwd_rows_bf16(ptr<uint16_t>(x), ptr<uint16_t>(g), ptr<uint16_t>(dx), ptr<float>(alpha), ptr<float>(w), p,
+                        p + o, p + o + k, p + o + k + c, p + o + k + 2 * c, n, c, k, nt);
+    return {dx, buf.narrow(0, o + k + 2 * c, 1), buf.narrow(0, o + k, c), buf.narrow(0, o + k + c, c)};
+  }
+};
+
+at::Tensor dyt_rows(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& w, const at::Tensor& b) {
+  return DyTRows::apply(x, alpha, w, b);
+}
+}  // namespace
+
+TORCH_LIBRARY(normbench_cpu, m) { m.def("dyt_rows(Tensor x, Tensor alpha, Tensor weight, Tensor bias) -> Tensor"); }
+TORCH_LIBRARY_IMPL(normbench_cpu, CompositeImplicitAutograd, m) { m.impl("dyt_rows", dyt_rows); }

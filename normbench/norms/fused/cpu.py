@@ -7,11 +7,13 @@ outputs have different sizes), so x and dy are read two or three times; here ONE
 reads x and dy once, writes dx once and keeps the three partial sums in registers /
 L1. The forward is one loop too (read x, write y).
 
-Why plain C through ctypes and not a torch C++ extension: it needs no torch headers and
-no ninja (torch.utils.cpp_extension needs both and takes a minute to build); the file
-builds in about a second with any C compiler, and ctypes releases the GIL during the
-call. Threads: OpenMP, which resolves to the libgomp torch itself loaded (same soname),
-so there is one thread pool; the thread count is torch.get_num_threads() at each call.
+Why plain C through ctypes: the file builds in about a second with any C compiler and
+needs nothing of torch's; ctypes releases the GIL during the call. In a training step the
+Python around each call is what costs, so the common case (rows_ok) also runs through a C++
+autograd node built from this same file (cpu_autograd.py); this module's Python paths are its
+fallback and serve every other layout and dtype. Threads: OpenMP, which resolves to the
+libgomp torch itself loaded (same soname; one libgomp in the process's maps), so there is one
+thread pool; the thread count is torch.get_num_threads() at each call.
 
 Determinism: the reductions never depend on the thread count or on scheduling. Rows are
 cut into a number of chunks that is a function of the shape only; each chunk writes its

@@ -572,7 +572,7 @@ def alpha0_data(result, cmp: Compare = ACC) -> list[Verdict]:
         outcomes.append(all_of(parts))
         best_c = max(data, key=lambda v: cmp.score(data[v]))
         edge = not_bracketed("c", [float(v.rsplit("_", 1)[1]) for v in data], float(best_c.rsplit("_", 1)[1]))
-        out.append((f"{m}: best c", f"{best_c.rsplit('_', 1)[1]}" + (f"; {edge}" if edge else ""),
+        out.append((f"{m}: best c (picked on {cmp.select or cmp.metric})", f"{best_c.rsplit('_', 1)[1]}" + (f"; {edge}" if edge else ""),
                     ", ".join(f"{v.split('_', 1)[1]} {cmp.show(c)}" for v, c in sorted(at.items()) if v.startswith(m))))
         ln = at.get(f"{m}_layernorm")
         if ln is not None:

@@ -69,9 +69,14 @@ def _out_like(x: Tensor, channels_first: bool) -> Tensor:
     return torch.empty(x.shape, dtype=x.dtype, device=x.device)
 
 
-def _params(x: Tensor, alpha: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], impl):
+def _channels(x: Tensor, channels_first: bool) -> int:
+    """C: dim 1 of a channels-first map, else the last dim (a (B, N, C) token tensor too)."""
+    return x.shape[1] if channels_first and x.ndim > 2 else x.shape[-1]
+
+
+def _params(x: Tensor, alpha: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], impl, channels_first: bool):
     dt = impl.compute_dtype(x.dtype)
-    c = x.shape[-1] if x.ndim <= 2 else x.shape[1]
+    c = _channels(x, channels_first)
     as_is = getattr(impl, "ANY_PARAM_DTYPE", False)  # a backend that reads any float dtype: no copy
     a = _param(alpha, dt, as_is)
     w = _param(weight, dt, as_is) if weight is not None else _constant(c, 1.0, dt, x.device)
@@ -98,7 +103,7 @@ def _forward(x: Tensor, alpha: Tensor, weight: Optional[Tensor], bias: Optional[
     if x.numel() == 0:
         return y
     impl = backend(x)
-    a, w, b = _params(x, alpha, weight, bias, impl)
+    a, w, b = _params(x, alpha, weight, bias, impl, cf)
     x3 = _as3(x, cf)
     if x3 is None:
         x3 = _as3(x.contiguous(), cf)
@@ -124,11 +129,11 @@ def _backward_impl(grad: Tensor, x: Tensor, alpha: Tensor, weight: Optional[Tens
     impl = backend(x)
     dt = impl.compute_dtype(x.dtype)
     dx = _out_like(x, cf)
-    c = x.shape[-1] if x.ndim <= 2 else x.shape[1]
+    c = _channels(x, cf)
     if x.numel() == 0:
         zeros = torch.zeros(c, dtype=dt, device=x.device)
         return dx, torch.zeros(1, dtype=dt, device=x.device), zeros, zeros.clone()
-    a, w, _ = _params(x, alpha, weight, None, impl)
+    a, w, _ = _params(x, alpha, weight, None, impl, cf)
     x3 = _as3(x, cf)
     if x3 is None:
         x = x.contiguous()
@@ -148,7 +153,7 @@ def dyt_bwd(grad: Tensor, x: Tensor, alpha: Tensor, weight: Optional[Tensor],
 @dyt_bwd.register_fake
 def _(grad, x, alpha, weight, channels_first):
     dt = torch.float64 if x.dtype == torch.float64 else torch.float32
-    c = x.shape[-1] if x.ndim <= 2 else x.shape[1]
+    c = _channels(x, channels_first)
     dx = _out_like(x, channels_first and x.ndim > 2)
     return dx, x.new_empty(1, dtype=dt), x.new_empty(c, dtype=dt), x.new_empty(c, dtype=dt)
 

@@ -80,7 +80,9 @@ def write_readme(study: Study, result: "ReportResult", command: str, sweep_time_
                   + (" (this study's `margin`)" if cfg.get("margin") is not None else " (the default)")
                   + ": a difference is its 90 % t-interval, paired by seed where both sides share 3 or more "
                   "seeds; \"beats\" needs the interval above 0, \"matches\" needs it inside the margin; fewer "
-                  "than 3 runs a side, or a best lr/alpha0 at the edge of its grid, is inconclusive.", ""]
+                  "than 3 runs a side, or a best lr/alpha0 at the edge of its grid, is inconclusive."
+                  + ("" if cmp.higher else " A difference \"A - B\" is signed so that positive means A is better (lower)."),
+                  ""]
     selection = selection_note(result.runs)
     if selection:
         lines += [selection, ""]

@@ -546,10 +546,10 @@ def alpha_lr(result, cmp: Compare = ACC) -> list[Verdict]:
 
 def alpha0_data(result, cmp: Compare = ACC) -> list[Verdict]:
     """Is alpha0 * std(input at init) ~ 1 the rule behind the best alpha0? Per model
-    (<model>_<variant>): the data rule at c = 1 is not worse than the best fixed alpha0 (picked
+    (<model>_<variant>, the model's name without an underscore; accuracy or bits per byte): the data rule at c = 1 is not worse than the best fixed alpha0 (picked
     on the selection metric) and beats the paper's fixed 0.5. Holds when both hold for every
     model run; does not hold when either does not for some model; inconclusive otherwise.
-    Beside it: the best c, and each DyT variant against LN."""
+    Beside it: the best c, and each DyT variant against the model's own norm (LN or RMSNorm)."""
     cells = collect(result, keys=("variant",), metric=cmp.metric)
     at = {k[0]: c for k, c in cells.items() if c.n}
     models = sorted({v.split("_", 1)[0] for v in at if "_data_" in v})
@@ -574,11 +574,12 @@ def alpha0_data(result, cmp: Compare = ACC) -> list[Verdict]:
         edge = not_bracketed("c", [float(v.rsplit("_", 1)[1]) for v in data], float(best_c.rsplit("_", 1)[1]))
         out.append((f"{m}: best c (picked on {cmp.select or cmp.metric})", f"{best_c.rsplit('_', 1)[1]}" + (f"; {edge}" if edge else ""),
                     ", ".join(f"{v.split('_', 1)[1]} {cmp.show(c)}" for v, c in sorted(at.items()) if v.startswith(m))))
-        ln = at.get(f"{m}_layernorm")
-        if ln is not None:
+        ref = next((r for r in ("layernorm", "rmsnorm") if f"{m}_{r}" in at), None)  # the model's own norm
+        if ref is not None:
+            short = {"layernorm": "LN", "rmsnorm": "RMSNorm"}[ref]
             for v in sorted({**fixed, **data}):
-                o, d = cmp.matches(at[v], ln)
-                out.append((f"C1: {v} matches LN", o, cmp.show_diff(f"{v.split('_', 1)[1]} - LN", d)))
+                o, d = cmp.matches(at[v], at[f"{m}_{ref}"])
+                out.append((f"C1: {v} matches {short}", o, cmp.show_diff(f"{v.split('_', 1)[1]} - {short}", d)))
     if not outcomes:
         return [("alpha0 * std(input) ~ 1 is the rule behind the best alpha0", UNSURE,
                  "no model with the data rule (c = 1) and a fixed alpha0")]

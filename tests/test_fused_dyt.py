@@ -215,14 +215,6 @@ def test_rows_fast_path_second_derivative_is_an_error(monkeypatch, node):
         gx.sum().backward()
 
 
-def test_cxx_node_switched_off_by_environment(monkeypatch):
-    monkeypatch.setenv("NORMBENCH_FUSED_CPU_CXX", "0")
-    cpu_autograd.op.cache_clear()
-    try:
-        assert cpu_autograd.op() is None and "NORMBENCH_FUSED_CPU_CXX=0" in cpu_autograd.reason()
-    finally:
-        cpu_autograd.op.cache_clear()
-
 
 @needs_kernel
 @pytest.mark.parametrize("kw", [dict(bias=False), dict(affine=False, bias=False)], ids=["no-bias", "no-affine"])
@@ -399,13 +391,15 @@ def test_without_a_compiler_auto_is_eager_and_compiled_fails_clearly(monkeypatch
     assert (cpu.library() is not None) == had_library  # the cache was cleared: the real kernel is back
 
 
-def test_switch_off_by_environment(monkeypatch):
-    monkeypatch.setenv("NORMBENCH_FUSED_CPU", "0")
-    cpu.library.cache_clear()
+@pytest.mark.parametrize("env,module,build", [("NORMBENCH_FUSED_CPU", cpu, "library"),
+                                              ("NORMBENCH_FUSED_CPU_CXX", cpu_autograd, "op")], ids=["kernel", "cxx-node"])
+def test_switch_off_by_environment(monkeypatch, env, module, build):
+    monkeypatch.setenv(env, "0")
+    getattr(module, build).cache_clear()
     try:
-        assert cpu.library() is None and "NORMBENCH_FUSED_CPU=0" in cpu.reason()
+        assert getattr(module, build)() is None and f"{env}=0" in module.reason()
     finally:
-        cpu.library.cache_clear()
+        getattr(module, build).cache_clear()
 
 
 def test_impl_errors():

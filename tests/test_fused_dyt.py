@@ -180,13 +180,13 @@ def test_gradcheck_float64(layout, shape):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 def test_rows_fast_path_runs_where_it_should_and_matches_the_formula(monkeypatch, dtype, node):
     """A contiguous channels-last fp32/bf16 input with fp32 parameters takes the fast path (the C++
-    autograd node, or the same kernels through a lean autograd.Function where it cannot be built);
+    autograd node, or the same kernels through the Python autograd.Function where it cannot be built);
     anything else takes the general one. Every path matches the formula."""
     if node == "cxx" and cpu_autograd.op() is None:
         pytest.skip(f"no C++ autograd node: {cpu_autograd.reason()}")
     if node == "python":
         monkeypatch.setattr(cpu_autograd, "op", lambda: None)
-    want = {"cxx": "CppFunction", "python": "_RowsCPUBackward"}[node]
+    want = {"cxx": "CppFunction", "python": "_DyTFunctionBackward"}[node]
     x, dy = inputs((3, 67, 13), "contig", dtype)
     m = make("channels_last", 13, "fused")
     assert type(m(x.requires_grad_()).grad_fn).__name__ == want

@@ -205,7 +205,7 @@ class DyT(NormLayer, nn.Module):
         return "fused"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (self._rows_cpu and x.device.type == "cpu" and (x.numel() >= AUTO_MIN_NUMEL or self.impl == "fused")
+        if (self._rows_cpu and (x.numel() >= AUTO_MIN_NUMEL or self.impl == "fused")
                 and not torch.compiler.is_compiling()):
             p, alpha = self._parameters, self.alpha
             if fused.rows_cpu_ok(x, alpha, p["weight"], p["bias"]):  # the fused kernel with the least Python

@@ -7,7 +7,7 @@ alpha*x and tanh, and reduces dweight, dbias, dalpha in separate passes). Here:
   one pass forward, one pass backward, x the only saved activation, deterministic
   reductions. Backends in cpu.py, triton_gpu.py and reference.py (torch ops).
 - ops.dyt_rows_cpu (with cpu.rows_ok): the same CPU kernels for the common case behind a C++
-  autograd node (cpu_autograd.py), or the least Python where it cannot be built: in a training
+  autograd node (cpu_autograd.py; ops' Python Function where it cannot be built): in a training
   step the per-call Python, not the kernel, was DyT's time over LayerNorm's.
 - compiled.compiled: the eager formula through torch.compile.
 DyT.forward (normbench/norms/dyt.py) chooses among them by `norm.impl`.

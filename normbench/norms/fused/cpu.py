@@ -9,9 +9,9 @@ L1. The forward is one loop too (read x, write y).
 
 Why plain C through ctypes: the file builds in about a second with any C compiler and
 needs nothing of torch's; ctypes releases the GIL during the call. In a training step the
-Python around each call is what costs, so the common case (rows_ok) also runs through a C++
-autograd node built from this same file (cpu_autograd.py); this module's Python paths are its
-fallback and serve every other layout and dtype. Threads: OpenMP, which resolves to the
+Python around each call is what costs, so the common case (rows_ok) runs through a C++
+autograd node built from this same file (cpu_autograd.py); the Python path here serves every
+other layout and dtype, and the common case where the node cannot be built. Threads: OpenMP, which resolves to the
 libgomp torch itself loaded (same soname; one libgomp in the process's maps), so there is one
 thread pool; the thread count is torch.get_num_threads() at each call.
 
@@ -68,17 +68,12 @@ _FLAG_SETS = (
 _SUFFIX = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float64: "f64"}
 DTYPES = tuple(_SUFFIX)  # what the kernels take; anything else uses the reference ops
 
-# Rows are reduced in at most this many chunks of at least _MIN_CHUNK_ROWS rows: enough
-# chunks to feed 16+ threads, few enough that the partials are < 1 % of the traffic.
-_MAX_CHUNKS = 64
-_MIN_CHUNK_ROWS = 8
 _PAD = 16  # the C side's PAD: partial-sum rows are padded to it
 
 _unavailable_reason: str | None = None
 
-# The channels-last fast path (rows_forward / rows_backward): x in these dtypes, parameters fp32.
+# What the C++ autograd node (cpu_autograd.py) takes: x in these dtypes, parameters fp32.
 _ROWS_DTYPES = (torch.float32, torch.bfloat16)
-_ROWS: dict[torch.dtype, tuple] = {}  # dtype -> (forward, backward) C functions, filled by library()
 
 
 def _compiler() -> str | None:
@@ -152,11 +147,10 @@ def library() -> ctypes.CDLL | None:
         for kind in ("fwd_rows", "fwd_planes", "bwd_rows", "bwd_planes"):
             getattr(lib, f"dyt_{kind}_{sfx}").restype = None
     lib.dyt_simd_width.restype = lib.dyt_pad.restype = ctypes.c_int
+    lib.dyt_num_chunks.argtypes, lib.dyt_num_chunks.restype = [i64], i64
     if lib.dyt_pad() != _PAD:
         _unavailable_reason = f"the C kernel's padding {lib.dyt_pad()} is not {_PAD}"
         return None
-    for dtype in _ROWS_DTYPES:
-        _ROWS[dtype] = (getattr(lib, f"dyt_fwd_rows_{_SUFFIX[dtype]}"), getattr(lib, f"dyt_bwd_rows_{_SUFFIX[dtype]}"))
     _unavailable_reason = None
     return lib
 
@@ -176,8 +170,8 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def num_chunks(rows: int) -> int:
-    """How many row chunks the backward reduces: a function of the shape only (determinism)."""
-    return max(1, min(_MAX_CHUNKS, rows // _MIN_CHUNK_ROWS))
+    """How many row chunks the backward reduces: a function of the shape only (determinism; dyt_cpu.c)."""
+    return library().dyt_num_chunks(rows)
 
 
 def _padded(c: int) -> int:
@@ -227,37 +221,9 @@ def backward(g: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, w: torch.Ten
 
 
 def rows_ok(x: torch.Tensor, alpha: torch.Tensor, w, b) -> bool:
-    """True where rows_forward / rows_backward take x as it is: a contiguous, non-empty CPU fp32 or bf16
-    tensor, channels on its last dim, and fp32 alpha, weight and bias (a DyT's own parameters)."""
+    """True where the C++ autograd node (cpu_autograd.py) takes x as it is: a contiguous, non-empty CPU
+    fp32 or bf16 tensor, channels on its last dim, and fp32 alpha, weight and bias (a DyT's own)."""
     return (x.device.type == "cpu" and x.dtype in _ROWS_DTYPES and w is not None and b is not None
             and x.is_contiguous() and x.numel() > 0 and alpha.dtype == w.dtype == b.dtype == torch.float32
             and library() is not None)
 
-
-def rows_forward(x: torch.Tensor, alpha: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """w * tanh(alpha * x) + b over the last dim, for rows_ok() inputs.
-
-    Why a second entry besides forward(): in a training step each Python call costs several times
-    what it costs in a tight loop (the interpreter's caches are cold between the model's big
-    kernels); this path makes one tensor and one C call, nothing else (results/perf/README.md)."""
-    y = torch.empty_like(x)
-    c = x.shape[-1]
-    _ROWS[x.dtype][0](x.data_ptr(), y.data_ptr(), alpha.data_ptr(), w.data_ptr(), b.data_ptr(), x.numel() // c, c,
-                      torch.get_num_threads())
-    return y
-
-
-def rows_backward(g: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, w: torch.Tensor):
-    """(dx, dalpha, dweight, dbias) for rows_forward; g contiguous like x. The partial sums and the three
-    parameter gradients share one fp32 buffer (one allocation, not five)."""
-    c = x.shape[-1]
-    n = x.numel() // c
-    k = num_chunks(n)
-    o = 3 * k * _padded(c) + c  # the kernel's workspace, then its k dalpha partials, then dw, db, da
-    buf = torch.empty(o + k + 2 * c + 1, dtype=torch.float32)
-    dx = torch.empty_like(x)
-    dw, db, da = buf[o + k:o + k + c], buf[o + k + c:o + k + 2 * c], buf[o + k + 2 * c:]
-    p = buf.data_ptr()
-    _ROWS[x.dtype][1](x.data_ptr(), g.data_ptr(), dx.data_ptr(), alpha.data_ptr(), w.data_ptr(), p, p + 4 * o,
-                      dw.data_ptr(), db.data_ptr(), da.data_ptr(), n, c, k, torch.get_num_threads())
-    return dx, da, dw, db

@@ -10,7 +10,7 @@ against the running torch's headers (C++20, torch's C++ ABI), linked into one li
 with torch.ops.load_library; about 15 s on 2 cores, once per torch version and machine, cached
 beside cpu.py's library. No ninja and no torch.utils.cpp_extension: the headers and libraries
 inside the torch package are all it needs. Where no C++ compiler is found or the build fails, op() is None (reason() says
-why) and DyT uses cpu.py's Python path. NORMBENCH_FUSED_CPU_CXX=0 switches the node off.
+why) and DyT uses ops.py's Python autograd.Function around the same kernels. NORMBENCH_FUSED_CPU_CXX=0 switches the node off.
 """
 
 from __future__ import annotations

@@ -9,6 +9,16 @@ typedef int64_t i64;
 static inline i64 padded(i64 c) { return (c + PAD - 1) / PAD * PAD; }
 static inline i64 min64(i64 a, i64 b) { return a < b ? a : b; }
 
+/* Rows are reduced in at most MAX_CHUNKS chunks of at least MIN_CHUNK_ROWS rows: enough chunks to
+ * feed 16+ threads, few enough that the partials are < 1 % of the traffic. A function of the shape
+ * only (determinism); every caller (cpu.py, dyt_cpu_autograd.cpp) asks dyt_num_chunks. */
+#define MAX_CHUNKS 64
+#define MIN_CHUNK_ROWS 8
+i64 dyt_num_chunks(i64 rows) {
+    const i64 k = rows / MIN_CHUNK_ROWS;
+    return k < 1 ? 1 : (k > MAX_CHUNKS ? MAX_CHUNKS : k);
+}
+
 /* ---- scalar helpers ------------------------------------------------------------------ */
 
 /* tanh(z) in fp32: z P(z^2) / Q(z^2), P of degree 3 and Q of degree 4 in z^2, a relative

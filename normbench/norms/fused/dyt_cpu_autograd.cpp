@@ -1,7 +1,7 @@
 // DyT's fused CPU kernels (dyt_cpu.c) behind a C++ autograd node: the op normbench_cpu::dyt_rows.
 // Why C++ here: inside a training step, a Python autograd.Function costs more per call than the
 // kernels save over LayerNorm (results/perf/README.md); this node costs what LayerNorm's does.
-// Built and loaded by cpu_autograd.py; the kernels and their chunking are dyt_cpu.c's and cpu.py's.
+// Built and loaded by cpu_autograd.py; the kernels, their chunking and their workspace are dyt_cpu.c's.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -17,15 +17,13 @@ void dyt_bwd_rows_f32(const float*, const float*, float*, const float*, const fl
 void dyt_bwd_rows_bf16(const uint16_t*, const uint16_t*, uint16_t*, const float*, const float*, float*, float*, float*,
                        float*, float*, int64_t, int64_t, int64_t, int);
 int dyt_pad(void);
+int64_t dyt_num_chunks(int64_t rows);
 }
 
 namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-constexpr int64_t kMaxChunks = 64, kMinChunkRows = 8;  // as cpu.py: the reduction's chunks depend on the shape only
-
-int64_t num_chunks(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(kMaxChunks, rows / kMinChunkRows)); }
 int64_t padded(int64_t c) { const int64_t p = dyt_pad(); return (c + p - 1) / p * p; }
 template <typename T> T* ptr(const at::Tensor& t) { return reinterpret_cast<T*>(t.data_ptr()); }
 
@@ -49,7 +47,7 @@ struct DyTRows : public torch::autograd::Function<DyTRows> {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &alpha = saved[1], &w = saved[2];
     const at::Tensor g = grads[0].contiguous();
-    const int64_t c = x.size(-1), n = x.numel() / c, k = num_chunks(n), o = 3 * k * padded(c) + c;
+    const int64_t c = x.size(-1), n = x.numel() / c, k = dyt_num_chunks(n), o = 3 * k * padded(c) + c;
     auto buf = at::empty({o + k + 2 * c + 1}, x.options().dtype(at::kFloat));
     auto dx = at::empty_like(x);
     float* p = ptr<float>(buf);

@@ -201,31 +201,6 @@ class _DyTFunction(torch.autograd.Function):
         return _grads(ctx, grad, _backward_impl)
 
 
-class _RowsCPU(torch.autograd.Function):
-    """The common case on a CPU (contiguous channels-last fp32/bf16 x, fp32 parameters) with the
-    least Python in between: cpu.rows_forward / rows_backward, nothing else. Same kernels,
-    same saved activation; a gradient autograd does not need is dropped by autograd."""
-
-    @staticmethod
-    def forward(ctx, x, alpha, weight, bias):
-        ctx.save_for_backward(x, alpha, weight)
-        return cpu.rows_forward(x, alpha, weight, bias)
-
-    @staticmethod
-    def backward(ctx, grad):
-        if torch.is_grad_enabled():  # create_graph=True: gradients that raise if differentiated again
-            return _rows_backward_once(ctx, grad)
-        return _rows_backward(ctx, grad)  # once_differentiable's wrapper costs ~20 us a call in a step
-
-
-def _rows_backward(ctx, grad):
-    x, alpha, weight = ctx.saved_tensors
-    return cpu.rows_backward(grad.contiguous(), x, alpha, weight)
-
-
-_rows_backward_once = torch.autograd.function.once_differentiable(_rows_backward)
-
-
 def dyt_fused(x: Tensor, alpha: Tensor, weight: Optional[Tensor], bias: Optional[Tensor],
               channels_first: bool) -> Tensor:
     """The fused DyT: one pass forward, one pass backward, one saved activation.
@@ -240,6 +215,6 @@ def dyt_fused(x: Tensor, alpha: Tensor, weight: Optional[Tensor], bias: Optional
 
 def dyt_rows_cpu(x: Tensor, alpha: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """DyT.forward's fast path, where cpu.rows_ok(x, alpha, weight, bias): the C++ autograd node
-    (cpu_autograd.py) where it builds, else the same kernels through _RowsCPU."""
+    (cpu_autograd.py) where it builds, else the same kernels through _DyTFunction."""
     node = cpu_autograd.op()
-    return node(x, alpha, weight, bias) if node is not None else _RowsCPU.apply(x, alpha, weight, bias)
+    return node(x, alpha, weight, bias) if node is not None else _DyTFunction.apply(x, alpha, weight, bias, False)

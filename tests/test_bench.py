@@ -6,12 +6,15 @@ interleaving), never a timing.
 
 import csv
 import json
+import platform
 import re
+import resource
 from pathlib import Path
 
 import pytest
+import torch
 
-from normbench.bench import layer, report
+from normbench.bench import layer, malloc, report
 from normbench.bench.__main__ import main
 from normbench.bench.timing import time_interleaved
 from normbench.norms import dyt as dyt_module
@@ -56,7 +59,27 @@ def test_layer_benchmark_writes_csv_markdown_figure_and_meta(tmp_path, monkeypat
     meta = json.loads((out / "meta.json").read_text())
     assert meta["machine"]["threads"] == 1 and meta["repeats"] == 1 and meta["cases"] == cases
     assert {"cpu", "torch", "python", "git_commit", "load_avg_1_5_15"} <= set(meta["machine"])
+    assert meta["machine"]["dyt_cpu_isa"] == "native" and meta["machine"]["dyt_cpu_simd_width"] in (0, 1, 8, 16)
+    assert meta["malloc"]["asked"] == "pinned"
+    assert "DyT's C kernel: " in md and " malloc: " in md
     assert (out / "layer_gbps.png").stat().st_size > 1000
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_pinned_malloc_reuses_freed_memory_without_page_faults():
+    """After malloc.pin(), a 12 MiB block freed and allocated again comes back from the heap: no
+    page faults after the first (unpinned, glibc may hand it back to the kernel each time)."""
+    assert malloc.pin() == {"mmap_threshold": 32 << 20, "trim_threshold": (1 << 31) - 1}
+    n = 3 << 20  # 12 MiB of float32
+
+    def alloc_touch():
+        torch.empty(n).fill_(1.0)
+
+    alloc_touch()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        alloc_touch()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 20 * (n * 4 // 4096) // 10
 
 
 @pytest.mark.parametrize("argv,message", [

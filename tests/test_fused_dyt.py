@@ -284,7 +284,9 @@ def test_portable_c_path_matches(monkeypatch, tmp_path):
         pytest.skip("no C compiler")
     monkeypatch.setattr(cpu, "_FLAG_SETS", (("-O2", "-fno-trapping-math", "-fopenmp", "-fPIC", "-shared"),))
     monkeypatch.setenv("NORMBENCH_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setenv("NORMBENCH_FUSED_CPU_CXX", "0")  # rows through these loops, not the cached node's
     cpu.library.cache_clear()
+    cpu_autograd.op.cache_clear()
     try:
         if platform.machine() in ("x86_64", "AMD64"):
             assert cpu.simd_width() == 1  # no -march: no AVX2 loops
@@ -295,6 +297,48 @@ def test_portable_c_path_matches(monkeypatch, tmp_path):
                 assert_matches(run(m, x, dy), reference_f64(m, x, dy), TOL[dtype])
     finally:
         cpu.library.cache_clear()
+        cpu_autograd.op.cache_clear()
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        return set(next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")).split())
+    except (OSError, StopIteration):
+        return set()
+
+
+@pytest.mark.parametrize("isa", ["native", "avx2"])
+def test_simd_paths_match(monkeypatch, tmp_path, isa):
+    """Both SIMD bodies (AVX-512's 16 lanes, AVX2's 8) give the formula's results, tails and bf16
+    included; NORMBENCH_FUSED_CPU_ISA=avx2 builds the 8-lane loops on an AVX-512 machine."""
+    if cpu._compiler() is None or platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("needs a C compiler on x86-64")
+    flags = _cpu_flags()
+    if not {"avx2", "fma"} <= flags:
+        pytest.skip("needs AVX2 + FMA")
+    monkeypatch.setenv("NORMBENCH_FUSED_CPU_ISA", isa)
+    monkeypatch.setenv("NORMBENCH_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setenv("NORMBENCH_FUSED_CPU_CXX", "0")  # rows through this build's kernels, not the cached node's
+    cpu.library.cache_clear()
+    cpu_autograd.op.cache_clear()
+    try:
+        want = 16 if isa == "native" and {"avx512f", "avx512bw"} <= flags else 8
+        assert cpu.simd_width() == want
+        # 37 channels: two full 16-lane vectors and a tail; 13: a tail only; 11 x 11 planes
+        for layout, shape, memory in (("channels_last", (9, 37), "contig"), CASES[1], CASES[2]):
+            for dtype in (torch.float32, torch.bfloat16):
+                m = make(layout, channels(layout, shape), "fused")
+                x, dy = inputs(shape, memory, dtype)
+                assert_matches(run(m, x, dy), reference_f64(m, x, dy), TOL[dtype])
+    finally:
+        cpu.library.cache_clear()
+        cpu_autograd.op.cache_clear()
+
+
+def test_unknown_isa_is_an_error(monkeypatch):
+    monkeypatch.setenv("NORMBENCH_FUSED_CPU_ISA", "sse9")
+    with pytest.raises(NormConfigError, match=r"NORMBENCH_FUSED_CPU_ISA = 'sse9'.*allowed: native, avx2"):
+        cpu.flag_sets()
 
 
 # ---- determinism, memory, dtype -------------------------------------------------------

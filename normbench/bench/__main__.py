@@ -21,7 +21,7 @@ import torch
 
 from normbench.errors import InputError
 
-from . import layer, llama, report, step
+from . import layer, llama, malloc, report, step
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     lp.add_argument("--block-ms", type=float, default=50.0, help="about how long one timed block lasts")
     lp.add_argument("--out", type=Path, default=None, help="output folder (default results/perf/<timestamp>)")
     lp.add_argument("--no-plot", action="store_true", help="skip the PNG figure")
+    lp.add_argument("--malloc", default="pinned", choices=("pinned", "default"),
+                    help="pinned (default): glibc's malloc thresholds fixed, so no run pays page faults another "
+                         "does not (normbench/bench/malloc.py); default: glibc as it comes; recorded")
     sp = sub.add_parser("step", help="a training step: normbench's loop vs a bare loop, norm vs norm")
     sp.add_argument("--norms", default="layernorm,dyt", help="comma-separated norm config names; the first is the reference")
     sp.add_argument("--warmup", type=int, default=10, help="untimed steps first, each repeat")
@@ -159,7 +162,9 @@ def run_layer(args: argparse.Namespace, command: str) -> Path:
 
 
 def _run_layer(args, command, device, candidates, modes, cases, out) -> Path:
+    pinned = malloc.pin() if args.malloc == "pinned" else None
     meta = {"command": command, "started": report.now(), "machine": report.machine(device),
+            "malloc": {"asked": args.malloc, "pinned": pinned},
             "repeats": args.repeats, "warmup": args.warmup, "block_ms": args.block_ms,
             "candidates": candidates, "modes": modes, "cases": [c.label for c in cases]}
     rows = []

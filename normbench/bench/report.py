@@ -59,6 +59,10 @@ def machine(device: torch.device) -> dict:
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
+    else:  # which loops the fused DyT runs: 16 floats a vector (AVX-512), 8 (AVX2), 1, 0 (no C kernel)
+        from normbench.norms.fused import cpu
+
+        info["dyt_cpu_isa"], info["dyt_cpu_simd_width"] = cpu.isa(), cpu.simd_width()
     return info
 
 
@@ -84,7 +88,10 @@ def header(title: str, meta: dict) -> list[str]:
         "",
         f"{m['cpu']} ({m['cpu_count']} cores), {m.get('gpu', m['device'])}, {m['threads']} threads, "
         f"torch {m['torch']}, python {m['python']}, commit {m['git_commit']}, {meta['started']}; "
-        f"load average {m['load_avg_1_5_15']} before, {meta.get('load_avg_after')} after.",
+        f"load average {m['load_avg_1_5_15']} before, {meta.get('load_avg_after')} after."
+        + (f" DyT's C kernel: {m['dyt_cpu_simd_width']} floats a vector (NORMBENCH_FUSED_CPU_ISA={m['dyt_cpu_isa']})."
+           if "dyt_cpu_simd_width" in m else "")
+        + (f" malloc: {'pinned' if meta['malloc']['pinned'] else 'as glibc comes'}." if "malloc" in meta else ""),
     ]
 
 

@@ -52,8 +52,9 @@ def _torch_paths() -> tuple[list[Path], list[Path]]:
 def _build(cc: str, cxx: str) -> Path:
     include, libdirs = _torch_paths()
     versions = [subprocess.run([c, "--version"], capture_output=True, text=True, timeout=60).stdout for c in (cc, cxx)]
+    c_flags = [f for f in cpu.flag_sets()[0] if f != "-shared"]  # -O3 -march=native ... -fopenmp -fPIC
     key = hashlib.sha256("\0".join([cpu._SOURCE, _SOURCE, cc, cxx, *versions, torch.__version__, torch.__file__,
-                                    platform.machine(), cpu._cpu_id()]).encode()).hexdigest()[:16]
+                                    platform.machine(), cpu._cpu_id(), repr(c_flags)]).encode()).hexdigest()[:16]
     out = cpu._cache_dir() / f"dyt_cpu_autograd_{key}.so"
     if out.exists():
         return out
@@ -64,7 +65,6 @@ def _build(cc: str, cxx: str) -> Path:
         c_src, cpp_src, obj, lib = (Path(tmp) / n for n in ("dyt_cpu.c", "dyt_cpu_autograd.cpp", "dyt_cpu.o", "node.so"))
         c_src.write_text(cpu._SOURCE)
         cpp_src.write_text(_SOURCE)
-        c_flags = [f for f in cpu._FLAG_SETS[0] if f != "-shared"]  # -O3 -march=native ... -fopenmp -fPIC
         steps = [[cc, *c_flags, "-c", str(c_src), "-o", str(obj)],
                  [cxx, "-O2", "-std=c++20", "-fPIC", "-shared", "-fopenmp", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
                   *(f"-I{p}" for p in include), str(cpp_src), str(obj), "-o", str(lib),

@@ -118,37 +118,60 @@ static void bwd_plane_##NAME(const T *restrict x, const T *restrict g, T *restri
     out[2] = sa;                                                                              \
 }
 
-/* ---- AVX2 + FMA spans for fp32 and bf16 (x86-64 since 2013) ------------------------------ */
-#if defined(__AVX2__) && defined(__FMA__)
+/* ---- SIMD spans for fp32 and bf16: AVX-512 (16 lanes) or AVX2 + FMA (8 lanes) ------------ */
+/* One kernel body (DEFINE_SIMD) over a small vector vocabulary, mapped to AVX-512 where the
+ * compiler targets it (-march=native on such a machine) and to AVX2 + FMA (x86-64 since 2013)
+ * otherwise. On an AVX-512 machine the 16-lane loops halve the FMAs and divisions of tanh, which
+ * is what the kernels spend their time on (issue 27); NORMBENCH_FUSED_CPU_ISA=avx2 (cpu.py)
+ * builds the 8-lane loops there too, for the AVX2 figure. VW <= PAD, so a tail's padded lanes
+ * stay inside the padded partial sums. */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__FMA__)
 #include <immintrin.h>
-#define DYT_SIMD 8
-
-typedef __m256 v8;
-#define SET1 _mm256_set1_ps
-
-/* tanh of 8 floats, the same function as tanh_f32. min/max return their second operand
- * when one is NaN: a NaN z gives a NaN t. A true division: the divider runs beside the
- * FMA units, which the polynomials keep busy (rcp + a Newton step would add to them). */
-static inline v8 tanh8(v8 z) {
-    z = _mm256_max_ps(SET1(-TANH_ZMAX), _mm256_min_ps(SET1(TANH_ZMAX), z));
-    const v8 u = _mm256_mul_ps(z, z);
-    v8 p = _mm256_fmadd_ps(u, SET1(TANH_P3), SET1(TANH_P2));
-    p = _mm256_fmadd_ps(p, u, SET1(TANH_P1));
-    p = _mm256_mul_ps(_mm256_fmadd_ps(p, u, SET1(TANH_P0)), z);
-    v8 q = _mm256_fmadd_ps(u, SET1(TANH_Q4), SET1(TANH_Q3));
-    q = _mm256_fmadd_ps(q, u, SET1(TANH_Q2));
-    q = _mm256_fmadd_ps(q, u, SET1(TANH_Q1));
-    q = _mm256_fmadd_ps(q, u, SET1(1.0f));
-    return _mm256_max_ps(SET1(-1.0f), _mm256_min_ps(SET1(1.0f), _mm256_div_ps(p, q)));
+#define VW 16
+typedef __m512 vf;
+#define V_SET1 _mm512_set1_ps
+#define V_ZERO _mm512_setzero_ps
+#define V_LOAD _mm512_loadu_ps
+#define V_STORE _mm512_storeu_ps
+#define V_ADD _mm512_add_ps
+#define V_MUL _mm512_mul_ps
+#define V_DIV _mm512_div_ps
+#define V_MIN _mm512_min_ps
+#define V_MAX _mm512_max_ps
+#define V_FMADD _mm512_fmadd_ps
+#define V_FNMADD _mm512_fnmadd_ps
+static inline vf ldv_bf16(const uint16_t *p) {
+    const __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
-
-static inline v8 ld8_f32(const float *p) { return _mm256_loadu_ps(p); }
-static inline void st8_f32(float *p, v8 v) { _mm256_storeu_ps(p, v); }
-static inline v8 ld8_bf16(const uint16_t *p) {
+static inline void stv_bf16(uint16_t *p, vf v) { /* round to nearest even, NaN kept quiet: st_bf16's rule */
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
+    const __m512i qnan = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    const __mmask16 isnan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    _mm256_storeu_si256((__m256i *)p, _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(isnan, r, qnan)));
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define VW 8
+typedef __m256 vf;
+#define V_SET1 _mm256_set1_ps
+#define V_ZERO _mm256_setzero_ps
+#define V_LOAD _mm256_loadu_ps
+#define V_STORE _mm256_storeu_ps
+#define V_ADD _mm256_add_ps
+#define V_MUL _mm256_mul_ps
+#define V_DIV _mm256_div_ps
+#define V_MIN _mm256_min_ps
+#define V_MAX _mm256_max_ps
+#define V_FMADD _mm256_fmadd_ps
+#define V_FNMADD _mm256_fnmadd_ps
+static inline vf ldv_bf16(const uint16_t *p) {
     const __m128i h = _mm_loadu_si128((const __m128i *)p);
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
-static inline void st8_bf16(uint16_t *p, v8 v) {
+static inline void stv_bf16(uint16_t *p, vf v) {
     const __m256i u = _mm256_castps_si256(v);
     const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
     __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), lsb), 16);
@@ -157,113 +180,136 @@ static inline void st8_bf16(uint16_t *p, v8 v) {
     r = _mm256_blendv_epi8(r, qnan, isnan);
     _mm_storeu_si128((__m128i *)p, _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
 }
+#endif
 
-/* A tail of n < 8 values goes through zero-padded buffers: the same vector code, so every
- * element gets the same arithmetic, and the padding adds exact zeros to the sums. */
-#define DEFINE_AVX2(NAME, T, LD8, ST8)                                                        \
-static void fwd_span_##NAME(const T *x, T *y, float a, const float *w, const float *b,         \
-                            i64 n) {                                                          \
-    const v8 va = SET1(a);                                                                    \
-    i64 i = 0;                                                                                \
-    for (; i + 8 <= n; i += 8)                                                                \
-        ST8(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(w + i),                                    \
-                                   tanh8(_mm256_mul_ps(va, LD8(x + i))), _mm256_loadu_ps(b + i))); \
-    if (i < n) {                                                                              \
-        T xb[8] = {0}, yb[8];                                                                 \
-        float wb[8] = {0}, bb[8] = {0};                                                       \
-        memcpy(xb, x + i, (n - i) * sizeof(T));                                               \
-        memcpy(wb, w + i, (n - i) * sizeof(float));                                           \
-        memcpy(bb, b + i, (n - i) * sizeof(float));                                           \
-        ST8(yb, _mm256_fmadd_ps(_mm256_loadu_ps(wb), tanh8(_mm256_mul_ps(va, LD8(xb))),       \
-                                _mm256_loadu_ps(bb)));                                        \
-        memcpy(y + i, yb, (n - i) * sizeof(T));                                               \
-    }                                                                                         \
-}                                                                                             \
-static void fwd_plane_##NAME(const T *x, T *y, float a, float wc, float bc, i64 n) {           \
-    const v8 va = SET1(a), vw = SET1(wc), vb = SET1(bc);                                      \
-    i64 i = 0;                                                                                \
-    for (; i + 8 <= n; i += 8)                                                                \
-        ST8(y + i, _mm256_fmadd_ps(vw, tanh8(_mm256_mul_ps(va, LD8(x + i))), vb));            \
-    if (i < n) {                                                                              \
-        T xb[8] = {0}, yb[8];                                                                 \
-        memcpy(xb, x + i, (n - i) * sizeof(T));                                               \
-        ST8(yb, _mm256_fmadd_ps(vw, tanh8(_mm256_mul_ps(va, LD8(xb))), vb));                  \
-        memcpy(y + i, yb, (n - i) * sizeof(T));                                               \
-    }                                                                                         \
-}                                                                                             \
-/* one vector: dx = g (1 - t^2) a w stored; the sums' terms g t, g, g (1 - t^2) x returned */ \
-static inline void bwd8_##NAME(const T *x, const T *g, T *dx, v8 va, v8 vaw, v8 *tw, v8 *tb,  \
-                               v8 *ta) {                                                      \
-    const v8 xv = LD8(x), gv = LD8(g);                                                        \
-    const v8 t = tanh8(_mm256_mul_ps(va, xv));                                                \
-    const v8 gs = _mm256_mul_ps(gv, _mm256_fnmadd_ps(t, t, SET1(1.0f)));                      \
-    ST8(dx, _mm256_mul_ps(gs, vaw));                                                          \
-    *tw = _mm256_mul_ps(gv, t);                                                               \
-    *tb = gv;                                                                                 \
-    *ta = _mm256_mul_ps(gs, xv);                                                              \
-}                                                                                             \
-static void bwd_chunk_##NAME(const T *x, const T *g, T *dx, float a, const float *aw,         \
-                             float *sw, float *sb, float *sa, i64 rows, i64 C) {              \
-    const v8 va = SET1(a);                                                                    \
-    const i64 cv = C / 8 * 8;                                                                 \
-    for (i64 r = 0; r < rows; r++) {                                                          \
-        const T *xr = x + r * C, *gr = g + r * C;                                             \
-        T *dxr = dx + r * C;                                                                  \
-        v8 tw, tb, ta;                                                                        \
-        for (i64 c = 0; c < cv; c += 8) {                                                     \
-            bwd8_##NAME(xr + c, gr + c, dxr + c, va, _mm256_loadu_ps(aw + c), &tw, &tb, &ta); \
-            _mm256_storeu_ps(sw + c, _mm256_add_ps(_mm256_loadu_ps(sw + c), tw));             \
-            _mm256_storeu_ps(sb + c, _mm256_add_ps(_mm256_loadu_ps(sb + c), tb));             \
-            _mm256_storeu_ps(sa + c, _mm256_add_ps(_mm256_loadu_ps(sa + c), ta));             \
-        }                                                                                     \
-        if (cv < C) { /* sw, sb, sa are padded: the tail's zero lanes add zeros */            \
-            T xb[8] = {0}, gb[8] = {0}, db[8];                                                \
-            float awb[8] = {0};                                                               \
-            memcpy(xb, xr + cv, (C - cv) * sizeof(T));                                        \
-            memcpy(gb, gr + cv, (C - cv) * sizeof(T));                                        \
-            memcpy(awb, aw + cv, (C - cv) * sizeof(float));                                   \
-            bwd8_##NAME(xb, gb, db, va, _mm256_loadu_ps(awb), &tw, &tb, &ta);                 \
-            memcpy(dxr + cv, db, (C - cv) * sizeof(T));                                       \
-            _mm256_storeu_ps(sw + cv, _mm256_add_ps(_mm256_loadu_ps(sw + cv), tw));           \
-            _mm256_storeu_ps(sb + cv, _mm256_add_ps(_mm256_loadu_ps(sb + cv), tb));           \
-            _mm256_storeu_ps(sa + cv, _mm256_add_ps(_mm256_loadu_ps(sa + cv), ta));           \
-        }                                                                                     \
-    }                                                                                         \
-}                                                                                             \
-static void bwd_plane_##NAME(const T *x, const T *g, T *dx, float a, float awc, float *out,   \
-                             i64 S) {                                                         \
-    const v8 va = SET1(a), vaw = SET1(awc);                                                   \
-    v8 sw = _mm256_setzero_ps(), sb = sw, sa = sw, tw, tb, ta;                                \
-    i64 i = 0;                                                                                \
-    for (; i + 8 <= S; i += 8) {                                                              \
-        bwd8_##NAME(x + i, g + i, dx + i, va, vaw, &tw, &tb, &ta);                            \
-        sw = _mm256_add_ps(sw, tw);                                                           \
-        sb = _mm256_add_ps(sb, tb);                                                           \
-        sa = _mm256_add_ps(sa, ta);                                                           \
-    }                                                                                         \
-    if (i < S) {                                                                              \
-        T xb[8] = {0}, gb[8] = {0}, db[8];                                                    \
-        memcpy(xb, x + i, (S - i) * sizeof(T));                                               \
-        memcpy(gb, g + i, (S - i) * sizeof(T));                                               \
-        bwd8_##NAME(xb, gb, db, va, vaw, &tw, &tb, &ta);                                      \
-        memcpy(dx + i, db, (S - i) * sizeof(T));                                              \
-        sw = _mm256_add_ps(sw, tw);                                                           \
-        sb = _mm256_add_ps(sb, tb);                                                           \
-        sa = _mm256_add_ps(sa, ta);                                                           \
-    }                                                                                         \
-    float lw[8], lb[8], la[8];                                                                \
-    _mm256_storeu_ps(lw, sw);                                                                 \
-    _mm256_storeu_ps(lb, sb);                                                                 \
-    _mm256_storeu_ps(la, sa);                                                                 \
-    double ow = 0, ob = 0, oa = 0;                                                            \
-    for (int k = 0; k < 8; k++) { ow += lw[k]; ob += lb[k]; oa += la[k]; }                    \
-    out[0] = (float)ow;                                                                       \
-    out[1] = (float)ob;                                                                       \
-    out[2] = (float)oa;                                                                       \
+#ifdef VW
+#define DYT_SIMD VW
+
+/* tanh of VW floats, the same function as tanh_f32. min/max return their second operand
+ * when one is NaN: a NaN z gives a NaN t. A true division: the divider runs beside the
+ * FMA units, which the polynomials keep busy (rcp + a Newton step was 7-8 % slower on AVX2). */
+static inline vf tanhv(vf z) {
+    z = V_MAX(V_SET1(-TANH_ZMAX), V_MIN(V_SET1(TANH_ZMAX), z));
+    const vf u = V_MUL(z, z);
+    vf p = V_FMADD(u, V_SET1(TANH_P3), V_SET1(TANH_P2));
+    p = V_FMADD(p, u, V_SET1(TANH_P1));
+    p = V_MUL(V_FMADD(p, u, V_SET1(TANH_P0)), z);
+    vf q = V_FMADD(u, V_SET1(TANH_Q4), V_SET1(TANH_Q3));
+    q = V_FMADD(q, u, V_SET1(TANH_Q2));
+    q = V_FMADD(q, u, V_SET1(TANH_Q1));
+    q = V_FMADD(q, u, V_SET1(1.0f));
+    return V_MAX(V_SET1(-1.0f), V_MIN(V_SET1(1.0f), V_DIV(p, q)));
 }
 
-DEFINE_AVX2(f32, float, ld8_f32, st8_f32)
-DEFINE_AVX2(bf16, uint16_t, ld8_bf16, st8_bf16)
+static inline vf ldv_f32(const float *p) { return V_LOAD(p); }
+static inline void stv_f32(float *p, vf v) { V_STORE(p, v); }
+
+/* A tail of n < VW values goes through zero-padded buffers: the same vector code, so every
+ * element gets the same arithmetic, and the padding adds exact zeros to the sums. */
+#define DEFINE_SIMD(NAME, T, LDV, STV)                                                         \
+static void fwd_span_##NAME(const T *x, T *y, float a, const float *w, const float *b,         \
+                            i64 n) {                                                           \
+    const vf va = V_SET1(a);                                                                   \
+    i64 i = 0;                                                                                 \
+    for (; i + VW <= n; i += VW)                                                               \
+        STV(y + i, V_FMADD(V_LOAD(w + i),                                                      \
+                                   tanhv(V_MUL(va, LDV(x + i))), V_LOAD(b + i)));              \
+    if (i < n) {                                                                               \
+        T xb[VW] = {0}, yb[VW];                                                                \
+        float wb[VW] = {0}, bb[VW] = {0};                                                      \
+        memcpy(xb, x + i, (n - i) * sizeof(T));                                                \
+        memcpy(wb, w + i, (n - i) * sizeof(float));                                            \
+        memcpy(bb, b + i, (n - i) * sizeof(float));                                            \
+        STV(yb, V_FMADD(V_LOAD(wb), tanhv(V_MUL(va, LDV(xb))),                                 \
+                                V_LOAD(bb)));                                                  \
+        memcpy(y + i, yb, (n - i) * sizeof(T));                                                \
+    }                                                                                          \
+}                                                                                              \
+static void fwd_plane_##NAME(const T *x, T *y, float a, float wc, float bc, i64 n) {           \
+    const vf va = V_SET1(a), vw = V_SET1(wc), vb = V_SET1(bc);                                 \
+    i64 i = 0;                                                                                 \
+    for (; i + VW <= n; i += VW)                                                               \
+        STV(y + i, V_FMADD(vw, tanhv(V_MUL(va, LDV(x + i))), vb));                             \
+    if (i < n) {                                                                               \
+        T xb[VW] = {0}, yb[VW];                                                                \
+        memcpy(xb, x + i, (n - i) * sizeof(T));                                                \
+        STV(yb, V_FMADD(vw, tanhv(V_MUL(va, LDV(xb))), vb));                                   \
+        memcpy(y + i, yb, (n - i) * sizeof(T));                                                \
+    }                                                                                          \
+}                                                                                              \
+/* one vector: dx = g (1 - t^2) a w stored; the sums' terms g t, g, g (1 - t^2) x returned */  \
+static inline void bwdv_##NAME(const T *x, const T *g, T *dx, vf va, vf vaw, vf *tw, vf *tb,   \
+                               vf *ta) {                                                       \
+    const vf xv = LDV(x), gv = LDV(g);                                                         \
+    const vf t = tanhv(V_MUL(va, xv));                                                         \
+    const vf gs = V_MUL(gv, V_FNMADD(t, t, V_SET1(1.0f)));                                     \
+    STV(dx, V_MUL(gs, vaw));                                                                   \
+    *tw = V_MUL(gv, t);                                                                        \
+    *tb = gv;                                                                                  \
+    *ta = V_MUL(gs, xv);                                                                       \
+}                                                                                              \
+static void bwd_chunk_##NAME(const T *x, const T *g, T *dx, float a, const float *aw,          \
+                             float *sw, float *sb, float *sa, i64 rows, i64 C) {               \
+    const vf va = V_SET1(a);                                                                   \
+    const i64 cv = C / VW * VW;                                                                \
+    for (i64 r = 0; r < rows; r++) {                                                           \
+        const T *xr = x + r * C, *gr = g + r * C;                                              \
+        T *dxr = dx + r * C;                                                                   \
+        vf tw, tb, ta;                                                                         \
+        for (i64 c = 0; c < cv; c += VW) {                                                     \
+            bwdv_##NAME(xr + c, gr + c, dxr + c, va, V_LOAD(aw + c), &tw, &tb, &ta);           \
+            V_STORE(sw + c, V_ADD(V_LOAD(sw + c), tw));                                        \
+            V_STORE(sb + c, V_ADD(V_LOAD(sb + c), tb));                                        \
+            V_STORE(sa + c, V_ADD(V_LOAD(sa + c), ta));                                        \
+        }                                                                                      \
+        if (cv < C) { /* sw, sb, sa are padded: the tail's zero lanes add zeros */             \
+            T xb[VW] = {0}, gb[VW] = {0}, db[VW];                                              \
+            float awb[VW] = {0};                                                               \
+            memcpy(xb, xr + cv, (C - cv) * sizeof(T));                                         \
+            memcpy(gb, gr + cv, (C - cv) * sizeof(T));                                         \
+            memcpy(awb, aw + cv, (C - cv) * sizeof(float));                                    \
+            bwdv_##NAME(xb, gb, db, va, V_LOAD(awb), &tw, &tb, &ta);                           \
+            memcpy(dxr + cv, db, (C - cv) * sizeof(T));                                        \
+            V_STORE(sw + cv, V_ADD(V_LOAD(sw + cv), tw));                                      \
+            V_STORE(sb + cv, V_ADD(V_LOAD(sb + cv), tb));                                      \
+            V_STORE(sa + cv, V_ADD(V_LOAD(sa + cv), ta));                                      \
+        }                                                                                      \
+    }                                                                                          \
+}                                                                                              \
+static void bwd_plane_##NAME(const T *x, const T *g, T *dx, float a, float awc, float *out,    \
+                             i64 S) {                                                          \
+    const vf va = V_SET1(a), vaw = V_SET1(awc);                                                \
+    vf sw = V_ZERO(), sb = sw, sa = sw, tw, tb, ta;                                            \
+    i64 i = 0;                                                                                 \
+    for (; i + VW <= S; i += VW) {                                                             \
+        bwdv_##NAME(x + i, g + i, dx + i, va, vaw, &tw, &tb, &ta);                             \
+        sw = V_ADD(sw, tw);                                                                    \
+        sb = V_ADD(sb, tb);                                                                    \
+        sa = V_ADD(sa, ta);                                                                    \
+    }                                                                                          \
+    if (i < S) {                                                                               \
+        T xb[VW] = {0}, gb[VW] = {0}, db[VW];                                                  \
+        memcpy(xb, x + i, (S - i) * sizeof(T));                                                \
+        memcpy(gb, g + i, (S - i) * sizeof(T));                                                \
+        bwdv_##NAME(xb, gb, db, va, vaw, &tw, &tb, &ta);                                       \
+        memcpy(dx + i, db, (S - i) * sizeof(T));                                               \
+        sw = V_ADD(sw, tw);                                                                    \
+        sb = V_ADD(sb, tb);                                                                    \
+        sa = V_ADD(sa, ta);                                                                    \
+    }                                                                                          \
+    float lw[VW], lb[VW], la[VW];                                                              \
+    V_STORE(lw, sw);                                                                           \
+    V_STORE(lb, sb);                                                                           \
+    V_STORE(la, sa);                                                                           \
+    double ow = 0, ob = 0, oa = 0;                                                             \
+    for (int k = 0; k < VW; k++) { ow += lw[k]; ob += lb[k]; oa += la[k]; }                    \
+    out[0] = (float)ow;                                                                        \
+    out[1] = (float)ob;                                                                        \
+    out[2] = (float)oa;                                                                        \
+}
+
+DEFINE_SIMD(f32, float, ldv_f32, stv_f32)
+DEFINE_SIMD(bf16, uint16_t, ldv_bf16, stv_bf16)
 #else
 #define DYT_SIMD 1
 DEFINE_GENERIC(f32, float, float, ld_f32, st_f32, tanh_f32)

@@ -48,17 +48,20 @@ struct DyTRows : public torch::autograd::Function<DyTRows> {
     const at::Tensor &x = saved[0], &alpha = saved[1], &w = saved[2];
     const at::Tensor g = grads[0].contiguous();
     const int64_t c = x.size(-1), n = x.numel() / c, k = dyt_num_chunks(n), o = 3 * k * padded(c) + c;
-    auto buf = at::empty({o + k + 2 * c + 1}, x.options().dtype(at::kFloat));
+    // The partial sums live only in this call; the three parameter grads are tensors of their own,
+    // so a caller holding them does not hold the workspace (glibc then reuses its memory).
+    auto ws = at::empty({o + k}, x.options().dtype(at::kFloat));
+    auto da = at::empty({1}, ws.options()), dw = at::empty({c}, ws.options()), db = at::empty({c}, ws.options());
     auto dx = at::empty_like(x);
-    float* p = ptr<float>(buf);
+    float* p = ptr<float>(ws);
     const int nt = at::get_num_threads();
     if (x.scalar_type() == at::kFloat)
       dyt_bwd_rows_f32(ptr<float>(x), ptr<float>(g), ptr<float>(dx), ptr<float>(alpha), ptr<float>(w), p, p + o,
-                       p + o + k, p + o + k + c, p + o + k + 2 * c, n, c, k, nt);
+                       ptr<float>(dw), ptr<float>(db), ptr<float>(da), n, c, k, nt);
     else
       dyt_bwd_rows_bf16(ptr<uint16_t>(x), ptr<uint16_t>(g), ptr<uint16_t>(dx), ptr<float>(alpha), ptr<float>(w), p,
-                        p + o, p + o + k, p + o + k + c, p + o + k + 2 * c, n, c, k, nt);
-    return {dx, buf.narrow(0, o + k + 2 * c, 1), buf.narrow(0, o + k, c), buf.narrow(0, o + k + c, c)};
+                        p + o, ptr<float>(dw), ptr<float>(db), ptr<float>(da), n, c, k, nt);
+    return {dx, da, dw, db};
   }
 };
 

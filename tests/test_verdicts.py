@@ -618,3 +618,41 @@ def test_alpha0_data_three_outcomes(tmp_path):
     assert {c: v for c, v, _ in verdicts("alpha0_data", alpha0_data_runs(tmp_path / "b", 74.0))}[claim] == FAILS
     assert {c: v for c, v, _ in verdicts("alpha0_data", alpha0_data_runs(tmp_path / "c", 76.5, noise=0.15))}[claim] \
         == UNSURE
+
+
+def scale_map_runs(root, deep_gap: float):
+    """depth 3 and 6 x patch 7 and 4: LN at 80; DyT alpha0 0.5 and 1 at 80 - deep_gap at depth 6
+    (80 at depth 3), 0.25 and 2 two points lower; identity diverges at depth 6, 75 at depth 3."""
+    import yaml
+
+    for depth in (3, 6):
+        for patch in (7, 4):
+            accs = {"layernorm": 80.0, "identity": 75.0}
+            for a0 in (0.25, 0.5, 1.0, 2.0):
+                accs[f"dyt_{a0:g}"] = 80.0 - (deep_gap if depth == 6 else 0.0) - (0.0 if a0 in (0.5, 1.0) else 2.0)
+            for variant, acc in accs.items():
+                bad = variant == "identity" and depth == 6
+                for seed in range(3):
+                    run = make_run(root, f"{variant}-{depth}-{patch}-{seed}", variant=variant, seed=seed, depth=depth,
+                                   acc=acc + 0.05 * seed, status="diverged" if bad else "ok", best=30.0,
+                                   diverged_step=200 if bad else None)
+                    config = yaml.safe_load((run / "config.yaml").read_text())
+                    config["model"]["patch_size"] = patch
+                    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    result = report([root], root / "report", spec={"group_by": ["variant"], "figures": []})
+    return {claim: (verdict, why) for claim, verdict, why in verdicts("scale_map", result)}
+
+
+def test_scale_map_names_the_cells_where_each_claim_holds(tmp_path):
+    found = scale_map_runs(tmp_path / "a", deep_gap=5.0)
+    assert found["C1: DyT (alpha0 0.5) matches LN in every cell of the map"][0] == FAILS
+    assert found["C1: DyT (alpha0 0.5) matches LN, cell by cell"][0] == \
+        "holds: depth 3 patch 4, depth 3 patch 7; does not hold: depth 6 patch 4, depth 6 patch 7"
+    assert found["C2: identity fails or loses to tanh in every cell of the map"][0] == HOLDS
+    assert "identity 3/3 failed" in found["C2: identity fails or loses to tanh, cell by cell"][1]
+    assert found["C5: DyT (alpha0 0.5) as stable as LN in every cell of the map"][0] == HOLDS
+    assert found["C5: alpha0 0.5 and 1 match in every cell of the map"][0] == HOLDS
+    # the best alpha0 (0.5 or 1) is inside the grid 0.25-2: judged, not flagged as unbracketed
+    assert "not bracketed" not in found["C1: the best DyT alpha0 matches LN, cell by cell"][1]
+    assert scale_map_runs(tmp_path / "b", deep_gap=0.0)["C1: DyT (alpha0 0.5) matches LN in every cell of the map"][0] \
+        == HOLDS

@@ -21,7 +21,7 @@ RULES: dict[str, tuple[Callable[..., list[Verdict]], Compare]] = {
     "stability": (vision.stability, ACC), "alpha0": (vision.alpha0, ACC), "baselines": (vision.baselines, ACC),
     "vision_norms": (vision.vision_norms, ACC), "bn_replace": (vision.bn_replace, ACC),
     "length": (vision.length, ACC), "alpha_learn": (vision.alpha_learn, ACC),
-    "alpha_lr": (vision.alpha_lr, ACC), "alpha0_data": (vision.alpha0_data, ACC),
+    "alpha_lr": (vision.alpha_lr, ACC), "alpha0_data": (vision.alpha0_data, ACC), "scale_map": (vision.scale_map, ACC),
     "llm_norms": (lm.llm_norms, BPB), "pre_post": (lm.pre_post, BPB), "llm_alpha0": (lm.llm_alpha0, BPB),
     "data_regime": (lm.data_regime, BPB), "alpha0_data_llm": (vision.alpha0_data, BPB),
     "dit_adaln": (generate.dit_adaln, generate.GEN),

@@ -586,3 +586,77 @@ def alpha0_data(result, cmp: Compare = ACC) -> list[Verdict]:
     out.insert(0, ("alpha0 * std(input) ~ 1 is the rule behind the best alpha0", all_of(outcomes),
                    ", ".join(f"{m}: {o}" for m, o in zip(models, outcomes))))
     return out
+
+
+SCALE_MAP_CLAIMS = ("C1: DyT (alpha0 0.5) matches LN", "C1: the best DyT alpha0 matches LN",
+                    "C2: identity fails or loses to tanh", "C5: alpha0 0.5 and 1 match",
+                    "C5: DyT (alpha0 0.5) as stable as LN")
+
+
+def _stable_as(a: Cell, b: Cell, cmp: Compare) -> str:
+    """C5's stability part in one cell: does not hold when one side failed every run and the other
+    none; holds when both failed the same number of runs; inconclusive otherwise or below 3 runs."""
+    fa, fb = collapsed(a, cmp.metric), collapsed(b, cmp.metric)
+    if min(a.n, b.n) < stats.MIN_N:
+        return UNSURE
+    if fa == fb:
+        return HOLDS
+    return FAILS if (fa == a.n and fb == 0) or (fb == b.n and fa == 0) else UNSURE
+
+
+def scale_map(result, cmp: Compare = ACC) -> list[Verdict]:
+    """The claims as a map over (model.depth, model.patch_size): in each cell, C1 (DyT at alpha0
+    0.5 matches LN; the best DyT alpha0, picked on the selection metric, matches LN), C2 (identity
+    fails, or tanh at alpha0 0.5 beats it), C5 (alpha0 0.5 and 1 match; alpha0 0.5 fails in the same
+    runs as LN). Per claim, a verdict line "in every cell" (holds when it holds in every cell run,
+    does not hold when it does not hold in some cell, inconclusive otherwise) and a line naming the
+    cells of each outcome, with the numbers behind each cell."""
+    cells = collect(result, keys=("variant", "model.depth", "model.patch_size"), metric=cmp.metric)
+    grid: dict[tuple, dict[str, Cell]] = {}
+    for (variant, depth, patch), c in cells.items():
+        if c.n:
+            grid.setdefault((depth, patch), {})[str(variant)] = c
+    grid = {k: v for k, v in grid.items() if "layernorm" in v}
+    if not grid:
+        return [("C1/C2/C5 over depth x tokens", UNSURE, "no cell with layernorm runs")]
+    found: dict[str, dict[tuple, tuple[str, str]]] = {c: {} for c in SCALE_MAP_CLAIMS}
+    for key, at in sorted(grid.items()):
+        ln = at["layernorm"]
+        dyts = {float(v.split("_", 1)[1]): c for v, c in at.items() if v.startswith("dyt_")}
+        tanh = dyts.get(0.5)
+        if tanh is not None:
+            o, d = cmp.matches(tanh, ln)
+            flag = setup_failure("dyt_0.5", tanh, cmp, at.get("identity"))
+            found[SCALE_MAP_CLAIMS[0]][key] = (UNSURE if flag and o == HOLDS else o,
+                                               cmp.show_diff("dyt_0.5 - LN", d) + (f"; {flag}" if flag else ""))
+            found[SCALE_MAP_CLAIMS[4]][key] = (_stable_as(tanh, ln, cmp),
+                                               f"failed runs: dyt_0.5 {collapsed(tanh, cmp.metric)}/{tanh.n}, "
+                                               f"LN {collapsed(ln, cmp.metric)}/{ln.n}")
+            if "identity" in at:
+                ident = at["identity"]
+                o, d = cmp.beats(tanh, ident)
+                bad = collapsed(ident, cmp.metric)
+                found[SCALE_MAP_CLAIMS[2]][key] = (HOLDS if bad == ident.n >= stats.MIN_N else o,
+                                                   f"identity {bad}/{ident.n} failed; " + cmp.show_diff("tanh - identity", d))
+            if 1.0 in dyts:
+                o, d = cmp.matches(tanh, dyts[1.0])
+                found[SCALE_MAP_CLAIMS[3]][key] = (o, cmp.show_diff("alpha0 0.5 - 1", d))
+        if dyts:
+            best = max(dyts, key=lambda a: cmp.score(dyts[a]))
+            o, d = cmp.matches(dyts[best], ln)
+            edge = not_bracketed("alpha0", list(dyts), best)
+            found[SCALE_MAP_CLAIMS[1]][key] = (UNSURE if edge and o == HOLDS else o,
+                                               f"best alpha0 {best:g}: " + cmp.show_diff(f"dyt_{best:g} - LN", d)
+                                               + (f"; {edge}" if edge else ""))
+    name = lambda k: f"depth {k[0]} patch {k[1]}"  # noqa: E731
+    out = []
+    for claim in SCALE_MAP_CLAIMS:
+        per = found[claim]
+        if not per:
+            continue
+        outcomes = [o for o, _ in per.values()]
+        out.append((f"{claim} in every cell of the map", all_of(outcomes), f"{len(per)} cells"))
+        where = "; ".join(f"{o}: " + ", ".join(name(k) for k, (ok, _) in sorted(per.items()) if ok == o)
+                          for o in (HOLDS, FAILS, UNSURE) if o in outcomes)
+        out.append((f"{claim}, cell by cell", where, " | ".join(f"{name(k)}: {why}" for k, (_, why) in sorted(per.items()))))
+    return out

@@ -89,6 +89,9 @@ def reference_f64(m, x, dy):
         "alpha": (g * w * x * (1 - t**2)).sum().reshape(1),
         "weight": (g * t).sum(reduce),
         "bias": g.sum(reduce),
+        # how far an error e in t can move each sum: |d/dt| summed (assert_matches scales it by e)
+        "_bound_alpha": (2 * t * g * w * x).abs().sum().reshape(1),
+        "_bound_weight": g.abs().sum(reduce),
     }
     return w * t + b, g * w * a * (1 - t**2), grads
 
@@ -100,13 +103,20 @@ def assert_matches(got, want, tol):
     torch.testing.assert_close(dx.double(), dx_ref, **tol["y"])
     for name, grad in grads.items():
         scale = g_ref[name].abs().max().item() + 1.0  # sums of many terms: relative to their size
-        torch.testing.assert_close(grad.double() / scale, g_ref[name] / scale, **tol["sum"])
+        # plus what the kernel's tanh error (tol["tanh"]) can add to the sum, term by term
+        bound = g_ref.get(f"_bound_{name}")
+        extra = 0.0 if bound is None else tol.get("tanh", 0.0) * bound.max().item() / scale
+        torch.testing.assert_close(grad.double() / scale, g_ref[name] / scale, rtol=tol["sum"]["rtol"],
+                                   atol=tol["sum"]["atol"] + extra)
 
 
-TOL = {  # fused vs float64; fp32 tanh is a rational approximation a few ulp from libm's
+# fused vs float64; fp32 tanh is a rational approximation, at most 4.2e-7 from tanh (cpu.py): "tanh"
+# is that bound, by which the parameter sums may move term by term (on saturated inputs dalpha's
+# terms g w x (1 - t^2) are mostly that error, so a fixed relative tolerance passed on some draws only)
+TOL = {
     torch.float64: {"y": dict(rtol=1e-12, atol=1e-12), "sum": dict(rtol=1e-12, atol=1e-12)},
-    torch.float32: {"y": dict(rtol=1e-5, atol=2e-6), "sum": dict(rtol=1e-5, atol=1e-6)},
-    torch.bfloat16: {"y": dict(rtol=1e-2, atol=1e-2), "sum": dict(rtol=1e-5, atol=1e-5)},
+    torch.float32: {"y": dict(rtol=1e-5, atol=2e-6), "sum": dict(rtol=1e-5, atol=1e-6), "tanh": 4.2e-7},
+    torch.bfloat16: {"y": dict(rtol=1e-2, atol=1e-2), "sum": dict(rtol=1e-5, atol=1e-5), "tanh": 4.2e-7},
 }
 
 
@@ -153,7 +163,7 @@ def test_frozen_alpha_and_no_affine(layout, shape, memory):
         y_ref, dx_ref, g_ref = reference_f64(m, x, dy)
         assert set(grads) == {n for n, _ in m.named_parameters()}
         assert ("alpha" in grads) == kw.get("learnable_alpha", True)
-        assert_matches((y, dx, grads), (y_ref, dx_ref, {n: g_ref[n] for n in grads}), TOL[torch.float32])
+        assert_matches((y, dx, grads), (y_ref, dx_ref, g_ref), TOL[torch.float32])
         if not m.learnable_alpha:
             assert m.alpha.grad is None and not m.alpha.requires_grad
 
@@ -324,8 +334,9 @@ def test_simd_paths_match(monkeypatch, tmp_path, isa):
     try:
         want = 16 if isa == "native" and {"avx512f", "avx512bw"} <= flags else 8
         assert cpu.simd_width() == want
-        # 37 channels: two full 16-lane vectors and a tail; 13: a tail only; 11 x 11 planes
-        for layout, shape, memory in (("channels_last", (9, 37), "contig"), CASES[1], CASES[2]):
+        # 64 channels: four 16-lane vectors; 37: two and a tail; 13: a tail only; 11 x 11 planes
+        for layout, shape, memory in (("channels_last", (9, 64), "contig"), ("channels_last", (9, 37), "contig"),
+                                      CASES[1], CASES[2]):
             for dtype in (torch.float32, torch.bfloat16):
                 m = make(layout, channels(layout, shape), "fused")
                 x, dy = inputs(shape, memory, dtype)
@@ -469,7 +480,7 @@ def test_fused_op_inside_a_compiled_model_is_one_graph():
     got, want = run(compiled, x, dy), run(m, x, dy)
     torch.testing.assert_close(got[0], want[0])
     torch.testing.assert_close(got[1], want[1])
-    for n in want[2]:
+    for n in got[2]:
         torch.testing.assert_close(got[2][n], want[2][n])
 
 
@@ -490,7 +501,7 @@ def test_compiled_impl_matches_eager():
     want = run(make("channels_last", 13, "eager"), x, dy)
     for a, b in zip(got[:2], want[:2]):
         torch.testing.assert_close(a, b)
-    for n in want[2]:
+    for n in got[2]:
         torch.testing.assert_close(got[2][n], want[2][n])
 
 

@@ -134,10 +134,32 @@ def test_bad_llama_values_name_the_key(key, value):
         build("dyt", **{**overrides, key: value})
 
 
-def test_position_alpha0_on_an_image_model_is_an_error_not_ignored():
-    with pytest.raises(ModelConfigError, match=r"norm.alpha0_attn = 1.0 applies to model=llama only"):
-        build_model({"name": "vit", "embed_dim": 16, "depth": 1, "num_heads": 2}, {"name": "dyt", "alpha0_attn": 1.0},
+def test_position_alpha0_on_a_model_without_positions_is_an_error_not_ignored():
+    with pytest.raises(ModelConfigError, match=r"norm.alpha0_attn = 1.0 applies to model=llama/vit only; "
+                                               r"allowed with model=convnext: null"):
+        build_model({"name": "convnext", "dims": [8, 16], "depths": [1, 1]}, {"name": "dyt", "alpha0_attn": 1.0},
                     num_classes=5, in_chans=1, img_size=28)
+    with pytest.raises(ModelConfigError, match=r"applies to model=llama/vit only \(norm_route=replace\)"):
+        build_model({"name": "vit", "embed_dim": 16, "depth": 1, "num_heads": 2, "norm_route": "norm_layer"},
+                    {"name": "dyt", "alpha0_attn": 1.0}, num_classes=5, in_chans=1, img_size=28)
+
+
+def test_the_vits_positions_take_their_own_alpha0_and_are_not_calibrated():
+    """norm.alpha0_<position> on the ViT: norm1 is attn, norm2 ffn, fc_norm final; a position with
+    its own alpha0 stays fixed under alpha0_mode=data (the fc_norm control of results/alpha0_data)."""
+    from normbench.models.find_norms import norm_layers
+
+    norm = {"name": "dyt", "alpha0": 0.5, "alpha0_attn": 0.8, "alpha0_final": 2.0, "alpha0_mode": "data"}
+    model = build_model({"name": "vit", "embed_dim": 16, "depth": 2, "num_heads": 2}, norm, num_classes=5,
+                        in_chans=1, img_size=28)
+    got = {n: (m.alpha0, m.alpha0_mode) for n, m in norm_layers(model)}
+    assert got == {"blocks.0.norm1": (0.8, "fixed"), "blocks.0.norm2": (0.5, "data"),
+                   "blocks.1.norm1": (0.8, "fixed"), "blocks.1.norm2": (0.5, "data"), "fc_norm": (2.0, "fixed")}
+    from normbench.train.alpha0_data import calibrate_alpha0
+
+    found = calibrate_alpha0(model, torch.randn(4, 1, 28, 28))
+    assert sorted(found) == ["blocks.0.norm2", "blocks.1.norm2"]
+    assert model.fc_norm.alpha.item() == 2.0 and model.blocks[0].norm1.alpha.item() == pytest.approx(0.8)
 
 
 def test_yaml_preset_is_the_schema_and_builds():

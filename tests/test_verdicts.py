@@ -597,10 +597,13 @@ def test_alpha_lr_three_outcomes(tmp_path):
     assert found["A faster alpha closes the gap to LN"] == UNSURE  # [-1.7, +0.6]: neither inside nor outside
 
 
-def alpha0_data_runs(root, data_1: float, noise: float = 0.02):
-    """vit: LN at 80, fixed alpha0 0.5 at 74 and 2.0 at 77, the data rule at c 0.5 / 1 / 2."""
+def alpha0_data_runs(root, data_1: float, noise: float = 0.02, control: float | None = None):
+    """vit: LN at 80, fixed alpha0 0.5 at 74 and 2.0 at 77, the data rule at c 0.5 / 1 / 2; the
+    fc_norm control (rule in the blocks, fixed 2 in fc_norm) at `control` where given."""
     accs = {"vit_layernorm": 80.0, "vit_fixed_0.5": 74.0, "vit_fixed_2": 77.0, "vit_data_0.5": 73.0,
             "vit_data_1": data_1, "vit_data_2": data_1 - 1.0}
+    if control is not None:
+        accs["vit_rule_final_2"] = control
     for variant, acc in accs.items():
         for seed in range(3):
             sign = 1 if "_data_" in variant else -1  # the seeds move the data rule and the others apart
@@ -656,3 +659,18 @@ def test_scale_map_names_the_cells_where_each_claim_holds(tmp_path):
     assert "not bracketed" not in found["C1: the best DyT alpha0 matches LN, cell by cell"][1]
     assert scale_map_runs(tmp_path / "b", deep_gap=0.0)["C1: DyT (alpha0 0.5) matches LN in every cell of the map"][0] \
         == HOLDS
+
+
+def test_alpha0_data_fc_norm_control(tmp_path):
+    """The rule in the blocks with a fixed 2 in the final norm: level with fixed 2 and above the rule."""
+    found = {c: v for c, v, _ in verdicts("alpha0_data", alpha0_data_runs(tmp_path / "a", 75.0, control=77.0))}
+    assert found["vit: the rule with a fixed 2 in the final norm not worse than a fixed 2 everywhere"] == HOLDS
+    assert found["vit: the rule with a fixed 2 in the final norm beats the rule everywhere"] == HOLDS
+    found = {c: v for c, v, _ in verdicts("alpha0_data", alpha0_data_runs(tmp_path / "b", 75.0, control=75.0))}
+    assert found["vit: the rule with a fixed 2 in the final norm not worse than a fixed 2 everywhere"] == FAILS
+    assert found["vit: the rule with a fixed 2 in the final norm beats the rule everywhere"] == FAILS
+    assert not [c for c in verdicts_claims(tmp_path / "c") if "final norm" in c]  # no control runs: no lines
+
+
+def verdicts_claims(root):
+    return [c for c, _, _ in verdicts("alpha0_data", alpha0_data_runs(root, 75.0))]

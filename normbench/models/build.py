@@ -117,12 +117,13 @@ def build_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any], **siz
     return _build_image_model(model_cfg, norm_cfg, **sizes)
 
 
-def _reject_position_keys(norm_options: Mapping[str, Any], model_name: str) -> None:
+def _reject_position_keys(norm_options: Mapping[str, Any], model_name: str, hint: str = "") -> None:
     for key in POSITION_KEYS:  # a silently ignored key would mislabel a study's runs
         if norm_options.get(key) is not None:
-            positional = sorted(n for n, s in models().items() if s.kind == MAKE_NORM and not s.conditional)
+            positional = sorted(n for n, s in models().items()
+                                if (s.kind == MAKE_NORM and not s.conditional) or s.positions is not None)
             raise ModelConfigError(f"norm.{key} = {norm_options[key]!r} applies to model={'/'.join(positional)} "
-                                   f"only; allowed with model={model_name}: null (norm.alpha0 sets every norm)")
+                                   f"only{hint}; allowed with model={model_name}: null (norm.alpha0 sets every norm)")
 
 
 def _build_make_norm_model(spec: ModelSpec, model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any],
@@ -166,8 +167,9 @@ def _build_image_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any]
 
     spec, cfg = resolve_model_config(model_cfg, img_size)
     norm_name, norm_options = split_norm_config(norm_cfg)
-    _reject_position_keys(norm_options, spec.name)
     route = cfg["norm_route"]
+    if spec.positions is None or route != "replace":
+        _reject_position_keys(norm_options, spec.name, "" if spec.positions is None else " (norm_route=replace)")
     hint = ""
     if route == "replace" and set(spec.layouts["norm_layer"]) != set(spec.layouts["replace"]):
         other = "/".join(spec.layouts["norm_layer"])
@@ -179,7 +181,7 @@ def _build_image_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any]
     sizes = {"num_classes": num_classes, "in_chans": in_chans, "img_size": img_size}
     if route == "replace":
         model = spec.build(cfg, **sizes)
-        replace_norms(model, norm_cfg, targets=spec.replace_targets)
+        replace_norms(model, norm_cfg, targets=spec.replace_targets, positions=spec.positions)
     else:
         factory = norm_factory(norm_name, layout=spec.norm_layer_layout, **norm_options)
         # timm's get_norm_layer accepts only classes, functions and partials

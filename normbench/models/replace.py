@@ -12,7 +12,7 @@ statistics, train/eval mode, device and dtype).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import timm.layers
@@ -24,6 +24,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 
 from normbench.errors import InputError, ModelConfigError
 from normbench.norms import split_norm_config
+from normbench.norms.options import options_at
 
 CL, CF = "channels_last", "channels_first"
 
@@ -167,6 +168,7 @@ def replace_places(
     options: Mapping[str, Any],
     targets: Mapping[type[nn.Module], str],
     copy_affine: bool = True,
+    positions: Callable[[str], str | None] | None = None,
 ) -> list[Replaced]:
     """Replace, in place, every module of a `targets` class with build_norm(name, **options).
 
@@ -189,6 +191,9 @@ def replace_places(
         if id(old) in built:
             continue
         given = {k: v for k, v in options.items() if not (k in ("device", "dtype") and v is None)}
+        position = positions(qual) if positions is not None else None
+        if position is not None:  # norm.alpha0_<position> (the model's positions: ModelSpec.positions)
+            given = options_at(given, position)
         num_features = num_features_of(old, qual)
         try:
             new = build_norm(
@@ -214,6 +219,7 @@ def replace_norms(
     model: nn.Module,
     norm_cfg: Mapping[str, Any],
     targets: Mapping[type[nn.Module], str] = LAYERNORM_TARGETS,
+    positions: Callable[[str], str | None] | None = None,
 ) -> tuple[nn.Module, int]:
     """Replace, in place, every module of a `targets` class with the norm of `norm_cfg`.
 
@@ -224,4 +230,4 @@ def replace_norms(
     norm_layer route, so layernorm -> layernorm changes nothing; train/eval mode is kept.
     """
     name, options = split_norm_config(norm_cfg)
-    return model, len(replace_places(model, name, options, targets))
+    return model, len(replace_places(model, name, options, targets, positions=positions))

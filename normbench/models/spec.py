@@ -53,6 +53,9 @@ class ModelSpec:
     conditional: bool = False  # every norm place takes a conditioning vector, forward(x, c)
     # norm options the model's own keys set (llama: norm.bias is model.norm_bias): cfg -> options
     norm_options: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    # kind=IMAGE, replace route: a norm place's qualified name -> its position (attn, ffn, final; None:
+    # none), so norm.alpha0_<position> applies there; None: the model has no positions (the keys are an error)
+    positions: Callable[[str], str | None] | None = None
     grad_checkpointing: bool = False  # the built model has timm's set_grad_checkpointing()
     normfree: Mapping[str, Transform] = field(default_factory=dict)  # normfree.name -> its transform here
 

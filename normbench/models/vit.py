@@ -96,6 +96,16 @@ def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: 
     return model
 
 
+# norm.alpha0_<position> on the replace route: timm's block norms and the final norm by their names
+_POSITIONS = {"norm1": "attn", "norm2": "ffn", "norm": "final", "fc_norm": "final"}
+
+
+def norm_position(qualified_name: str) -> str | None:
+    """attn (a block's norm1, before attention), ffn (norm2, before the MLP), final (fc_norm after
+    pooling, or norm before it); None for any other place."""
+    return _POSITIONS.get(qualified_name.rsplit(".", 1)[-1])
+
+
 SPEC = register_model(ModelSpec(
     name="vit",
     config=ViTConfig,
@@ -106,6 +116,7 @@ SPEC = register_model(ModelSpec(
     layouts={"replace": ("channels_last",), "norm_layer": ("channels_last",)},
     replace_targets=LAYERNORM_TARGETS,
     norm_layer_layout="channels_last",
+    positions=norm_position,
     grad_checkpointing=True,
     normfree={"fixup": lambda m, c: fixup_vit(m), "skipinit": lambda m, c: skipinit_vit(m, c["gain_init"])},
 ))

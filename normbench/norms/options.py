@@ -119,11 +119,12 @@ optional_positive = optional(positive)
 class SharedOptions:
     """The `norm` keys that belong to no single norm."""
 
-    # dyt in model=llama: alpha0 per position (the paper's C6: attention wants a larger one);
-    # null: norm.alpha0. attn: the norm before attention; ffn: before the MLP; final: before the head
-    alpha0_attn: Optional[float] = option(None, optional_positive, "alpha0 of the norms before attention (llama)")
-    alpha0_ffn: Optional[float] = option(None, optional_positive, "alpha0 of the norms before the MLP (llama)")
-    alpha0_final: Optional[float] = option(None, optional_positive, "alpha0 of the final norm (llama)")
+    # dyt in model=llama and model=vit: alpha0 per position (the paper's C6: attention wants a larger
+    # one); null: norm.alpha0. attn: the norm before attention; ffn: before the MLP; final: before the
+    # head (the ViT's fc_norm after pooling). A position's own alpha0 is fixed under alpha0_mode=data.
+    alpha0_attn: Optional[float] = option(None, optional_positive, "alpha0 of the norms before attention (llama, vit)")
+    alpha0_ffn: Optional[float] = option(None, optional_positive, "alpha0 of the norms before the MLP (llama, vit)")
+    alpha0_final: Optional[float] = option(None, optional_positive, "alpha0 of the final norm (llama, vit)")
 
 
 # The keys only Python callers pass (timm's factory kwargs), with their checks.
@@ -131,8 +132,10 @@ FACTORY_KEYS: dict[str, Check] = {"device": _device, "dtype": _dtype}
 
 
 def options_at(options: Mapping[str, object], position: str) -> dict:
-    """The norm options for one position: alpha0 is norm.alpha0_<position> where that is set."""
+    """The norm options for one position: alpha0 is norm.alpha0_<position> where that is set, and
+    that layer starts there under norm.alpha0_mode=data too (it is not calibrated: the control of
+    "the data rule in the blocks, a fixed alpha0 in the final norm")."""
     if position not in POSITIONS:
         raise NormConfigError(f"position = {position!r} is unknown; allowed: {', '.join(POSITIONS)}")
     own = options.get(f"alpha0_{position}")
-    return dict(options) if own is None else {**options, "alpha0": own}
+    return dict(options) if own is None else {**options, "alpha0": own, "alpha0_mode": "fixed"}

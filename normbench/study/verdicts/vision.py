@@ -549,7 +549,9 @@ def alpha0_data(result, cmp: Compare = ACC) -> list[Verdict]:
     (<model>_<variant>, the model's name without an underscore; accuracy or bits per byte): the data rule at c = 1 is not worse than the best fixed alpha0 (picked
     on the selection metric) and beats the paper's fixed 0.5. Holds when both hold for every
     model run; does not hold when either does not for some model; inconclusive otherwise.
-    Beside it: the best c, and each DyT variant against the model's own norm (LN or RMSNorm)."""
+    Beside it: the best c, each DyT variant against the model's own norm (LN or RMSNorm), and where
+    run the control <model>_rule_final_2 (the rule in the blocks, a fixed alpha0 of 2 in the final
+    norm) against a fixed 2 everywhere (not worse) and the rule everywhere (beats)."""
     cells = collect(result, keys=("variant",), metric=cmp.metric)
     at = {k[0]: c for k, c in cells.items() if c.n}
     models = sorted({v.split("_", 1)[0] for v in at if "_data_" in v})
@@ -574,6 +576,14 @@ def alpha0_data(result, cmp: Compare = ACC) -> list[Verdict]:
         edge = not_bracketed("c", [float(v.rsplit("_", 1)[1]) for v in data], float(best_c.rsplit("_", 1)[1]))
         out.append((f"{m}: best c (picked on {cmp.select or cmp.metric})", f"{best_c.rsplit('_', 1)[1]}" + (f"; {edge}" if edge else ""),
                     ", ".join(f"{v.split('_', 1)[1]} {cmp.show(c)}" for v, c in sorted(at.items()) if v.startswith(m))))
+        control = at.get(f"{m}_rule_final_2")  # the rule in the blocks, a fixed 2 in the final norm
+        if control is not None and f"{m}_fixed_2" in fixed:
+            o, d = cmp.not_worse(control, fixed[f"{m}_fixed_2"])
+            out.append((f"{m}: the rule with a fixed 2 in the final norm not worse than a fixed 2 everywhere", o,
+                        cmp.show_diff("rule_final_2 - fixed_2", d)))
+            o, d = cmp.beats(control, rule)
+            out.append((f"{m}: the rule with a fixed 2 in the final norm beats the rule everywhere", o,
+                        cmp.show_diff("rule_final_2 - data_1", d)))
         ref = next((r for r in ("layernorm", "rmsnorm") if f"{m}_{r}" in at), None)  # the model's own norm
         if ref is not None:
             short = {"layernorm": "LN", "rmsnorm": "RMSNorm"}[ref]

@@ -94,6 +94,25 @@ def test_resume_true_leaves_a_finished_run_alone(tiny_cfg, tmp_path):
     assert files == {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
 
 
+def test_leaving_a_finished_run_alone_adds_nothing_to_its_train_log(tiny_cfg, tmp_path, caplog):
+    """Hydra's job log file is the run folder's train.log; re-running a sweep must not append its
+    "nothing to do" there (a study commits train.log), only say it on the console."""
+    import logging
+
+    train(tiny_cfg(), tmp_path)
+    (tmp_path / "train.log").write_text("the run's own lines\n")
+    handler = logging.FileHandler(tmp_path / "train.log")  # as Hydra's job logging adds it
+    logging.getLogger().addHandler(handler)
+    try:
+        with caplog.at_level(logging.INFO):
+            train(tiny_cfg("trainer.resume=true"), tmp_path)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    assert (tmp_path / "train.log").read_text() == "the run's own lines\n"
+    assert "already finished (ok); nothing to do" in caplog.text
+
+
 def test_resume_true_leaves_a_run_of_a_live_process_alone_and_resumes_a_killed_one(tiny_cfg, tmp_path):
     import json
     import socket

@@ -280,6 +280,17 @@ class Trainer:
         return "ok"
 
 
+def _console_only(level: int, msg: str, *args: Any) -> None:
+    """A record for every handler but the log files: a run left alone must not gain lines in its
+    train.log (Hydra's job log file, the run folder's own), which a study commits."""
+    if not log.isEnabledFor(level):
+        return
+    record = log.makeRecord(log.name, level, __file__, 0, msg, args, None)
+    for handler in logging.getLogger().handlers:
+        if not isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
+            handler.handle(record)
+
+
 def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, Any]:
     """Train one run described by a composed config into `run_dir`; returns summary.json's content.
 
@@ -297,9 +308,10 @@ def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, 
     if cfg.trainer.resume is True:
         state = read_run_state(run_dir)
         if state is not None and state.get("status") in DONE:
-            log.info("%s already finished (%s); nothing to do", run_dir, state["status"])
+            _console_only(logging.INFO, "%s already finished (%s); nothing to do", run_dir, state["status"])
             return state
         if state is not None and alive_elsewhere(state):
-            log.warning("%s is being trained by process %s; left to it", run_dir, state["process"]["pid"])
+            _console_only(logging.WARNING, "%s is being trained by process %s; left to it", run_dir,
+                          state["process"]["pid"])
             return state
     return Trainer(cfg, run_dir, hydra=hydra, dist=dist).fit()

@@ -210,6 +210,37 @@ def test_rows_fast_path_runs_where_it_should_and_matches_the_formula(monkeypatch
 
 
 @needs_kernel
+@pytest.mark.parametrize("kw", [dict(learnable_alpha=False), dict(alpha_param="log"), dict(cast=torch.bfloat16)],
+                         ids=["frozen-alpha", "log-alpha", "bf16-parameters"])
+def test_rows_fast_path_takes_any_alpha_and_casts_parameters_like_eager(kw):
+    """The fast path's alpha is the parameter, the frozen buffer, or alpha0 * exp(s); parameters cast
+    away from fp32 (model.to(bf16)) get the formula in ATen ops inside the node, as eager DyT."""
+    if cpu_autograd.op() is None:
+        pytest.skip(f"no C++ autograd node: {cpu_autograd.reason()}")
+    kw = dict(kw)
+    cast = kw.pop("cast", None)
+    m, ref = make("channels_last", 13, "auto", **kw), make("channels_last", 13, "eager", **kw)
+    with torch.no_grad():
+        for mod in (m, ref):
+            for t in mod.parameters():
+                t.copy_(torch.randn_like(t) * 0.1 + (1.0 if t is mod.weight else 0.0))
+        ref.load_state_dict(m.state_dict())
+    dtype = torch.float32
+    if cast is not None:
+        m, ref, dtype = m.to(cast), ref.to(cast), cast
+    x, dy = inputs((3, 201, 13), "contig", dtype)
+    y = m(x.clone().requires_grad_())
+    assert type(y.grad_fn).__name__ == ("CppFunction" if cast is None else "AddcmulBackward0")
+    got, want = run(m, x, dy), run(ref, x, dy)
+    tol = TOL[torch.float32]["y"] if cast is None else dict(rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(got[0], want[0], **tol)
+    torch.testing.assert_close(got[1], want[1], **tol)
+    for name in want[2]:
+        torch.testing.assert_close(got[2][name].float(), want[2][name].float(), rtol=1e-3 if cast is None else 5e-2,
+                                   atol=1e-3 if cast is None else 5e-1)
+
+
+@needs_kernel
 @pytest.mark.parametrize("node", ["cxx", "python"])
 def test_rows_fast_path_second_derivative_is_an_error(monkeypatch, node):
     """Never silent zeros: the C++ node refuses create_graph=True at once, naming the impl that has
@@ -428,8 +459,9 @@ def test_without_a_compiler_auto_is_eager_and_compiled_fails_clearly(monkeypatch
     monkeypatch.setattr(cpu, "_compiler", lambda: None)
     monkeypatch.setattr(dyt_module, "compile_unavailable", lambda device_type: "no C++ compiler")
     cpu.library.cache_clear()
+    cpu_autograd.op.cache_clear()  # the node is built from the C kernel: none either
     try:
-        assert cpu.library() is None and "no C compiler" in cpu.reason()
+        assert cpu.library() is None and "no C compiler" in cpu.reason() and cpu_autograd.op() is None
         x, dy = inputs((64, 128), "contig", torch.float32)
         m_auto, m_eager, m_fused = (make("channels_last", 128, i) for i in ("auto", "eager", "fused"))
         assert m_auto.resolved_impl(x) == "eager" and ops.backend(x) is reference
@@ -442,6 +474,7 @@ def test_without_a_compiler_auto_is_eager_and_compiled_fails_clearly(monkeypatch
             make("channels_last", 128, "compiled")(x)
     finally:
         cpu.library.cache_clear()
+        cpu_autograd.op.cache_clear()
     monkeypatch.undo()
     assert (cpu.library() is not None) == had_library  # the cache was cleared: the real kernel is back
 

@@ -29,6 +29,7 @@ from torch import nn
 from normbench.errors import NormConfigError
 
 from . import fused
+from .fused import cpu_autograd
 from .base import CHANNELS_FIRST, CHANNELS_LAST, NormLayer, register_norm
 from .options import boolean, choice, option, positive
 
@@ -36,6 +37,7 @@ SQUASHES = ("tanh", "hardtanh", "sigmoid", "identity")
 IMPLS = ("auto", "eager", "fused", "compiled")
 
 _MAX_RANK = 16
+_F32, _BF16 = torch.float32, torch.bfloat16  # what the C++ node takes (fused/cpu_autograd.py)
 # `auto` runs eager below this many elements: there the fused path's fixed Python cost
 # (tens of microseconds a call) outweighs the memory traffic it saves. A rough crossover,
 # to be re-checked with `python -m normbench.bench layer` (README, Performance).
@@ -148,6 +150,7 @@ class DyT(NormLayer, nn.Module):
         # may forward() take the CPU fast path (fused.dyt_rows_cpu)? What does not change per call
         self._rows_cpu = (self.impl in ("auto", "fused") and self.squash == "tanh" and layout == CHANNELS_LAST
                           and o.affine and o.bias)
+        self._rows_min = 1 if self.impl == "fused" else AUTO_MIN_NUMEL
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -205,10 +208,19 @@ class DyT(NormLayer, nn.Module):
         return "fused"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (self._rows_cpu and (x.numel() >= AUTO_MIN_NUMEL or self.impl == "fused")
-                and not torch.compiler.is_compiling()):
-            p, alpha = self._parameters, self.alpha
-            if fused.rows_cpu_ok(x, alpha, p["weight"], p["bias"]):  # the fused kernel with the least Python
+        # The common case (a contiguous fp32/bf16 CPU input) straight to the C++ autograd node, in as
+        # few Python steps as possible: inside a training step each costs microseconds, and the checks
+        # of a longer path were DyT's whole forward time over LayerNorm's (results/perf/README.md).
+        # The node checks the parameters' dtype itself.
+        if (self._rows_cpu and x.is_cpu and (x.dtype is _F32 or x.dtype is _BF16) and x.is_contiguous()
+                and x.numel() >= self._rows_min and not torch.compiler.is_compiling()):
+            node = cpu_autograd.op()
+            if node is not None:
+                p = self._parameters
+                alpha = p.get("alpha")  # None when frozen (a buffer) or alpha_param=log
+                return node(x, self.alpha if alpha is None else alpha, p["weight"], p["bias"])
+            p, alpha = self._parameters, self.alpha  # no node: the same kernels through Python
+            if fused.rows_cpu_ok(x, alpha, p["weight"], p["bias"]):
                 return fused.dyt_rows_cpu(x, alpha, p["weight"], p["bias"])
         impl = self.resolved_impl(x)
         if impl == "fused":

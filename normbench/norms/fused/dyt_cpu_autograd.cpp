@@ -66,6 +66,12 @@ struct DyTRows : public torch::autograd::Function<DyTRows> {
 };
 
 at::Tensor dyt_rows(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& w, const at::Tensor& b) {
+  // DyT.forward checks x (a contiguous fp32/bf16 CPU tensor); the kernels read fp32 parameters, and
+  // parameters of another dtype (a model cast with .to()) get the formula in ATen ops, as eager DyT.
+  if (alpha.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || b.scalar_type() != at::kFloat) {
+    const auto dt = x.scalar_type();
+    return at::addcmul(b.to(dt), w.to(dt), at::tanh(alpha.to(dt) * x));
+  }
   return DyTRows::apply(x, alpha, w, b);
 }
 }  // namespace

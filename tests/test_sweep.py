@@ -100,3 +100,17 @@ def test_dry_run_runs_the_pre_flight_checks_of_every_variant():
     assert launch(study, [], dry_run=True) == {v: 0 for v in ("layernorm", "tanh", "identity", "tanh_noalpha")}
     with pytest.raises(StudyError, match="study squash, variant layernorm: norm.alpha0 = -1.0 is not allowed"):
         launch(study, ["norm.alpha0=-1"], dry_run=True)
+
+
+STUDIES = sorted(p.stem for p in (ROOT / "configs" / "study").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_every_studys_smoke_scale_passes_the_dry_run(name):
+    """Each study's smoke scale composes and passes the runs' own checks for every variant it
+    lists: a typo in a study yaml fails here, not when someone starts the study."""
+    from normbench.study.runner import launch
+
+    study = load_study(name, ["study.scale=smoke"])
+    codes = launch(study, [], dry_run=True)
+    assert codes and set(codes.values()) == {0}

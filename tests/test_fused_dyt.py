@@ -324,14 +324,21 @@ def test_portable_c_path_matches(monkeypatch, tmp_path):
     if cpu._compiler() is None:
         pytest.skip("no C compiler")
     monkeypatch.setattr(cpu, "_FLAG_SETS", (("-O2", "-fno-trapping-math", "-fopenmp", "-fPIC", "-shared"),))
+    x86 = platform.machine() in ("x86_64", "AMD64")
+    fresh_build_matches(monkeypatch, tmp_path, (CASES[1], CASES[2]), simd_width=1 if x86 else None)  # no AVX loops
+
+
+def fresh_build_matches(monkeypatch, tmp_path, cases, simd_width: int | None = None) -> None:
+    """Build the C kernel afresh into tmp_path, rows through it (not through the cached C++ node's
+    own copy), check its vector width and that each case in fp32 and bf16 gives the formula's results."""
     monkeypatch.setenv("NORMBENCH_KERNEL_CACHE", str(tmp_path))
-    monkeypatch.setenv("NORMBENCH_FUSED_CPU_CXX", "0")  # rows through these loops, not the cached node's
+    monkeypatch.setenv("NORMBENCH_FUSED_CPU_CXX", "0")
     cpu.library.cache_clear()
     cpu_autograd.op.cache_clear()
     try:
-        if platform.machine() in ("x86_64", "AMD64"):
-            assert cpu.simd_width() == 1  # no -march: no AVX2 loops
-        for layout, shape, memory in (CASES[1], CASES[2]):
+        if simd_width is not None:
+            assert cpu.simd_width() == simd_width
+        for layout, shape, memory in cases:
             for dtype in (torch.float32, torch.bfloat16):
                 m = make(layout, channels(layout, shape), "fused")
                 x, dy = inputs(shape, memory, dtype)
@@ -358,23 +365,10 @@ def test_simd_paths_match(monkeypatch, tmp_path, isa):
     if not {"avx2", "fma"} <= flags:
         pytest.skip("needs AVX2 + FMA")
     monkeypatch.setenv("NORMBENCH_FUSED_CPU_ISA", isa)
-    monkeypatch.setenv("NORMBENCH_KERNEL_CACHE", str(tmp_path))
-    monkeypatch.setenv("NORMBENCH_FUSED_CPU_CXX", "0")  # rows through this build's kernels, not the cached node's
-    cpu.library.cache_clear()
-    cpu_autograd.op.cache_clear()
-    try:
-        want = 16 if isa == "native" and {"avx512f", "avx512bw"} <= flags else 8
-        assert cpu.simd_width() == want
-        # 64 channels: four 16-lane vectors; 37: two and a tail; 13: a tail only; 11 x 11 planes
-        for layout, shape, memory in (("channels_last", (9, 64), "contig"), ("channels_last", (9, 37), "contig"),
-                                      CASES[1], CASES[2]):
-            for dtype in (torch.float32, torch.bfloat16):
-                m = make(layout, channels(layout, shape), "fused")
-                x, dy = inputs(shape, memory, dtype)
-                assert_matches(run(m, x, dy), reference_f64(m, x, dy), TOL[dtype])
-    finally:
-        cpu.library.cache_clear()
-        cpu_autograd.op.cache_clear()
+    want = 16 if isa == "native" and {"avx512f", "avx512bw"} <= flags else 8
+    # 64 channels: four 16-lane vectors; 37: two and a tail; 13: a tail only; 11 x 11 planes
+    cases = (("channels_last", (9, 64), "contig"), ("channels_last", (9, 37), "contig"), CASES[1], CASES[2])
+    fresh_build_matches(monkeypatch, tmp_path, cases, simd_width=want)
 
 
 def test_unknown_isa_is_an_error(monkeypatch):

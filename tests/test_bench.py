@@ -8,11 +8,9 @@ import csv
 import json
 import platform
 import re
-import resource
 from pathlib import Path
 
 import pytest
-import torch
 
 from normbench.bench import layer, malloc, report
 from normbench.bench.__main__ import main
@@ -66,20 +64,10 @@ def test_layer_benchmark_writes_csv_markdown_figure_and_meta(tmp_path, monkeypat
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
-def test_pinned_malloc_reuses_freed_memory_without_page_faults():
-    """After malloc.pin(), a 12 MiB block freed and allocated again comes back from the heap: no
-    page faults after the first (unpinned, glibc may hand it back to the kernel each time)."""
+def test_malloc_pin_fixes_glibcs_thresholds():
+    """glibc accepts both fixed thresholds (it refuses an mmap threshold above 32 MiB: pin() would
+    then say None); the effect on the layer benchmark's spread is measured in results/perf, not here."""
     assert malloc.pin() == {"mmap_threshold": 32 << 20, "trim_threshold": (1 << 31) - 1}
-    n = 3 << 20  # 12 MiB of float32
-
-    def alloc_touch():
-        torch.empty(n).fill_(1.0)
-
-    alloc_touch()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(20):
-        alloc_touch()
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 20 * (n * 4 // 4096) // 10
 
 
 @pytest.mark.parametrize("argv,message", [

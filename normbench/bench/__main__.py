@@ -43,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     lp.add_argument("--out", type=Path, default=None, help="output folder (default results/perf/<timestamp>)")
     lp.add_argument("--no-plot", action="store_true", help="skip the PNG figure")
     lp.add_argument("--malloc", default="pinned", choices=("pinned", "default"),
-                    help="pinned (default): glibc's malloc thresholds fixed, so no run pays page faults another "
-                         "does not (normbench/bench/malloc.py); default: glibc as it comes; recorded")
+                    help="pinned (default): glibc's malloc thresholds fixed, so freed memory is reused the same way in "
+                         "every run (normbench/bench/malloc.py); default: glibc as it comes; recorded")
     sp = sub.add_parser("step", help="a training step: normbench's loop vs a bare loop, norm vs norm")
     sp.add_argument("--norms", default="layernorm,dyt", help="comma-separated norm config names; the first is the reference")
     sp.add_argument("--warmup", type=int, default=10, help="untimed steps first, each repeat")

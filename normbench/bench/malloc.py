@@ -5,9 +5,9 @@ kernel past a trim threshold, so whether a layer's fresh 12 MB output is page-fa
 the next call depends on the process's allocation history, not on the layer. On the development
 machine one process ran 300 fp32 8192 x 384 forward+backward calls with 110-130 k page faults and
 another, the same code, with 500-730 k and up to twice the time (perf stat; results/perf/README.md),
-for LayerNorm and DyT alike. Pinned, every candidate reuses freed memory the same way and the
-benchmark compares the layers. A training step is not pinned; the step benchmark measures it as it
-runs.
+for LayerNorm and DyT alike. Pinned, the block-to-block spread of the 8192 x 384 case fell from
+2-3 x to a few per cent (it does not stop every fault: a fresh process still faults on part of a
+reallocated 12 MiB block). A training step is not pinned; the step benchmark measures it as it runs.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from normbench.errors import InputError
 from normbench.preempt import requeue_with_submitit
 from normbench.track import versions, write_summary
+from normbench.track.logfiles import log_split
 from normbench.train import train
 
 log = logging.getLogger("train")
@@ -35,11 +36,7 @@ def log_to_file(message: str, traceback: bool = False) -> None:
     error is printed once by whoever reports it: `error: ...` of a single run, the job's own line
     in a sweep, Hydra's traceback of a crash. train.log keeps every failed job's error (and, for a
     crash, its traceback, which Hydra prints for the first failed job only)."""
-    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None,
-                            sys.exc_info() if traceback else None)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
+    log_split(log, logging.ERROR, "%s", message, files=True, exc_info=sys.exc_info() if traceback else None)
 
 
 class SweepJobInputError(CompactHydraException):

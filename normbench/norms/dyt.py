@@ -147,7 +147,7 @@ class DyT(NormLayer, nn.Module):
         else:
             register_scalar_and_affine(self, num_features, o.learnable_alpha, o.affine, o.bias, fk)
         self.reset_parameters()
-        # may forward() take the CPU fast path (fused.dyt_rows_cpu)? What does not change per call
+        # may forward() take the CPU fast path (the C++ node)? What does not change per call
         self._rows_cpu = (self.impl in ("auto", "fused") and self.squash == "tanh" and layout == CHANNELS_LAST
                           and o.affine and o.bias)
         self._rows_min = 1 if self.impl == "fused" else AUTO_MIN_NUMEL
@@ -211,17 +211,14 @@ class DyT(NormLayer, nn.Module):
         # The common case (a contiguous fp32/bf16 CPU input) straight to the C++ autograd node, in as
         # few Python steps as possible: inside a training step each costs microseconds, and the checks
         # of a longer path were DyT's whole forward time over LayerNorm's (results/perf/README.md).
-        # The node checks the parameters' dtype itself.
+        # The node reads the parameters in fp32 whatever their dtype.
         if (self._rows_cpu and x.is_cpu and (x.dtype is _F32 or x.dtype is _BF16) and x.is_contiguous()
                 and x.numel() >= self._rows_min and not torch.compiler.is_compiling()):
             node = cpu_autograd.op()
-            if node is not None:
+            if node is not None:  # else the general path below (fused.dyt_fused) runs the same kernels
                 p = self._parameters
                 alpha = p.get("alpha")  # None when frozen (a buffer) or alpha_param=log
                 return node(x, self.alpha if alpha is None else alpha, p["weight"], p["bias"])
-            p, alpha = self._parameters, self.alpha  # no node: the same kernels through Python
-            if fused.rows_cpu_ok(x, alpha, p["weight"], p["bias"]):
-                return fused.dyt_rows_cpu(x, alpha, p["weight"], p["bias"])
         impl = self.resolved_impl(x)
         if impl == "fused":
             return fused.dyt_fused(x, self.alpha, self.weight, self.bias, self.layout == CHANNELS_FIRST)

@@ -39,6 +39,7 @@ from normbench.preempt import StopRequest
 from normbench.probes import HealthMonitor, NormProbe
 from normbench.track import (DONE, Tracker, WandbRun, alive_elsewhere, build_summary, metric_key, read_run_state,
                              start_wandb)
+from normbench.track.logfiles import log_split
 from normbench.train.checkpoint import (CHECKPOINT_NAME, assemble_state, load_checkpoint, parse_resume, rank_state,
                                         refuse_to_overwrite, resolve_checkpoint, restore_state, save_checkpoint)
 from normbench.train.guard import Diverged, check_loss, check_weights
@@ -280,17 +281,6 @@ class Trainer:
         return "ok"
 
 
-def _console_only(level: int, msg: str, *args: Any) -> None:
-    """A record for every handler but the log files: a run left alone must not gain lines in its
-    train.log (Hydra's job log file, the run folder's own), which a study commits."""
-    if not log.isEnabledFor(level):
-        return
-    record = log.makeRecord(log.name, level, __file__, 0, msg, args, None)
-    for handler in logging.getLogger().handlers:
-        if not isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
-            handler.handle(record)
-
-
 def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, Any]:
     """Train one run described by a composed config into `run_dir`; returns summary.json's content.
 
@@ -308,10 +298,11 @@ def train(cfg: DictConfig, run_dir: str | Path, hydra: Any = None) -> dict[str, 
     if cfg.trainer.resume is True:
         state = read_run_state(run_dir)
         if state is not None and state.get("status") in DONE:
-            _console_only(logging.INFO, "%s already finished (%s); nothing to do", run_dir, state["status"])
+            # on the console only: a study commits the run's train.log (normbench/track/logfiles.py)
+            log_split(log, logging.INFO, "%s already finished (%s); nothing to do", run_dir, state["status"], files=False)
             return state
         if state is not None and alive_elsewhere(state):
-            _console_only(logging.WARNING, "%s is being trained by process %s; left to it", run_dir,
-                          state["process"]["pid"])
+            log_split(log, logging.WARNING, "%s is being trained by process %s; left to it", run_dir,
+                      state["process"]["pid"], files=False)
             return state
     return Trainer(cfg, run_dir, hydra=hydra, dist=dist).fit()

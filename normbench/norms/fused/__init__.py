@@ -6,15 +6,15 @@ alpha*x and tanh, and reduces dweight, dbias, dalpha in separate passes). Here:
 - ops.dyt_fused: custom ops normbench::dyt_fwd / dyt_bwd with their autograd formula;
   one pass forward, one pass backward, x the only saved activation, deterministic
   reductions. Backends in cpu.py, triton_gpu.py and reference.py (torch ops).
-- ops.dyt_rows_cpu (with cpu.rows_ok): the same CPU kernels for the common case behind a C++
-  autograd node (cpu_autograd.py; ops' Python Function where it cannot be built): in a training
-  step the per-call Python, not the kernel, was DyT's time over LayerNorm's.
+- cpu_autograd.op(): the same CPU kernels for the common case behind a C++ autograd node, which
+  DyT.forward calls directly (ops.dyt_fused routes cpu.rows_ok inputs to it as well; ops' Python
+  Function where it cannot be built): in a training step the per-call Python, not the kernel,
+  was DyT's time over LayerNorm's.
 - compiled.compiled: the eager formula through torch.compile.
 DyT.forward (normbench/norms/dyt.py) chooses among them by `norm.impl`.
 """
 
 from .compiled import compiled, unavailable_reason
-from .cpu import rows_ok as rows_cpu_ok
-from .ops import backend, dyt_fused, dyt_rows_cpu, has_kernel
+from .ops import backend, dyt_fused, has_kernel
 
-__all__ = ["backend", "compiled", "dyt_fused", "dyt_rows_cpu", "has_kernel", "rows_cpu_ok", "unavailable_reason"]
+__all__ = ["backend", "compiled", "dyt_fused", "has_kernel", "unavailable_reason"]

@@ -66,13 +66,10 @@ struct DyTRows : public torch::autograd::Function<DyTRows> {
 };
 
 at::Tensor dyt_rows(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& w, const at::Tensor& b) {
-  // DyT.forward checks x (a contiguous fp32/bf16 CPU tensor); the kernels read fp32 parameters, and
-  // parameters of another dtype (a model cast with .to()) get the formula in ATen ops, as eager DyT.
-  if (alpha.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || b.scalar_type() != at::kFloat) {
-    const auto dt = x.scalar_type();
-    return at::addcmul(b.to(dt), w.to(dt), at::tanh(alpha.to(dt) * x));
-  }
-  return DyTRows::apply(x, alpha, w, b);
+  // DyT.forward checks x (a contiguous fp32/bf16 CPU tensor); the kernels read fp32 parameters, so
+  // parameters of another dtype (a model cast with .to()) are read in fp32, as ops.py's path does
+  // (to() is a no-op for fp32 ones, and autograd casts their gradients back).
+  return DyTRows::apply(x, alpha.to(at::kFloat), w.to(at::kFloat), b.to(at::kFloat));
 }
 }  // namespace
 

@@ -214,7 +214,7 @@ def dyt_fused(x: Tensor, alpha: Tensor, weight: Optional[Tensor], bias: Optional
 
 
 def dyt_rows_cpu(x: Tensor, alpha: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """DyT.forward's fast path, where cpu.rows_ok(x, alpha, weight, bias): the C++ autograd node
-    (cpu_autograd.py) where it builds, else the same kernels through _DyTFunction."""
+    """dyt_fused's common case, where cpu.rows_ok(x, alpha, weight, bias): the C++ autograd node
+    (cpu_autograd.py; DyT.forward calls it directly) where it builds, else _DyTFunction."""
     node = cpu_autograd.op()
     return node(x, alpha, weight, bias) if node is not None else _DyTFunction.apply(x, alpha, weight, bias, False)

@@ -40,6 +40,13 @@ def collapsed(c: Cell, metric: str = "val/acc1") -> int:
     return bad
 
 
+def failure_state(c: Cell, metric: str = "val/acc1") -> str:
+    """A cell's runs as the stability rules read them: "fails" (every run failed), "trains" (none
+    did) or "mixed"."""
+    bad = collapsed(c, metric)
+    return "fails" if bad == c.n else "trains" if bad == 0 else "mixed"
+
+
 def setup_failure(name: str, c: Cell, cmp: Compare, floor: Cell | None = None) -> str | None:
     """Why `c` is a setup failure (at chance, or demonstrably below no normalization), else None."""
     if at_chance(c):
@@ -188,9 +195,7 @@ def stability(result, cmp: Compare = ACC) -> list[Verdict]:
     state: dict[str, dict[tuple, tuple[str, int]]] = {}
     for (variant, depth, lr), c in cells.items():
         if c.n:
-            bad = collapsed(c, cmp.metric)
-            state.setdefault(variant, {})[(depth, lr)] = ("fails" if bad == c.n else "trains" if bad == 0 else
-                                                          "mixed", c.n)
+            state.setdefault(variant, {})[(depth, lr)] = (failure_state(c, cmp.metric), c.n)
     if not {"tanh", "identity", "layernorm"} <= set(state):
         return [("C2/C5 stability", UNSURE, f"variants with runs: {sorted(state)}")]
     out = []
@@ -604,14 +609,13 @@ SCALE_MAP_CLAIMS = ("C1: DyT (alpha0 0.5) matches LN", "C1: the best DyT alpha0 
 
 
 def _stable_as(a: Cell, b: Cell, cmp: Compare) -> str:
-    """C5's stability part in one cell: does not hold when one side failed every run and the other
-    none; holds when both failed the same number of runs; inconclusive otherwise or below 3 runs."""
-    fa, fb = collapsed(a, cmp.metric), collapsed(b, cmp.metric)
+    """C5's stability part in one cell, by the stability study's rule: does not hold when one side
+    fails where the other trains, holds when both are in the same state; inconclusive otherwise or
+    below 3 runs a side."""
+    sa, sb = failure_state(a, cmp.metric), failure_state(b, cmp.metric)
     if min(a.n, b.n) < stats.MIN_N:
         return UNSURE
-    if fa == fb:
-        return HOLDS
-    return FAILS if (fa == a.n and fb == 0) or (fb == b.n and fa == 0) else UNSURE
+    return HOLDS if sa == sb else FAILS if {sa, sb} == {"fails", "trains"} else UNSURE
 
 
 def scale_map(result, cmp: Compare = ACC) -> list[Verdict]:

@@ -597,6 +597,33 @@ def test_alpha_lr_three_outcomes(tmp_path):
     assert found["A faster alpha closes the gap to LN"] == UNSURE  # [-1.7, +0.6]: neither inside nor outside
 
 
+def test_alpha_lr_judges_the_best_faster_alpha_and_its_grid_edge(tmp_path):
+    # the best multiple (100) at the top of the linear grid 1-100, far from LN: a larger one may do better
+    found = {c: (v, why) for c, v, why in verdicts("alpha_lr", alpha_lr_runs(tmp_path / "a", {"dyt_lr10": 75.5,
+                                                                                             "dyt_lr100": 76.0}))}
+    verdict, why = next(v for c, v in found.items() if c.startswith("vit: the best faster alpha"))
+    assert verdict == UNSURE and "dyt_lr100" in why and "not bracketed" in why
+    assert found["A faster alpha closes the gap to LN"][0] == UNSURE
+    # a multiple above it that does worse brackets it: the gap stays, the claim does not hold
+    found = {c: v for c, v, _ in verdicts("alpha_lr", alpha_lr_runs(tmp_path / "b", {"dyt_lr10": 75.5, "dyt_lr100": 76.0,
+                                                                                    "dyt_lr300": 75.0}))}
+    assert found["A faster alpha closes the gap to LN"] == FAILS
+    # the log parametrisation has a grid of its own (1, 10): its best is judged like the linear one
+    found = {c: (v, why) for c, v, why in verdicts("alpha_lr", alpha_lr_runs(tmp_path / "c", {"dyt_lr10": 75.5,
+                                                                                             "dyt_log": 76.0,
+                                                                                             "dyt_log_lr10": 79.9}))}
+    verdict, why = next(v for c, v in found.items() if c.startswith("vit: the best faster alpha"))
+    assert verdict == HOLDS and why.startswith("dyt_log_lr10")
+
+
+def test_alpha_knob_names():
+    from normbench.study.verdicts.vision import alpha_knob
+
+    assert alpha_knob("dyt") == ("linear", 1.0) and alpha_knob("dyt_lr300") == ("linear", 300.0)
+    assert alpha_knob("dyt_log") == ("log", 1.0) and alpha_knob("dyt_log_lr10") == ("log", 10.0)
+    assert alpha_knob("dyt_lrx") is None and alpha_knob("layernorm") is None and alpha_knob("dyt_log_x") is None
+
+
 def alpha0_data_runs(root, data_1: float, noise: float = 0.02, control: float | None = None):
     """vit: LN at 80, fixed alpha0 0.5 at 74 and 2.0 at 77, the data rule at c 0.5 / 1 / 2; the
     fc_norm control (rule in the blocks, fixed 2 in fc_norm) at `control` where given."""

@@ -670,6 +670,10 @@ def scale_map_runs(root, deep_gap: float):
                     config = yaml.safe_load((run / "config.yaml").read_text())
                     config["model"]["patch_size"] = patch
                     (run / "config.yaml").write_text(yaml.safe_dump(config))
+    run = make_run(root, "layernorm_long-6-4-0", variant="layernorm_long", seed=0, depth=6, acc=82.5)  # twice as long
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["model"]["patch_size"] = 4
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
     result = report([root], root / "report", spec={"group_by": ["variant"], "figures": []})
     return {claim: (verdict, why) for claim, verdict, why in verdicts("scale_map", result)}
 
@@ -687,6 +691,8 @@ def test_scale_map_names_the_cells_where_each_claim_holds(tmp_path):
     assert "not bracketed" not in found["C1: the best DyT alpha0 matches LN, cell by cell"][1]
     assert scale_map_runs(tmp_path / "b", deep_gap=0.0)["C1: DyT (alpha0 0.5) matches LN in every cell of the map"][0] \
         == HOLDS
+    # the run-length check: LN seed 0 at 80.00, twice as long 82.50; context, not in the claims
+    assert found["run length, LN at depth 6 patch 4"][0].startswith("+2.50 points from the map's length to twice it")
 
 
 def test_alpha0_data_fc_norm_control(tmp_path):

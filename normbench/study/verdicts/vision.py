@@ -653,7 +653,8 @@ def scale_map(result, cmp: Compare = ACC) -> list[Verdict]:
     fails, or tanh at alpha0 0.5 beats it), C5 (alpha0 0.5 and 1 match; alpha0 0.5 fails in the same
     runs as LN). Per claim, a verdict line "in every cell" (holds when it holds in every cell run,
     does not hold when it does not hold in some cell, inconclusive otherwise) and a line naming the
-    cells of each outcome, with the numbers behind each cell."""
+    cells of each outcome, with the numbers behind each cell. A variant layernorm_long (LN run
+    twice as long in one cell) gives the run-length context line."""
     cells = collect(result, keys=("variant", "model.depth", "model.patch_size"), metric=cmp.metric)
     grid: dict[tuple, dict[str, Cell]] = {}
     for (variant, depth, patch), c in cells.items():
@@ -693,6 +694,12 @@ def scale_map(result, cmp: Compare = ACC) -> list[Verdict]:
                                                + (f"; {edge}" if edge else ""))
     name = lambda k: f"depth {k[0]} patch {k[1]}"  # noqa: E731
     out = []
+    for key, at in sorted(grid.items()):  # the run-length check: LN twice as long in one cell
+        if "layernorm_long" in at:
+            gain, how = seed_matched_gain(at["layernorm"], at["layernorm_long"], cmp)
+            out.append((f"run length, LN at {name(key)}", f"{gain:+.{cmp.decimals}f} {cmp.unit} from the map's "
+                        f"length to twice it ({how})",
+                        f"map length: {cmp.show(at['layernorm'])}; twice: {cmp.show(at['layernorm_long'])}"))
     for claim in SCALE_MAP_CLAIMS:
         per = found[claim]
         if not per:

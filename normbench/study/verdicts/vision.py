@@ -339,23 +339,65 @@ def _gap(r: dict) -> str:
             f"({100 * r['relative_gap']:.1f} % of the reference's loss), final {r['final_gap']:+.4f}")
 
 
+def dyt_by_alpha0(c: dict[str, Cell], model: str) -> dict[float, tuple[str, Cell]]:
+    """{alpha0: (variant, cell)} of the model's DyT variants (<model>_dyt, <model>_dyt_*), alpha0
+    as the runs' configs have it (vision_norms' vit_dyt_best is alpha0 2.0); a variant whose runs
+    disagree on alpha0 is left out, and of two variants at one alpha0 the first by name is kept."""
+    out: dict[float, tuple[str, Cell]] = {}
+    for v in sorted(c):
+        if v != f"{model}_dyt" and not v.startswith(f"{model}_dyt_"):
+            continue
+        alpha0 = {r.key("norm.alpha0") for r in c[v].runs}
+        if len(alpha0) == 1 and None not in alpha0:
+            out.setdefault(float(alpha0.pop()), (v, c[v]))
+    return out
+
+
+def best_alpha0(grid: dict[float, tuple[str, Cell]], cmp: Compare) -> tuple[float, str | None]:
+    """The alpha0 whose cell ranks first on the selection metric (compare.score: val/* where the
+    study reports test/*), and the not-bracketed note when it is at the edge of the grid run."""
+    best = max(grid, key=lambda a: cmp.score(grid[a][1]))
+    return best, not_bracketed("alpha0", grid, best)
+
+
 def vision_norms(result, cmp: Compare = ACC) -> list[Verdict]:
     """C1 per model (ViT, ConvNeXt): DyT (alpha0 0.5) matches LN when the interval of DyT - LN
-    lies inside the margin; does not hold when it lies wholly outside it. The curves are aligned
+    lies inside the margin; does not hold when it lies wholly outside it. Where a model has DyT at
+    more than one alpha0: the same rule for its best alpha0 (picked on the selection metric),
+    inconclusive whatever the interval when that best is at the edge of the model's alpha0 grid (a
+    larger or smaller alpha0 could change it either way). Where Derf ran (<model>_derf, alpha0 0.5):
+    the later finding that Derf is not worse than DyT at the same alpha0 (the interval of Derf - DyT
+    above -margin; does not hold when wholly below). The curves are aligned
     when, for DyT vs LN on ViT and on ConvNeXt, the mean |gap| of smoothed train loss (the
     curve_gap table) is below 5 % of LN's mean smoothed loss; not aligned when one is above
     15 %; inconclusive between."""
     c, length = _by_variant_at_length(result, cmp)
     out = []
-    for model, name, others in (("vit", "ViT", ("vit_rmsnorm", "vit_dyt_best")), ("convnext", "ConvNeXt", ())):
+    for model, name in (("vit", "ViT"), ("convnext", "ConvNeXt")):
         dyt, ln = c.get(f"{model}_dyt"), c.get(f"{model}_layernorm")
         claim = f"C1: DyT matches LN on {name}"
         if dyt is None or ln is None:
             out.append((claim, UNSURE, f"no finished runs of {model}_dyt or {model}_layernorm"))
             continue
         o, d = cmp.matches(dyt, ln)
-        why = ", ".join(f"{v} {cmp.show(c[v])}" for v in (f"{model}_layernorm", f"{model}_dyt", *others) if v in c)
+        others = sorted(v for v in c if v.startswith(f"{model}_") and v not in (f"{model}_layernorm", f"{model}_dyt"))
+        why = ", ".join(f"{v} {cmp.show(c[v])}" for v in (f"{model}_layernorm", f"{model}_dyt", *others))
         out.append((claim, o, why + "; " + cmp.show_diff("DyT - LN", d)))
+        grid = dyt_by_alpha0(c, model)
+        if len(grid) > 1:
+            best, edge = best_alpha0(grid, cmp)
+            v, cell = grid[best]
+            o, d = cmp.matches(cell, ln)
+            why = (f"best alpha0 {best:g} (picked on {cmp.select or cmp.metric}) of "
+                   + ", ".join(f"{a:g} {cmp.show(g)}" for a, (_, g) in sorted(grid.items()))
+                   + f"; LN {cmp.show(ln)}; " + cmp.show_diff(f"{v} - LN", d) + (f"; {edge}" if edge else ""))
+            out.append((f"C1: the best DyT alpha0 matches LN on {name}", UNSURE if edge else o, why))
+        derf = c.get(f"{model}_derf")
+        if derf is not None:
+            o, d = cmp.not_worse(derf, dyt)
+            out.append((f"Derf (arXiv 2512.10938) not worse than DyT on {name}", o,
+                        f"Derf {cmp.show(derf)}, DyT {cmp.show(dyt)} (alpha0 0.5 both); "
+                        + cmp.show_diff("Derf - DyT", d)))
     rows = {(r["label"], r["reference"]): r for r in _table(result, "curve_gap") if r.get("relative_gap") is not None}
     need = [("vit_dyt", "vit_layernorm"), ("convnext_dyt", "convnext_layernorm")]
     claim = "C1: loss curves aligned"

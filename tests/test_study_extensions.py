@@ -1,0 +1,128 @@
+"""The committed studies' extensions (issue 26, item 6: what their notes left open), configured
+before they run; each study's NOTES.md names them and the command that runs them.
+
+Each cpu config plans every committed run folder under the name it has (a resumed `python sweep.py
+study=<name>` skips it) and nothing new beyond the extension; the new variants compose and pass the
+runs' own checks; each verdict rule uses the new runs, on hand-made run folders (no training). The
+lr grid of dit_adaln is judged in tests/test_study_dit_adaln.py."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import yaml
+from conftest import ROOT
+from runfolders import make_run
+
+from normbench.report import report
+from normbench.study import load_study
+from normbench.study.verdicts import FAILS, HOLDS, UNSURE, verdicts
+
+
+def planned_runs(name: str) -> set[str]:
+    """"<variant>/<run folder>" of every run the cpu scale of study `name` makes: each job's swept
+    keys, expanded as Hydra's basic sweeper does and joined as its override_dirname
+    (normbench.study.spec.Job.argv names run folders by the swept keys alone)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    out = set()
+    for job in load_study(name, ["study.scale=cpu"]).jobs():
+        swept = [o for o in job.overrides if o.split("=", 1)[0].lstrip("+~") in job.swept]
+        values = []
+        for o in parser.parse_overrides(swept):
+            key = o.get_key_element()
+            items = o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]
+            values.append([f"{key}={v}" for v in items])
+        out |= {f"{job.variant}/" + ",".join(sorted(combo)) for combo in itertools.product(*values)}
+    return out
+
+
+SEEDS = ("trainer.seed=0", "trainer.seed=1", "trainer.seed=2")
+NEW = {  # what each extension adds to the committed runs (and what was configured but not yet run)
+    "vision_norms": {f"{v}/{s}" for v in ("convnext_dyt_1.0", "convnext_dyt_2.0", "vit_derf", "convnext_derf")
+                     for s in SEEDS},
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEW))
+def test_a_resumed_study_finds_its_committed_runs_and_makes_only_the_extension(name):
+    committed = {f"{p.parent.name}/{p.name}" for p in (ROOT / "results" / name / "runs").glob("*/*") if p.is_dir()}
+    planned = planned_runs(name)
+    assert committed and committed <= planned, sorted(committed - planned)[:5]  # none renamed, none re-run
+    assert planned - committed <= NEW[name], sorted(planned - committed - NEW[name])[:5]
+
+
+@pytest.mark.parametrize("name, variants", [
+    ("vision_norms", ["convnext_dyt_1.0", "convnext_dyt_2.0"]),
+])
+def test_the_new_variants_pass_the_dry_run_at_the_cpu_scale(name, variants):
+    """`sweep.py --dry-run`'s checks (compose each job's first grid point, the run's pre-flight)."""
+    from normbench.study.runner import launch
+
+    study = load_study(name, ["study.scale=cpu", f"study.scales.cpu.variants=[{','.join(variants)}]"])
+    assert launch(study, [], dry_run=True) == {v: 0 for v in variants}
+
+
+# -- the verdicts, on hand-made run folders --------------------------------------------------------
+def run(root, variant: str, seed: int, acc: float, alpha0: float = 0.5, **kw):
+    d = make_run(root, f"{variant}-{kw.get('lr', 1e-3)}-{seed}", variant=variant, seed=seed, acc=acc + 0.1 * seed, **kw)
+    config = yaml.safe_load((d / "config.yaml").read_text())
+    config["norm"]["alpha0"] = alpha0
+    (d / "config.yaml").write_text(yaml.safe_dump(config))
+    return d
+
+
+def judged(name: str, root) -> dict[str, tuple[str, str]]:
+    result = report([root], root / "report", spec={"group_by": ["variant"], "figures": []})
+    return {claim: (verdict, why) for claim, verdict, why in verdicts(name, result)}
+
+
+# -- vision_norms: ConvNeXt DyT at alpha0 1.0 and 2.0; Derf ---------------------------------------
+def test_convnexts_new_variants_are_convnext_dyt_at_another_alpha0():
+    cfg = load_study("vision_norms").cfg["variants"]
+    for a in ("1.0", "2.0"):
+        assert cfg[f"convnext_dyt_{a}"] == [o.replace("0.5", a) for o in cfg["convnext_dyt"]]
+
+
+def vision_runs(root, convnext: dict[float, float], derf: float | None = None):
+    """LN and DyT (alpha0 0.5) on ViT at 80; ConvNeXt LN at 85 and DyT at each alpha0 of `convnext`
+    (variant convnext_dyt at 0.5, convnext_dyt_<alpha0> above); Derf on both models at `derf`."""
+    for seed in range(3):
+        run(root, "vit_layernorm", seed, 80.0)
+        run(root, "vit_dyt", seed, 80.0)
+        run(root, "convnext_layernorm", seed, 85.0)
+        for a0, acc in convnext.items():
+            run(root, "convnext_dyt" if a0 == 0.5 else f"convnext_dyt_{a0}", seed, acc, alpha0=a0)
+        if derf is not None:
+            run(root, "vit_derf", seed, derf)
+            run(root, "convnext_derf", seed, derf + convnext[0.5] - 80.0)
+    return judged("vision_norms", root)
+
+
+BEST_CONVNEXT = "C1: the best DyT alpha0 matches LN on ConvNeXt"
+
+
+def test_vision_norms_judges_convnexts_best_alpha0_and_flags_it_at_the_grids_edge(tmp_path):
+    found = vision_runs(tmp_path / "a", {0.5: 79.0, 1.0: 84.8, 2.0: 83.0})  # best inside the grid
+    assert found["C1: DyT matches LN on ConvNeXt"][0] == FAILS  # the paper's alpha0 stays the C1 line
+    verdict, why = found[BEST_CONVNEXT]
+    assert verdict == HOLDS and why.startswith("best alpha0 1 (picked on val/acc1) of 0.5 79.10 ± 0.10 (n=3), "
+                                               "1 84.90 ± 0.10 (n=3), 2 83.10 ± 0.10 (n=3); LN 85.10")
+    assert "convnext_dyt_1.0 - LN: -0.20 points" in why and "not bracketed" not in why
+    assert "C1: the best DyT alpha0 matches LN on ViT" not in found  # ViT's DyT has one alpha0 here
+    found = vision_runs(tmp_path / "b", {0.5: 79.0, 1.0: 82.0, 2.0: 84.8})  # still rising at 2.0
+    verdict, why = found[BEST_CONVNEXT]
+    assert verdict == UNSURE and "not bracketed: alpha0's best 2 is at the edge of the grid 0.5-2" in why
+    found = vision_runs(tmp_path / "c", {0.5: 79.0, 1.0: 80.0, 2.0: 81.0})  # 4 points behind, at the edge:
+    assert found[BEST_CONVNEXT][0] == UNSURE  # a larger alpha0 might close the gap
+
+
+def test_vision_norms_derf_against_dyt(tmp_path):
+    found = vision_runs(tmp_path / "a", {0.5: 79.0}, derf=80.2)
+    assert found["Derf (arXiv 2512.10938) not worse than DyT on ViT"][0] == HOLDS
+    assert found["Derf (arXiv 2512.10938) not worse than DyT on ConvNeXt"][0] == HOLDS
+    assert "vit_derf 80.30 ± 0.10 (n=3)" in found["C1: DyT matches LN on ViT"][1]  # context of the C1 line
+    found = vision_runs(tmp_path / "b", {0.5: 79.0}, derf=77.0)
+    assert found["Derf (arXiv 2512.10938) not worse than DyT on ViT"][0] == FAILS

@@ -43,6 +43,7 @@ SEEDS = ("trainer.seed=0", "trainer.seed=1", "trainer.seed=2")
 NEW = {  # what each extension adds to the committed runs (and what was configured but not yet run)
     "vision_norms": {f"{v}/{s}" for v in ("convnext_dyt_1.0", "convnext_dyt_2.0", "vit_derf", "convnext_derf")
                      for s in SEEDS},
+    "bn_replace": {f"{m}_dyt_{a}/{s}" for m in ("resnet", "vgg") for a in ("1.0", "2.0", "4.0") for s in SEEDS},
 }
 
 
@@ -56,6 +57,7 @@ def test_a_resumed_study_finds_its_committed_runs_and_makes_only_the_extension(n
 
 @pytest.mark.parametrize("name, variants", [
     ("vision_norms", ["convnext_dyt_1.0", "convnext_dyt_2.0"]),
+    ("bn_replace", ["resnet_dyt_4.0", "vgg_dyt_4.0"]),
 ])
 def test_the_new_variants_pass_the_dry_run_at_the_cpu_scale(name, variants):
     """`sweep.py --dry-run`'s checks (compose each job's first grid point, the run's pre-flight)."""
@@ -126,3 +128,52 @@ def test_vision_norms_derf_against_dyt(tmp_path):
     assert "vit_derf 80.30 ± 0.10 (n=3)" in found["C1: DyT matches LN on ViT"][1]  # context of the C1 line
     found = vision_runs(tmp_path / "b", {0.5: 79.0}, derf=77.0)
     assert found["Derf (arXiv 2512.10938) not worse than DyT on ViT"][0] == FAILS
+
+
+# -- bn_replace: DyT at alpha0 1.0, 2.0 and 4.0 --------------------------------------------------
+def test_bn_replaces_new_variants_are_each_models_dyt_at_another_alpha0():
+    cfg = load_study("bn_replace").cfg["variants"]
+    for model in ("resnet", "vgg"):
+        for a in ("1.0", "2.0", "4.0"):
+            assert cfg[f"{model}_dyt_{a}"] == cfg[f"{model}_dyt"] + [f"norm.alpha0={a}"]
+
+
+def bn_runs(root, dyt: dict[str, dict[float, float]], bn: float = 86.0, none: float = 80.0):
+    """BN at `bn`, no norm at `none` and DyT at each alpha0 of dyt[model] (0.5: <model>_dyt)."""
+    for model in ("resnet", "vgg"):
+        for seed in range(3):
+            run(root, f"{model}_batchnorm", seed, bn, model=model, norm="batchnorm")
+            run(root, f"{model}_identity", seed, none, model=model, norm="identity")
+            for a0, acc in dyt[model].items():
+                run(root, f"{model}_dyt" if a0 == 0.5 else f"{model}_dyt_{a0}", seed, acc, alpha0=a0, model=model)
+    return judged("bn_replace", root)
+
+
+BEST_VGG = "C8 at DyT's best alpha0: DyT cannot replace BatchNorm in VGG"
+
+
+def test_bn_replace_judges_dyt_at_its_best_alpha0(tmp_path):
+    # VGG: at chance at the paper's 0.5 (the starved signal), best at 2.0, between no norm and BN
+    grid = {0.5: 10.3, 1.0: 70.0, 2.0: 83.0, 4.0: 81.0}
+    found = bn_runs(tmp_path / "a", {"resnet": grid, "vgg": grid})
+    verdict, why = found["C8: DyT cannot replace BatchNorm in VGG"]
+    assert verdict == UNSURE and "setup failure: vgg_dyt is at chance" in why  # as before
+    verdict, why = found[BEST_VGG]
+    assert verdict == HOLDS, why
+    assert why.startswith("best alpha0 2 (picked on val/acc1) of 0.5 10.40 ± 0.10 (n=3), 1 70.10 ± 0.10 (n=3), "
+                          "2 83.10 ± 0.10 (n=3), 4 81.10 ± 0.10 (n=3); BN 86.10 ± 0.10 (n=3)")
+    assert "BN - vgg_dyt_2.0: +3.00 points" in why and "vgg_dyt_2.0 - no norm: +3.00 points" in why
+
+
+def test_bn_replace_best_alpha0_at_the_edge_or_below_no_norm_cannot_make_c8_hold(tmp_path):
+    rising = {0.5: 10.3, 1.0: 60.0, 2.0: 70.0, 4.0: 83.0}  # best at the grid's top
+    found = bn_runs(tmp_path / "a", {"resnet": rising, "vgg": rising})
+    verdict, why = found[BEST_VGG]
+    assert verdict == UNSURE and "not bracketed: alpha0's best 4 is at the edge of the grid 0.5-4" in why
+    starved = {0.5: 10.3, 1.0: 60.0, 2.0: 70.0, 4.0: 65.0}  # best inside, but below no norm (80)
+    found = bn_runs(tmp_path / "b", {"resnet": starved, "vgg": starved})
+    verdict, why = found[BEST_VGG]
+    assert verdict == UNSURE and "setup failure: vgg_dyt_2.0 is below no normalization" in why
+    level = {0.5: 10.3, 1.0: 60.0, 2.0: 70.0, 4.0: 86.0}  # DyT level with BN at the edge: a larger
+    found = bn_runs(tmp_path / "c", {"resnet": level, "vgg": level})  # alpha0 could only do better
+    assert found[BEST_VGG][0] == FAILS

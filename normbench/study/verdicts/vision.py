@@ -424,8 +424,12 @@ def bn_replace(result, cmp: Compare = ACC) -> list[Verdict]:
     """C8 per model (ResNet, VGG), DyT with BatchNorm's hyperparameters: it holds when BN beats
     DyT (the interval of BN - DyT above 0); it does not hold when BN does not beat DyT (DyT ahead,
     or the two within the margin). A DyT at chance or below no norm is a setup failure (the signal
-    starves, say), not evidence for C8: inconclusive. GroupNorm and no norm are context: their
-    numbers and divergences."""
+    starves, say), not evidence for C8: inconclusive. The same rule for DyT at its best alpha0
+    (picked on the selection metric) where a model has DyT at more than one alpha0 (<model>_dyt_*):
+    does a DyT that keeps the signal at init land near BN, or near no norm? There "holds" also
+    needs the best alpha0 inside its grid (at the edge, a larger or smaller alpha0 might close the
+    gap: inconclusive); "does not hold" stands at the edge (another alpha0 could only be better).
+    GroupNorm and no norm are context: their numbers and divergences."""
     c, length = _by_variant_at_length(result, cmp)
     out = []
     for model, name in (("resnet", "ResNet"), ("vgg", "VGG")):
@@ -438,6 +442,20 @@ def bn_replace(result, cmp: Compare = ACC) -> list[Verdict]:
         flag = setup_failure(f"{model}_dyt", dyt, cmp, c.get(f"{model}_identity"))
         why = f"BN {cmp.show(bn)}, DyT {cmp.show(dyt)}; " + cmp.show_diff("BN - DyT", d) + (f"; {flag}" if flag else "")
         out.append((claim, UNSURE if flag and o == HOLDS else o, why))
+        grid = dyt_by_alpha0(c, model)
+        if len(grid) > 1:
+            best, edge = best_alpha0(grid, cmp)
+            v, cell = grid[best]
+            o, d = cmp.beats(bn, cell)
+            none = c.get(f"{model}_identity")
+            flag = setup_failure(v, cell, cmp, none)
+            why = (f"best alpha0 {best:g} (picked on {cmp.select or cmp.metric}) of "
+                   + ", ".join(f"{a:g} {cmp.show(g)}" for a, (_, g) in sorted(grid.items()))
+                   + f"; BN {cmp.show(bn)}; " + cmp.show_diff(f"BN - {v}", d)
+                   + ("; " + cmp.show_diff(f"{v} - no norm", cmp.diff(cell, none)) if none is not None else "")
+                   + "".join(f"; {f}" for f in (flag, edge) if f))
+            out.append((f"C8 at DyT's best alpha0: DyT cannot replace BatchNorm in {name}",
+                        UNSURE if (flag or edge) and o == HOLDS else o, why))
         rest = [(label, c[f"{model}_{v}"]) for v, label in (("groupnorm", "GroupNorm"), ("identity", "no norm"))
                 if f"{model}_{v}" in c]
         if rest:

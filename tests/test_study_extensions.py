@@ -44,6 +44,7 @@ NEW = {  # what each extension adds to the committed runs (and what was configur
     "vision_norms": {f"{v}/{s}" for v in ("convnext_dyt_1.0", "convnext_dyt_2.0", "vit_derf", "convnext_derf")
                      for s in SEEDS},
     "bn_replace": {f"{m}_dyt_{a}/{s}" for m in ("resnet", "vgg") for a in ("1.0", "2.0", "4.0") for s in SEEDS},
+    "baselines": {f"sigma_reparam/optim.lr={lr},{s}" for lr in ("0.032", "0.064") for s in SEEDS},
 }
 
 
@@ -58,6 +59,7 @@ def test_a_resumed_study_finds_its_committed_runs_and_makes_only_the_extension(n
 @pytest.mark.parametrize("name, variants", [
     ("vision_norms", ["convnext_dyt_1.0", "convnext_dyt_2.0"]),
     ("bn_replace", ["resnet_dyt_4.0", "vgg_dyt_4.0"]),
+    ("baselines", ["sigma_reparam"]),
 ])
 def test_the_new_variants_pass_the_dry_run_at_the_cpu_scale(name, variants):
     """`sweep.py --dry-run`'s checks (compose each job's first grid point, the run's pre-flight)."""
@@ -177,3 +179,37 @@ def test_bn_replace_best_alpha0_at_the_edge_or_below_no_norm_cannot_make_c8_hold
     level = {0.5: 10.3, 1.0: 60.0, 2.0: 70.0, 4.0: 86.0}  # DyT level with BN at the edge: a larger
     found = bn_runs(tmp_path / "c", {"resnet": level, "vgg": level})  # alpha0 could only do better
     assert found[BEST_VGG][0] == FAILS
+
+
+# -- baselines: sigmaReparam's lr search past 1.6e-2 ----------------------------------------------
+def test_sigma_reparams_search_runs_on_past_the_shared_grid_with_every_seed():
+    search = load_study("baselines").cfg["scales"]["cpu"]["search"]["sigma_reparam"]
+    assert search == [{"overrides": ["optim.lr=3.2e-2,6.4e-2"], "seeds": [0, 1, 2]}]
+
+
+def sigma_runs(root, sigma: dict[float, float]):
+    """Every method on the shared lr grid 1e-3-4e-3 (best at 2e-3, inside), sigmaReparam also at the
+    lrs of `sigma` (its own search); Fixup and SkipInit well behind."""
+    top = {"layernorm": 80.0, "dyt": 80.0, "fixup": 75.0, "skipinit": 73.0}
+    for seed in range(3):
+        for lr in (1e-3, 2e-3, 4e-3):
+            for v, acc in top.items():
+                run(root, v, seed, acc if lr == 2e-3 else acc - 3, lr=lr)
+        for lr, acc in sigma.items():
+            run(root, "sigma_reparam", seed, acc, lr=lr)
+    return judged("baselines", root)
+
+
+SIGMA = "C7: sigmaReparam matches LN"
+
+
+def test_baselines_sigma_reparams_own_search_past_the_shared_grid_brackets_its_best_lr(tmp_path):
+    grid = {1e-3: 70.0, 2e-3: 74.0, 4e-3: 77.0}  # the committed case: still best at the shared grid's top
+    found = sigma_runs(tmp_path / "a", grid)
+    assert found[SIGMA][0] == UNSURE and "not bracketed: sigma_reparam lr's best 0.004" in found[SIGMA][1]
+    assert found["lr search, sigma_reparam"][0].startswith("best lr 0.004; not bracketed")
+    found = sigma_runs(tmp_path / "b", {**grid, 8e-3: 80.0, 1.6e-2: 78.0})  # its search: best at 8e-3
+    assert found[SIGMA][0] == HOLDS and "not bracketed" not in found[SIGMA][1]
+    assert found["lr search, sigma_reparam"][0] == "best lr 0.008"
+    found = sigma_runs(tmp_path / "c", {**grid, 8e-3: 78.0, 1.6e-2: 76.0})  # bracketed, 2 points behind LN
+    assert found[SIGMA][0] == FAILS

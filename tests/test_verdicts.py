@@ -116,8 +116,8 @@ def test_baselines_lose_and_need_lower_lrs(tmp_path):
     found = {claim: verdict for claim, verdict, _ in verdicts("baselines", baseline_runs(tmp_path, 75.0))}
     assert found == {"C7: Fixup and SkipInit lose to LN and DyT": HOLDS, "C7: sigmaReparam matches LN": HOLDS,
                      "C1/C7: DyT not worse than LN": HOLDS, "C7: Fixup and SkipInit need lower learning rates": HOLDS,
-                     "lr search, layernorm": "best lr 0.002", "run length, layernorm": "+2.00 points "
-                     "from 300 to 600 steps (seed-matched, seed 0)"}
+                     "lr search, layernorm": "best lr 0.002", "lr search, sigma_reparam": "best lr 0.001",
+                     "run length, layernorm": "+2.00 points from 300 to 600 steps (seed-matched, seed 0)"}
 
 
 def test_baselines_best_lr_at_the_grid_edge_is_inconclusive(tmp_path):

@@ -45,6 +45,8 @@ NEW = {  # what each extension adds to the committed runs (and what was configur
                      for s in SEEDS},
     "bn_replace": {f"{m}_dyt_{a}/{s}" for m in ("resnet", "vgg") for a in ("1.0", "2.0", "4.0") for s in SEEDS},
     "baselines": {f"sigma_reparam/optim.lr={lr},{s}" for lr in ("0.032", "0.064") for s in SEEDS},
+    "dit_adaln": {f"{v}/optim.lr={lr},{s}" for v in ("ln_zero", "ln_nozero", "dyt_zero", "dyt_nozero")
+                  for lr in ("0.016", "0.032") for s in SEEDS},
 }
 
 

@@ -47,6 +47,7 @@ NEW = {  # what each extension adds to the committed runs (and what was configur
     "baselines": {f"sigma_reparam/optim.lr={lr},{s}" for lr in ("0.032", "0.064") for s in SEEDS},
     "dit_adaln": {f"{v}/optim.lr={lr},{s}" for v in ("ln_zero", "ln_nozero", "dyt_zero", "dyt_nozero")
                   for lr in ("0.016", "0.032") for s in SEEDS},
+    "pre_post": {f"{v}/{s}" for v in ("pre_dyt_a8", "post_dyt_a8") for s in SEEDS},
 }
 
 
@@ -62,6 +63,7 @@ def test_a_resumed_study_finds_its_committed_runs_and_makes_only_the_extension(n
     ("vision_norms", ["convnext_dyt_1.0", "convnext_dyt_2.0"]),
     ("bn_replace", ["resnet_dyt_4.0", "vgg_dyt_4.0"]),
     ("baselines", ["sigma_reparam"]),
+    ("pre_post", ["pre_dyt_a8", "post_dyt_a8"]),
 ])
 def test_the_new_variants_pass_the_dry_run_at_the_cpu_scale(name, variants):
     """`sweep.py --dry-run`'s checks (compose each job's first grid point, the run's pre-flight)."""
@@ -215,3 +217,28 @@ def test_baselines_sigma_reparams_own_search_past_the_shared_grid_brackets_its_b
     assert found["lr search, sigma_reparam"][0] == "best lr 0.008"
     found = sigma_runs(tmp_path / "c", {**grid, 8e-3: 78.0, 1.6e-2: 76.0})  # bracketed, 2 points behind LN
     assert found[SIGMA][0] == FAILS
+
+
+# -- pre_post: DyT at llm_alpha0's best alpha0 in both positions ---------------------------------
+def lm_run(root, variant: str, seed: int, bpb: float):
+    import json
+
+    d = make_run(root, f"{variant}-{seed}", variant=variant, seed=seed, steps=(300, 600), model="llama",
+                 extra_metrics=[{"step": 300, "split": "val", "bpb": bpb + 0.5}, {"step": 600, "split": "val", "bpb": bpb}])
+    summary = json.loads((d / "summary.json").read_text())
+    summary["final"] = {"val/bpb": bpb}
+    (d / "summary.json").write_text(json.dumps(summary))
+
+
+def test_pre_post_judges_each_dyt_pair_on_its_own(tmp_path):
+    bpbs = {"pre_rmsnorm": 2.6, "post_rmsnorm": 2.8, "pre_dyt": 3.6, "post_dyt": 3.4,  # DyT at 1.0: post better
+            "pre_dyt_a8": 3.0, "post_dyt_a8": 3.3}  # at 2 / 8: pre better, as RMSNorm
+    for variant, bpb in bpbs.items():
+        for seed in range(3):
+            lm_run(tmp_path, variant, seed, bpb + 0.002 * seed)
+    result = report([tmp_path], tmp_path / "report", spec={"metric": "val/bpb", "group_by": ["variant"], "figures": []})
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("pre_post", result)}
+    assert found["DyT responds to the norm position as RMSNorm does"] == (FAILS, "RMSNorm: pre, DyT: post")
+    label = "DyT at alpha0 2 / 8 (attention / other)"
+    assert found[f"{label} responds to the norm position as RMSNorm does"] == (HOLDS, f"RMSNorm: pre, {label}: pre")
+    assert found["dyt_a8: pre vs post"][0] == "pre better"

@@ -13,7 +13,7 @@ import itertools
 import pytest
 import yaml
 from conftest import ROOT
-from runfolders import make_run
+from runfolders import make_run, squash_runs
 
 from normbench.report import report
 from normbench.study import load_study
@@ -48,6 +48,7 @@ NEW = {  # what each extension adds to the committed runs (and what was configur
     "dit_adaln": {f"{v}/optim.lr={lr},{s}" for v in ("ln_zero", "ln_nozero", "dyt_zero", "dyt_nozero")
                   for lr in ("0.016", "0.032") for s in SEEDS},
     "pre_post": {f"{v}/{s}" for v in ("pre_dyt_a8", "post_dyt_a8") for s in SEEDS},
+    "squash": {f"derf/{s}" for s in SEEDS},
 }
 
 
@@ -64,6 +65,7 @@ def test_a_resumed_study_finds_its_committed_runs_and_makes_only_the_extension(n
     ("bn_replace", ["resnet_dyt_4.0", "vgg_dyt_4.0"]),
     ("baselines", ["sigma_reparam"]),
     ("pre_post", ["pre_dyt_a8", "post_dyt_a8"]),
+    ("squash", ["derf"]),
 ])
 def test_the_new_variants_pass_the_dry_run_at_the_cpu_scale(name, variants):
     """`sweep.py --dry-run`'s checks (compose each job's first grid point, the run's pre-flight)."""
@@ -242,3 +244,14 @@ def test_pre_post_judges_each_dyt_pair_on_its_own(tmp_path):
     label = "DyT at alpha0 2 / 8 (attention / other)"
     assert found[f"{label} responds to the norm position as RMSNorm does"] == (HOLDS, f"RMSNorm: pre, {label}: pre")
     assert found["dyt_a8: pre vs post"][0] == "pre better"
+
+
+# -- squash: Derf -----------------------------------------------------------------------------------
+def test_squash_judges_derf_against_tanh_where_it_ran(tmp_path):
+    root = tmp_path / "runs"
+    squash_runs(root, identity_diverges=True, noalpha_acc=78.0)  # tanh 80.0-80.2 at lr 2e-3
+    assert not any(c.startswith("Derf") for c in judged("squash", root))  # not run: no line
+    for seed in range(3):
+        make_run(root, f"derf-{seed}", variant="derf", norm="derf", seed=seed, acc=80.5 + 0.1 * seed, lr=2e-3)
+    verdict, why = judged("squash", root)["Derf (arXiv 2512.10938) not worse than DyT-tanh"]
+    assert verdict == HOLDS and why.startswith("at lr 0.002: derf 80.60 ± 0.10 (n=3), tanh 80.10 ± 0.10 (n=3)")

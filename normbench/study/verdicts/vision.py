@@ -97,7 +97,9 @@ def squash(result, cmp: Compare = ACC) -> list[Verdict]:
     worse than hardtanh nor sigmoid; does not hold when identity neither diverges nor loses, or
     tanh is worse than one of them. C3 as the paper ran it: each squash with alpha learnable from
     alpha0 beats the same squash with alpha fixed at 1; the two differ in slope at init as well
-    as in learnability, so this is not a test of learnability alone."""
+    as in learnability, so this is not a test of learnability alone. Where Derf ran: the later
+    finding that Derf is not worse than tanh (the interval of Derf - tanh above -margin; does not
+    hold when wholly below it)."""
     cells = collect(result, keys=("variant", "optim.lr", "trainer.max_steps"), metric=cmp.metric)
     mains = [k[1:] for k in cells if k[0] == "identity"]
     if not mains:
@@ -129,6 +131,11 @@ def squash(result, cmp: Compare = ACC) -> list[Verdict]:
                         for a, b, _, d in res)
         out.append(("C3 as run (learnable alpha from alpha0 beats alpha fixed at 1, every squash)",
                     all_of([o for _, _, o, _ in res]), why))
+    if "derf" in c and c["derf"].n:  # the later finding (arXiv 2512.10938): erf with a learnable shift
+        o, d = cmp.not_worse(c["derf"], tanh)
+        out.append(("Derf (arXiv 2512.10938) not worse than DyT-tanh", o,
+                    f"at lr {main[0]:g}: derf {cmp.show(c['derf'])}, tanh {cmp.show(tanh)}; "
+                    + cmp.show_diff("Derf - tanh", d)))
     return out + recipe_checks(cells, main, ("layernorm", "tanh"), cmp)
 
 

@@ -84,6 +84,33 @@ def test_a_best_lr_at_the_edge_of_its_grid_makes_the_verdicts_resting_on_it_inco
     assert "not bracketed: dyt_zero lr's best 0.001 is at the edge of the grid 0.001-0.002" in found[NEEDS][1]
 
 
+CPU_GRID = (5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2)  # configs/study/dit_adaln.yaml's cpu grid
+
+
+def test_the_cpu_grid_runs_on_past_8e_3_where_every_variant_was_still_best():
+    for job in load_study("dit_adaln", ["study.scale=cpu"]).jobs():
+        grid = next(o for o in job.overrides if o.startswith("optim.lr="))
+        assert tuple(float(v) for v in grid.split("=", 1)[1].split(",")) == CPU_GRID
+
+
+def test_the_extended_grid_brackets_a_best_lr_past_8e_3_and_flags_one_at_its_new_top(tmp_path):
+    def falling(floor: float, best: float) -> dict[float, float]:
+        """val loss falling with lr (as the committed runs did up to 8e-3) to `floor` at `best`, rising after."""
+        return {lr: floor + 0.01 * abs(CPU_GRID.index(lr) - CPU_GRID.index(best)) for lr in CPU_GRID}
+
+    found = study(tmp_path / "a", {  # every variant best at 1.6e-2: inside the grid now
+        "ln_zero": falling(0.290, 1.6e-2), "ln_nozero": falling(0.292, 1.6e-2),
+        "dyt_zero": falling(0.340, 1.6e-2), "dyt_nozero": falling(0.291, 1.6e-2)})
+    assert {k: v for k, (v, _) in found.items()} == {NEEDS: HOLDS, LN_OK: HOLDS, MATCH: HOLDS}
+    assert "dyt_nozero 0.2920 ± 0.0010 (n=3) at lr 0.016" in found[NEEDS][1] and "not bracketed" not in found[NEEDS][1]
+    found = study(tmp_path / "b", {  # DyT without the zero-init still falling at 3.2e-2: its verdicts wait
+        "ln_zero": falling(0.290, 1.6e-2), "ln_nozero": falling(0.292, 1.6e-2),
+        "dyt_zero": falling(0.340, 1.6e-2), "dyt_nozero": falling(0.291, 3.2e-2)})
+    assert found[LN_OK][0] == HOLDS  # rests on LN's two variants alone, both bracketed
+    assert found[NEEDS][0] == UNSURE and found[MATCH][0] == UNSURE
+    assert "not bracketed: dyt_nozero lr's best 0.032 is at the edge of the grid 0.0005-0.032" in found[MATCH][1]
+
+
 def test_dyt_fine_with_the_zero_init_does_not_hold_and_a_diverged_dyt_counts_as_worse(tmp_path):
     found = study(tmp_path / "a", {
         "ln_zero": {1e-3: 0.290}, "ln_nozero": {1e-3: 0.320},  # LN worse with the zero-init removed

@@ -84,28 +84,37 @@ def _order(pre: Cell, post: Cell, cmp: Compare) -> tuple[str, str]:
     return ("tie" if cmp.matches(pre, post)[0] == HOLDS else "unclear"), text
 
 
+# pre_post's DyT pairs: the study's (alpha0 1.0) and llm_alpha0's best cell for its model (attention 2 / other 8)
+PRE_POST_DYTS = {"dyt": "DyT", "dyt_a8": "DyT at alpha0 2 / 8 (attention / other)"}
+
+
 def pre_post(result, cmp: Compare = BPB) -> list[Verdict]:
     """No paper claim. Per norm, which position is better (pre: norm before each branch; post:
     norm(x + f(x))): the interval of pre - post excludes 0 one way, or lies inside the margin (a
     tie), or neither (unclear). DyT responds to the position as RMSNorm does when the two orders
     are the same and decided; it does not when they are opposite; inconclusive otherwise, and when
-    a DyT variant never left the unigram plateau (a setup failure: it did not train)."""
+    a DyT variant never left the unigram plateau (a setup failure: it did not train). The same
+    verdict for each DyT pair that ran (PRE_POST_DYTS: pre_<name> and post_<name>), each on its own."""
     cells = collect(result, keys=("variant", "trainer.max_steps"), metric=cmp.metric)
     c = at_length(cells, main_length(cells))
-    norms = [n for n in ("rmsnorm", "layernorm", "dyt") if f"pre_{n}" in c and f"post_{n}" in c]
+    norms = [n for n in ("rmsnorm", "layernorm", *PRE_POST_DYTS) if f"pre_{n}" in c and f"post_{n}" in c]
     if "rmsnorm" not in norms or "dyt" not in norms:
         return [("pre vs post", UNSURE, "missing pre_/post_ runs of rmsnorm or dyt")]
     order = {n: _order(c[f"pre_{n}"], c[f"post_{n}"], cmp) for n in norms}
     out = [(f"{n}: pre vs post", f"{order[n][0]} better" if order[n][0] in ("pre", "post") else order[n][0],
             f"pre {cmp.show(c[f'pre_{n}'])}, post {cmp.show(c[f'post_{n}'])}; {order[n][1]}") for n in norms]
-    flags = [f for v in ("pre_dyt", "post_dyt") if (f := plateau_flag(v, c[v], cmp))]
-    a, b = order["dyt"][0], order["rmsnorm"][0]
+    b = order["rmsnorm"][0]
     decided = {"pre", "post", "tie"}
-    verdict = FAILS if {a, b} == {"pre", "post"} else HOLDS if a == b and a in decided else UNSURE
-    if flags and verdict == HOLDS:
-        verdict = UNSURE
-    out.append(("DyT responds to the norm position as RMSNorm does", verdict,
-                f"RMSNorm: {b}, DyT: {a}" + "".join(f"; {f}" for f in flags)))
+    for dyt, label in PRE_POST_DYTS.items():
+        if dyt not in norms:
+            continue
+        flags = [f for v in (f"pre_{dyt}", f"post_{dyt}") if (f := plateau_flag(v, c[v], cmp))]
+        a = order[dyt][0]
+        verdict = FAILS if {a, b} == {"pre", "post"} else HOLDS if a == b and a in decided else UNSURE
+        if flags and verdict == HOLDS:
+            verdict = UNSURE
+        out.append((f"{label} responds to the norm position as RMSNorm does", verdict,
+                    f"RMSNorm: {b}, {label}: {a}" + "".join(f"; {f}" for f in flags)))
     return out
 
 

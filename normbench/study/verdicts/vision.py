@@ -97,7 +97,9 @@ def squash(result, cmp: Compare = ACC) -> list[Verdict]:
     worse than hardtanh nor sigmoid; does not hold when identity neither diverges nor loses, or
     tanh is worse than one of them. C3 as the paper ran it: each squash with alpha learnable from
     alpha0 beats the same squash with alpha fixed at 1; the two differ in slope at init as well
-    as in learnability, so this is not a test of learnability alone."""
+    as in learnability, so this is not a test of learnability alone. Where Derf ran: the later
+    finding that Derf is not worse than tanh (the interval of Derf - tanh above -margin; does not
+    hold when wholly below it)."""
     cells = collect(result, keys=("variant", "optim.lr", "trainer.max_steps"), metric=cmp.metric)
     mains = [k[1:] for k in cells if k[0] == "identity"]
     if not mains:
@@ -129,6 +131,11 @@ def squash(result, cmp: Compare = ACC) -> list[Verdict]:
                         for a, b, _, d in res)
         out.append(("C3 as run (learnable alpha from alpha0 beats alpha fixed at 1, every squash)",
                     all_of([o for _, _, o, _ in res]), why))
+    if "derf" in c and c["derf"].n:  # the later finding (arXiv 2512.10938): erf with a learnable shift
+        o, d = cmp.not_worse(c["derf"], tanh)
+        out.append(("Derf (arXiv 2512.10938) not worse than DyT-tanh", o,
+                    f"at lr {main[0]:g}: derf {cmp.show(c['derf'])}, tanh {cmp.show(tanh)}; "
+                    + cmp.show_diff("Derf - tanh", d)))
     return out + recipe_checks(cells, main, ("layernorm", "tanh"), cmp)
 
 
@@ -281,7 +288,8 @@ def alpha0(result, cmp: Compare = ACC) -> list[Verdict]:
 
 
 def baselines(result, cmp: Compare = ACC) -> list[Verdict]:
-    """C7, each method at its best lr (by mean over seeds; a verdict resting on a best lr at the
+    """C7, each method at its best lr (by mean over seeds on the selection metric, over every lr it
+    ran: a method's own search may go past the shared grid; a verdict resting on a best lr at the
     edge of its grid is inconclusive): Fixup and SkipInit lose to both LN and DyT (each beaten);
     sigmaReparam matches LN; DyT is not worse than LN; Fixup and SkipInit prefer a lower lr than LN
     or fail where LN does not."""
@@ -321,7 +329,8 @@ def baselines(result, cmp: Compare = ACC) -> list[Verdict]:
                       HOLDS if all(lower) else FAILS if not any(lower) else UNSURE,
                       "best lr: " + ", ".join(f"{v} {best[v][0]:g}" for v in need) + div,
                       ("layernorm", "fixup", "skipinit")))
-    return out + recipe_checks(cells, (None, steps), ("layernorm",), cmp)
+    # LN's lr search, and sigmaReparam's, which runs on past the shared grid (configs/study/baselines.yaml)
+    return out + recipe_checks(cells, (None, steps), ("layernorm", "sigma_reparam"), cmp)
 
 
 def _by_variant_at_length(result, cmp: Compare) -> tuple[dict[str, Cell], list[Verdict]]:
@@ -339,23 +348,65 @@ def _gap(r: dict) -> str:
             f"({100 * r['relative_gap']:.1f} % of the reference's loss), final {r['final_gap']:+.4f}")
 
 
+def dyt_by_alpha0(c: dict[str, Cell], model: str) -> dict[float, tuple[str, Cell]]:
+    """{alpha0: (variant, cell)} of the model's DyT variants (<model>_dyt, <model>_dyt_*), alpha0
+    as the runs' configs have it (vision_norms' vit_dyt_best is alpha0 2.0); a variant whose runs
+    disagree on alpha0 is left out, and of two variants at one alpha0 the first by name is kept."""
+    out: dict[float, tuple[str, Cell]] = {}
+    for v in sorted(c):
+        if v != f"{model}_dyt" and not v.startswith(f"{model}_dyt_"):
+            continue
+        alpha0 = {r.key("norm.alpha0") for r in c[v].runs}
+        if len(alpha0) == 1 and None not in alpha0:
+            out.setdefault(float(alpha0.pop()), (v, c[v]))
+    return out
+
+
+def best_alpha0(grid: dict[float, tuple[str, Cell]], cmp: Compare) -> tuple[float, str | None]:
+    """The alpha0 whose cell ranks first on the selection metric (compare.score: val/* where the
+    study reports test/*), and the not-bracketed note when it is at the edge of the grid run."""
+    best = max(grid, key=lambda a: cmp.score(grid[a][1]))
+    return best, not_bracketed("alpha0", grid, best)
+
+
 def vision_norms(result, cmp: Compare = ACC) -> list[Verdict]:
     """C1 per model (ViT, ConvNeXt): DyT (alpha0 0.5) matches LN when the interval of DyT - LN
-    lies inside the margin; does not hold when it lies wholly outside it. The curves are aligned
+    lies inside the margin; does not hold when it lies wholly outside it. Where a model has DyT at
+    more than one alpha0: the same rule for its best alpha0 (picked on the selection metric),
+    inconclusive whatever the interval when that best is at the edge of the model's alpha0 grid (a
+    larger or smaller alpha0 could change it either way). Where Derf ran (<model>_derf, alpha0 0.5):
+    the later finding that Derf is not worse than DyT at the same alpha0 (the interval of Derf - DyT
+    above -margin; does not hold when wholly below). The curves are aligned
     when, for DyT vs LN on ViT and on ConvNeXt, the mean |gap| of smoothed train loss (the
     curve_gap table) is below 5 % of LN's mean smoothed loss; not aligned when one is above
     15 %; inconclusive between."""
     c, length = _by_variant_at_length(result, cmp)
     out = []
-    for model, name, others in (("vit", "ViT", ("vit_rmsnorm", "vit_dyt_best")), ("convnext", "ConvNeXt", ())):
+    for model, name in (("vit", "ViT"), ("convnext", "ConvNeXt")):
         dyt, ln = c.get(f"{model}_dyt"), c.get(f"{model}_layernorm")
         claim = f"C1: DyT matches LN on {name}"
         if dyt is None or ln is None:
             out.append((claim, UNSURE, f"no finished runs of {model}_dyt or {model}_layernorm"))
             continue
         o, d = cmp.matches(dyt, ln)
-        why = ", ".join(f"{v} {cmp.show(c[v])}" for v in (f"{model}_layernorm", f"{model}_dyt", *others) if v in c)
+        others = sorted(v for v in c if v.startswith(f"{model}_") and v not in (f"{model}_layernorm", f"{model}_dyt"))
+        why = ", ".join(f"{v} {cmp.show(c[v])}" for v in (f"{model}_layernorm", f"{model}_dyt", *others))
         out.append((claim, o, why + "; " + cmp.show_diff("DyT - LN", d)))
+        grid = dyt_by_alpha0(c, model)
+        if len(grid) > 1:
+            best, edge = best_alpha0(grid, cmp)
+            v, cell = grid[best]
+            o, d = cmp.matches(cell, ln)
+            why = (f"best alpha0 {best:g} (picked on {cmp.select or cmp.metric}) of "
+                   + ", ".join(f"{a:g} {cmp.show(g)}" for a, (_, g) in sorted(grid.items()))
+                   + f"; LN {cmp.show(ln)}; " + cmp.show_diff(f"{v} - LN", d) + (f"; {edge}" if edge else ""))
+            out.append((f"C1: the best DyT alpha0 matches LN on {name}", UNSURE if edge else o, why))
+        derf = c.get(f"{model}_derf")
+        if derf is not None:
+            o, d = cmp.not_worse(derf, dyt)
+            out.append((f"Derf (arXiv 2512.10938) not worse than DyT on {name}", o,
+                        f"Derf {cmp.show(derf)}, DyT {cmp.show(dyt)} (alpha0 0.5 both); "
+                        + cmp.show_diff("Derf - DyT", d)))
     rows = {(r["label"], r["reference"]): r for r in _table(result, "curve_gap") if r.get("relative_gap") is not None}
     need = [("vit_dyt", "vit_layernorm"), ("convnext_dyt", "convnext_layernorm")]
     claim = "C1: loss curves aligned"
@@ -382,8 +433,12 @@ def bn_replace(result, cmp: Compare = ACC) -> list[Verdict]:
     """C8 per model (ResNet, VGG), DyT with BatchNorm's hyperparameters: it holds when BN beats
     DyT (the interval of BN - DyT above 0); it does not hold when BN does not beat DyT (DyT ahead,
     or the two within the margin). A DyT at chance or below no norm is a setup failure (the signal
-    starves, say), not evidence for C8: inconclusive. GroupNorm and no norm are context: their
-    numbers and divergences."""
+    starves, say), not evidence for C8: inconclusive. The same rule for DyT at its best alpha0
+    (picked on the selection metric) where a model has DyT at more than one alpha0 (<model>_dyt_*):
+    does a DyT that keeps the signal at init land near BN, or near no norm? There "holds" also
+    needs the best alpha0 inside its grid (at the edge, a larger or smaller alpha0 might close the
+    gap: inconclusive); "does not hold" stands at the edge (another alpha0 could only be better).
+    GroupNorm and no norm are context: their numbers and divergences."""
     c, length = _by_variant_at_length(result, cmp)
     out = []
     for model, name in (("resnet", "ResNet"), ("vgg", "VGG")):
@@ -396,6 +451,20 @@ def bn_replace(result, cmp: Compare = ACC) -> list[Verdict]:
         flag = setup_failure(f"{model}_dyt", dyt, cmp, c.get(f"{model}_identity"))
         why = f"BN {cmp.show(bn)}, DyT {cmp.show(dyt)}; " + cmp.show_diff("BN - DyT", d) + (f"; {flag}" if flag else "")
         out.append((claim, UNSURE if flag and o == HOLDS else o, why))
+        grid = dyt_by_alpha0(c, model)
+        if len(grid) > 1:
+            best, edge = best_alpha0(grid, cmp)
+            v, cell = grid[best]
+            o, d = cmp.beats(bn, cell)
+            none = c.get(f"{model}_identity")
+            flag = setup_failure(v, cell, cmp, none)
+            why = (f"best alpha0 {best:g} (picked on {cmp.select or cmp.metric}) of "
+                   + ", ".join(f"{a:g} {cmp.show(g)}" for a, (_, g) in sorted(grid.items()))
+                   + f"; BN {cmp.show(bn)}; " + cmp.show_diff(f"BN - {v}", d)
+                   + ("; " + cmp.show_diff(f"{v} - no norm", cmp.diff(cell, none)) if none is not None else "")
+                   + "".join(f"; {f}" for f in (flag, edge) if f))
+            out.append((f"C8 at DyT's best alpha0: DyT cannot replace BatchNorm in {name}",
+                        UNSURE if (flag or edge) and o == HOLDS else o, why))
         rest = [(label, c[f"{model}_{v}"]) for v, label in (("groupnorm", "GroupNorm"), ("identity", "no norm"))
                 if f"{model}_{v}" in c]
         if rest:

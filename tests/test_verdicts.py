@@ -149,6 +149,22 @@ def test_the_best_lr_is_picked_on_validation_when_the_study_reports_test(tmp_pat
     assert compare_for("baselines", metric="test/acc1").select == "val/acc1"
 
 
+def test_a_best_setting_is_one_where_every_run_trained(tmp_path):
+    # lr 4e-3 scores higher on its best-before-divergence numbers, but one of its seeds diverged:
+    # the best lr is 2e-3, where every seed trained
+    root = tmp_path / "runs"
+    for lr, acc in ((1e-3, 75.0), (2e-3, 78.0), (4e-3, 80.0)):
+        for seed in range(3):
+            bad = lr == 4e-3 and seed == 2
+            make_run(root, f"layernorm-{lr}-{seed}", variant="layernorm", seed=seed, lr=lr, acc=acc,
+                     status="diverged" if bad else "ok", best=acc if bad else None, diverged_step=300 if bad else None)
+    result = report([root], tmp_path / "report", spec={"group_by": ["variant"], "figures": []})
+    cmp = compare_for("baselines")
+    cells = collect(result, keys=("optim.lr",), metric=cmp.metric)
+    assert cells[(4e-3,)].n_diverged == 1 and cells[(4e-3,)].mean > cells[(2e-3,)].mean
+    assert max(cells, key=lambda k: cmp.score(cells[k])) == (2e-3,)
+
+
 def test_baselines_that_match_ln_do_not_hold(tmp_path):
     found = {claim: verdict for claim, verdict, _ in verdicts("baselines", baseline_runs(tmp_path, 82.0))}
     assert found["C7: Fixup and SkipInit lose to LN and DyT"] == FAILS

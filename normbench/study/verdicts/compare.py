@@ -63,20 +63,24 @@ class Compare:
         d = self.diff(a, b)
         return stats.not_worse(d, self.margin), d
 
-    def score(self, c: Cell) -> float:
-        """A cell's mean on the selection metric (`select`; the judged metric for runs that lack
-        it: the README then says "selected on the test set"), signed so that larger ranks first; a
-        cell without one (every run diverged before its first evaluation) ranks last. For picking
-        a best cell, not for a verdict: picking on the judged numbers would flatter the winner."""
+    def score(self, c: Cell) -> tuple[bool, float]:
+        """A cell's rank for picking a best one (larger first): cells where every run trained rank
+        above cells with a diverged run (a diverged run's number is its best before divergence: a
+        setting that diverges late would otherwise win on it), then by the mean on the selection
+        metric (`select`; the judged metric for runs that lack it: the README then says "selected on
+        the test set"), signed so that larger is better; a cell without one (every run diverged
+        before its first evaluation) ranks last. For picking a best cell, not for a verdict:
+        picking on the judged numbers would flatter the winner."""
         mean = c.mean
         if self.select is not None and self.select != self.metric:
             vals = [v for run in c.runs if run.complete
                     and (v := run.value(self.select, self.higher)) is not None and math.isfinite(v)]
             if vals:
                 mean = sum(vals) / len(vals)
+        trained = c.n_diverged == 0
         if mean is None:
-            return float("-inf")
-        return mean if self.higher else -mean
+            return trained, float("-inf")
+        return trained, mean if self.higher else -mean
 
     def show(self, c: Cell) -> str:
         return c.text(self.decimals, with_n=True)

@@ -94,13 +94,21 @@ def test_parse_shape():
     assert layer.parse_shape("cf:4x8x10") == ((4, 8, 10), "channels_first")
 
 
-def test_blocks_are_interleaved_in_rotating_order():
+def test_blocks_are_interleaved_in_shuffled_order():
     calls = []
-    fns = {name: (lambda name=name: calls.append(name)) for name in "abc"}
-    timings = time_interleaved(fns, repeats=3, warmup=0, block_s=1e-9)
-    assert all(len(t.per_call_s) == 3 and t.calls_per_block == 1 for t in timings.values())
-    timed = calls[3:]  # after one calibration call each
-    assert timed == list("abc" "bca" "cab")
+    fns = {name: (lambda name=name: calls.append(name)) for name in "abcd"}
+    timings = time_interleaved(fns, repeats=40, warmup=0, block_s=1e-9)
+    assert all(len(t.per_call_s) == 40 and t.calls_per_block == 1 for t in timings.values())
+    timed = calls[4:]  # after one calibration call each
+    repeats = [timed[i:i + 4] for i in range(0, len(timed), 4)]
+    assert all(sorted(r) == list("abcd") for r in repeats)  # each candidate once a repeat
+    # who runs before whom varies (a rotation would keep a's predecessor fixed): within a repeat,
+    # every candidate is seen right after every other one
+    follows = {(r[i], r[i + 1]) for r in repeats for i in range(3)}
+    assert follows == {(a, b) for a in "abcd" for b in "abcd" if a != b}
+    again = []
+    time_interleaved({n: (lambda n=n: again.append(n)) for n in "abcd"}, repeats=40, warmup=0, block_s=1e-9)
+    assert again == calls  # seeded: the same order every time
 
 
 def test_default_out_dir_is_under_results_perf():

@@ -3,14 +3,18 @@
 Why blocked: one call of a norm layer lasts microseconds to milliseconds, close to the
 clock's and Python's noise; a block of calls sized to last ~block_s is timed as a whole.
 Why interleaved: a machine's speed drifts (other jobs, turbo, thermal); running the
-candidates' blocks in turn, in a rotating order, spreads that drift over all of them
-instead of charging it to whichever ran last. The result per candidate is a list of
-per-call times, one per block; report its median.
+candidates' blocks in turn, in a fresh (seeded) shuffled order each repeat, spreads that drift
+over all of them instead of charging it to whichever ran last. Shuffled, not rotated: a rotation
+keeps who runs after whom, and on CPU the block before sets the heap a candidate's fresh outputs
+land in (the same fused DyT forward+backward at 8192 x 384 ran 0.3 ms, ~10 %, slower in every
+block that followed its forward-only block than elsewhere; results/perf/README.md). The result per
+candidate is a list of per-call times, one per block; report its median.
 """
 
 from __future__ import annotations
 
 import gc
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -41,8 +45,9 @@ def _noop() -> None:
 
 
 def time_interleaved(fns: dict[str, Callable[[], object]], *, repeats: int, warmup: int = 3,
-                     block_s: float = 0.05, sync: Callable[[], None] = _noop) -> dict[str, Timing]:
-    """Per candidate: `warmup` calls, then `repeats` blocks of calls, the candidates in turn.
+                     block_s: float = 0.05, sync: Callable[[], None] = _noop, seed: int = 0) -> dict[str, Timing]:
+    """Per candidate: `warmup` calls, then `repeats` blocks of calls, the candidates in turn,
+    in an order shuffled afresh each repeat (random.Random(seed): the same run orders alike).
 
     The calls per block are set from the warm-up so that a block lasts about block_s
     (at least one call). sync() must wait for queued device work (CUDA); a no-op on CPU.
@@ -58,13 +63,13 @@ def time_interleaved(fns: dict[str, Callable[[], object]], *, repeats: int, warm
         one = time.perf_counter() - t0
         calls[name] = max(1, int(block_s / max(one, 1e-7)))
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    names = list(fns)
+    names, rng = list(fns), random.Random(seed)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a collection inside one block would charge that block alone
     try:
-        for r in range(repeats):
-            k = r % len(names)
-            for name in names[k:] + names[:k]:
+        for _ in range(repeats):
+            rng.shuffle(names)
+            for name in names:
                 fn, n = fns[name], calls[name]
                 sync()
                 t0 = time.perf_counter()

@@ -673,7 +673,7 @@ def test_alpha0_data_three_outcomes(tmp_path):
         == UNSURE
 
 
-def scale_map_runs(root, deep_gap: float):
+def scale_map_runs(root, deep_gap: float, alpha0s=(0.25, 0.5, 1.0, 2.0)):
     """depth 3 and 6 x patch 7 and 4: LN at 80; DyT alpha0 0.5 and 1 at 80 - deep_gap at depth 6
     (80 at depth 3), 0.25 and 2 two points lower; identity diverges at depth 6, 75 at depth 3."""
     import yaml
@@ -681,7 +681,7 @@ def scale_map_runs(root, deep_gap: float):
     for depth in (3, 6):
         for patch in (7, 4):
             accs = {"layernorm": 80.0, "identity": 75.0}
-            for a0 in (0.25, 0.5, 1.0, 2.0):
+            for a0 in alpha0s:
                 accs[f"dyt_{a0:g}"] = 80.0 - (deep_gap if depth == 6 else 0.0) - (0.0 if a0 in (0.5, 1.0) else 2.0)
             for variant, acc in accs.items():
                 bad = variant == "identity" and depth == 6
@@ -711,6 +711,10 @@ def test_scale_map_names_the_cells_where_each_claim_holds(tmp_path):
     assert found["C5: alpha0 0.5 and 1 match in every cell of the map"][0] == HOLDS
     # the best alpha0 (0.5 or 1) is inside the grid 0.25-2: judged, not flagged as unbracketed
     assert "not bracketed" not in found["C1: the best DyT alpha0 matches LN, cell by cell"][1]
+    # one alpha0 run is no search: its "best" is not judged
+    found = scale_map_runs(tmp_path / "c", deep_gap=0.0, alpha0s=(0.5,))
+    assert found["C1: the best DyT alpha0 matches LN in every cell of the map"][0] == UNSURE
+    assert "one alpha0 run (0.5): nothing searched" in found["C1: the best DyT alpha0 matches LN, cell by cell"][1]
     assert scale_map_runs(tmp_path / "b", deep_gap=0.0)["C1: DyT (alpha0 0.5) matches LN in every cell of the map"][0] \
         == HOLDS
     # the run-length check: LN seed 0 at 80.00, twice as long 82.50; context, not in the claims

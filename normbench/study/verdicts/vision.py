@@ -757,7 +757,8 @@ def scale_map(result, cmp: Compare = ACC) -> list[Verdict]:
         if dyts:
             best = max(dyts, key=lambda a: cmp.score(dyts[a]))
             o, d = cmp.matches(dyts[best], ln)
-            edge = not_bracketed("alpha0", list(dyts), best)
+            edge = (not_bracketed("alpha0", list(dyts), best) if len(dyts) > 1
+                    else f"one alpha0 run ({best:g}): nothing searched")
             found[SCALE_MAP_CLAIMS[1]][key] = (UNSURE if edge else o,
                                                f"best alpha0 {best:g}: " + cmp.show_diff(f"dyt_{best:g} - LN", d)
                                                + (f"; {edge}" if edge else ""))

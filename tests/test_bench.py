@@ -209,6 +209,25 @@ def test_the_norm_stack_runs_each_layer_on_the_input_it_saw():
         torch.testing.assert_close(got, want)
 
 
+def test_fused_backward_probe_script_runs_every_candidate(capsys):
+    """scripts/fused_backward_probe.py at a tiny shape: every candidate timed, in its fixed order."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    from normbench.norms.fused import cpu_autograd
+
+    if cpu_autograd.op() is None:
+        pytest.skip("no C++ compiler for the fused DyT node")
+    spec = importlib.util.spec_from_file_location("fused_backward_probe", ROOT / "scripts" / "fused_backward_probe.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    medians = mod.main(["--rows", "64", "--channels", "16", "--repeats", "2", "--calls", "1"])
+    assert list(medians) == ["k_pre", "k_fresh", "fwd_nograd", "fwd_grad", "fwdbwd_op", "fwdbwd", "fwdbwd_op2",
+                             "fwdbwd_xonly", "bwd_only_retained", "ln_fwd", "ln_fwdbwd", "fwdbwd_end"]
+    assert all(v > 0 for v in medians.values()) and "bwd_only_retained" in capsys.readouterr().out
+
+
 def test_norm_layer_times_script_times_each_norm_layer_inside_a_step(tmp_path):
     """scripts/norm_layer_times.py: per-layer forward and backward microseconds of each norm inside a
     real step; an identity norm has no backward node of its own, so none is charged to it."""

@@ -406,6 +406,27 @@ def test_layer_stats_average_each_layer_over_runs_at_the_last_step(tmp_path):
     assert (tmp_path / "out" / "layer_stats.png").is_file() and "### layer_stats" in result.markdown
 
 
+def test_a_figure_drawn_from_the_runs_its_where_selects(tmp_path):
+    make_run(tmp_path, "deep", seed=0, probes=True, depth=9)
+    make_run(tmp_path, "shallow", seed=0, probes=True, depth=3)
+    make_run(tmp_path, "ln", variant="ln", norm="layernorm", probes=True, depth=9)
+    spec = {"group_by": ["variant"], "figures": [
+        {"kind": "layer_stats", "where": {"model.depth": 9}},
+        {"kind": "layer_stats", "where": {"model.depth": 9, "variant": ["ln"]}},
+        {"kind": "final_metric_bars", "where": {"model.depth": 6}}]}
+    result = report([tmp_path], tmp_path / "out", spec=spec)
+    rows = result.figure_output.tables["layer_stats"]  # the first layer_stats figure's rows
+    assert {r["variant"] for r in rows} == {"dyt", "ln"} and all(r["runs"] == 1 for r in rows)
+    assert (tmp_path / "out" / "layer_stats_2.png").is_file()
+    assert not (tmp_path / "out" / "final_metric_bars.png").exists()
+    assert "final_metric_bars: no finished run matches where = {'model.depth': [6]}" in result.markdown
+    for bad, msg in (({"model.depth": []}, r"report.figures\[0\].where.model.depth = \[\]"),
+                     ([9], r"report.figures\[0\].where = \[9\] is not allowed"),
+                     ({"model depth": 9}, r"report.figures\[0\].where.model depth")):
+        with pytest.raises(ReportError, match=msg):
+            parse_spec({"figures": [{"kind": "layer_stats", "where": bad}]})
+
+
 # -- issue 24: alpha against the per-token std, alpha0 x std at init -----------------------
 def _stats_lines(run_dir: Path) -> list[dict]:
     return [x for x in map(json.loads, (run_dir / "probes.jsonl").read_text().splitlines()) if x["kind"] == "stats"]

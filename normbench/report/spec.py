@@ -23,6 +23,8 @@ LAYER_WORDS = ("first", "middle", "last")
 # Every figure kind with its keys and their defaults. None for "by" / "metric" means "the
 # report's": by = group_by + columns (so curves never average over a column key such as
 # optim.lr), metric = the report's metric.
+# Each kind's keys and defaults; every kind also takes `where` ({dotted key: value or [values]}:
+# drawn from the matching runs only, e.g. one cell of a study's grid).
 FIGURES: dict[str, dict[str, Any]] = {
     "loss_curves": {"split": "train", "metric": "loss", "by": None, "band": "minmax", "logy": "auto", "title": None},
     "stability_grid": {"x": "optim.lr", "y": "model.depth", "facet": None, "metric": None, "title": None},
@@ -117,6 +119,20 @@ def _layers(where: str, value: Any) -> list:
     return list(value)
 
 
+def _where(where: str, value: Any) -> dict[str, list]:
+    """{dotted key: allowed values}: a figure drawn from the runs whose key has one of the values."""
+    example = "a mapping of dotted config keys to a value or a list of values, e.g. {model.depth: 9} or {variant: [layernorm, dyt_2]}"
+    if not isinstance(value, Mapping) or not value:
+        raise _bad(where, value, example)
+    out = {}
+    for key, v in value.items():
+        vals = list(v) if isinstance(v, (list, tuple, ListConfig)) else [v]
+        if not vals or any(isinstance(x, (Mapping, list, tuple)) for x in vals):
+            raise _bad(f"{where}.{key}", v, example)
+        out[_dotted(f"{where}.{key}", key)] = vals
+    return out
+
+
 def _step(where: str, value: Any) -> str | int:
     if value == "last" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         return value
@@ -149,7 +165,7 @@ def _figure(i: int, raw: Any, counts: dict[str, int]) -> FigureSpec:
     kind = raw.get("kind")
     if kind not in FIGURES:
         raise _bad(f"{where}.kind", kind, f"allowed: {', '.join(FIGURES)}")
-    allowed = FIGURES[kind]
+    allowed = {**FIGURES[kind], "where": None}  # every figure: draw only the runs whose keys match
     for key in raw:
         if key != "kind" and key not in allowed:
             raise ReportError(f"{where}.{key} is not a key of a {kind} figure; allowed: {', '.join(['kind', *allowed])}")
@@ -159,6 +175,8 @@ def _figure(i: int, raw: Any, counts: dict[str, int]) -> FigureSpec:
         o["by"] = list(_key_list(w + "by", o["by"]))
     if o.get("metric") is not None:
         o["metric"] = _metric(w + "metric", o["metric"])
+    if o.get("where") is not None:
+        o["where"] = _where(w + "where", o["where"])
     if o.get("title") is not None and not isinstance(o["title"], str):
         raise _bad(w + "title", o["title"], "must be a string")
     if kind in ("loss_curves", "curve_gap") and o["split"] not in SPLITS:

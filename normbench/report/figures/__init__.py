@@ -51,7 +51,12 @@ def render_figures(runs: Sequence[Run], spec: ReportSpec | Any, out_dir: str | P
         out.notes.append("no figures: no run has finished (ok or diverged)")
         return out
     for fs in spec.figures:
-        path = DRAW[fs.kind](finished, spec, fs, out_dir / f"{fs.stem}.png", out)
+        where = fs.options.get("where")
+        runs_in = [r for r in finished if all(r.key(k) in vals for k, vals in where.items())] if where else finished
+        if not runs_in:
+            out.notes.append(f"{fs.stem}: no finished run matches where = {where}")
+            continue
+        path = DRAW[fs.kind](runs_in, spec, fs, out_dir / f"{fs.stem}.png", out)
         if path is not None:
             out.paths.append(path)
     for name, rows in out.tables.items():

@@ -22,9 +22,8 @@ LAYER_WORDS = ("first", "middle", "last")
 
 # Every figure kind with its keys and their defaults. None for "by" / "metric" means "the
 # report's": by = group_by + columns (so curves never average over a column key such as
-# optim.lr), metric = the report's metric.
-# Each kind's keys and defaults; every kind also takes `where` ({dotted key: value or [values]}:
-# drawn from the matching runs only, e.g. one cell of a study's grid).
+# optim.lr), metric = the report's metric. Every kind also takes `where` ({dotted key: value or
+# [values]}): drawn from the matching runs only, e.g. one cell of a study's grid.
 FIGURES: dict[str, dict[str, Any]] = {
     "loss_curves": {"split": "train", "metric": "loss", "by": None, "band": "minmax", "logy": "auto", "title": None},
     "stability_grid": {"x": "optim.lr", "y": "model.depth", "facet": None, "metric": None, "title": None},

@@ -10,6 +10,8 @@ non-finite divergence.
 
 from __future__ import annotations
 
+import re
+
 from normbench.report.tables import Cell
 from normbench.study.verdicts import stats
 from normbench.study.verdicts.compare import (ACC, FAILS, HOLDS, UNSURE, Compare, Verdict, at_length, collect,
@@ -362,11 +364,14 @@ def dyt_by_alpha0(c: dict[str, Cell], model: str) -> dict[float, tuple[str, Cell
     return out
 
 
-def best_alpha0(grid: dict[float, tuple[str, Cell]], cmp: Compare) -> tuple[float, str | None]:
-    """The alpha0 whose cell ranks first on the selection metric (compare.score: val/* where the
-    study reports test/*), and the not-bracketed note when it is at the edge of the grid run."""
-    best = max(grid, key=lambda a: cmp.score(grid[a][1]))
-    return best, not_bracketed("alpha0", grid, best)
+def pick_best(grid: dict[float, Cell], cmp: Compare, name: str = "alpha0") -> tuple[float, str | None]:
+    """The grid value whose cell ranks first (compare.score: on the selection metric, settings
+    where every run trained first), and why a verdict on it cannot hold or fail: it sits at the
+    edge of the grid run, or it is the only value run (no search)."""
+    best = max(grid, key=lambda a: cmp.score(grid[a]))
+    if len(grid) == 1:
+        return best, f"one {name} run ({best:g}): nothing searched"
+    return best, not_bracketed(name, grid, best)
 
 
 def vision_norms(result, cmp: Compare = ACC) -> list[Verdict]:
@@ -394,7 +399,7 @@ def vision_norms(result, cmp: Compare = ACC) -> list[Verdict]:
         out.append((claim, o, why + "; " + cmp.show_diff("DyT - LN", d)))
         grid = dyt_by_alpha0(c, model)
         if len(grid) > 1:
-            best, edge = best_alpha0(grid, cmp)
+            best, edge = pick_best({a: g for a, (_, g) in grid.items()}, cmp)
             v, cell = grid[best]
             o, d = cmp.matches(cell, ln)
             why = (f"best alpha0 {best:g} (picked on {cmp.select or cmp.metric}) of "
@@ -453,7 +458,7 @@ def bn_replace(result, cmp: Compare = ACC) -> list[Verdict]:
         out.append((claim, UNSURE if flag and o == HOLDS else o, why))
         grid = dyt_by_alpha0(c, model)
         if len(grid) > 1:
-            best, edge = best_alpha0(grid, cmp)
+            best, edge = pick_best({a: g for a, (_, g) in grid.items()}, cmp)
             v, cell = grid[best]
             o, d = cmp.beats(bn, cell)
             none = c.get(f"{model}_identity")
@@ -571,22 +576,14 @@ def alpha_learn(result, cmp: Compare = ACC) -> list[Verdict]:
     return out + length_check(cells, "layernorm", cmp)
 
 
+_ALPHA_KNOB = re.compile(r"dyt(_log)?(?:_lr(\d+(?:\.\d+)?))?")
+
+
 def alpha_knob(knob: str) -> tuple[str, float] | None:
     """alpha_lr's variant suffix as (parametrisation, alpha's lr multiple): dyt -> (linear, 1),
     dyt_lr100 -> (linear, 100), dyt_log -> (log, 1), dyt_log_lr10 -> (log, 10); None otherwise."""
-    parts = knob.split("_")
-    if not parts or parts[0] != "dyt":
-        return None
-    param = "log" if "log" in parts[1:2] else "linear"
-    rest = parts[2:] if param == "log" else parts[1:]
-    if not rest:
-        return param, 1.0
-    if len(rest) == 1 and rest[0].startswith("lr"):
-        try:
-            return param, float(rest[0][2:])
-        except ValueError:
-            return None
-    return None
+    m = _ALPHA_KNOB.fullmatch(knob)
+    return None if m is None else ("log" if m[1] else "linear", float(m[2] or 1))
 
 
 def alpha_lr(result, cmp: Compare = ACC) -> list[Verdict]:
@@ -595,7 +592,7 @@ def alpha_lr(result, cmp: Compare = ACC) -> list[Verdict]:
     The best faster alpha is picked on validation and judged on the reported metric: it matches
     LN (holds for the model) or not (interval wholly outside the margin); a best multiple at the
     edge of its searched grid makes it inconclusive either way. The claim holds when it holds for
-    every model; does not hold when it does not for every model; inconclusive otherwise. Each
+    every model; does not hold when it does not for some model; inconclusive otherwise. Each
     faster alpha against LN and against DyT at alpha's own lr is context, as is C4 per variant:
     alpha against 1/std across layers."""
     cells = collect(result, keys=("variant",), metric=cmp.metric)
@@ -634,9 +631,7 @@ def alpha_lr(result, cmp: Compare = ACC) -> list[Verdict]:
                     f"{best}: " + cmp.show_diff(f"{best} - LN", d) + "".join(f"; {n}" for n in (flag, edge) if n)))
     if not per_model:
         return [("A faster alpha closes the gap to LN", UNSURE, "no model with LN and a faster-alpha DyT")]
-    outcomes = list(per_model.values())
-    verdict = HOLDS if all(o == HOLDS for o in outcomes) else FAILS if all(o == FAILS for o in outcomes) else UNSURE
-    out.insert(0, ("A faster alpha closes the gap to LN", verdict,
+    out.insert(0, ("A faster alpha closes the gap to LN", all_of(list(per_model.values())),
                    ", ".join(f"{m}: {o}" for m, o in per_model.items())))
     for r in _table(result, "alpha_vs_inv_std_correlation"):
         if r.get("variant") not in (None, "all") and r.get("pearson_r") is not None:
@@ -755,10 +750,8 @@ def scale_map(result, cmp: Compare = ACC) -> list[Verdict]:
                 o, d = cmp.matches(tanh, dyts[1.0])
                 found[SCALE_MAP_CLAIMS[3]][key] = (o, cmp.show_diff("alpha0 0.5 - 1", d))
         if dyts:
-            best = max(dyts, key=lambda a: cmp.score(dyts[a]))
+            best, edge = pick_best(dyts, cmp)
             o, d = cmp.matches(dyts[best], ln)
-            edge = (not_bracketed("alpha0", list(dyts), best) if len(dyts) > 1
-                    else f"one alpha0 run ({best:g}): nothing searched")
             found[SCALE_MAP_CLAIMS[1]][key] = (UNSURE if edge else o,
                                                f"best alpha0 {best:g}: " + cmp.show_diff(f"dyt_{best:g} - LN", d)
                                                + (f"; {edge}" if edge else ""))

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from normbench.norms import build_norm
-from normbench.probes import HealthMonitor, NormProbe, layer_stats, pre_affine
+from normbench.models import build_model
+from normbench.models.registry import models
+from normbench.probes import HealthMonitor, NormProbe, branch_stats, layer_stats, pre_affine
 from normbench.track import read_probes, read_summary
 from normbench.train import train
 from normbench.train.loop import Trainer
@@ -85,6 +87,10 @@ def test_every_run_writes_probes_per_layer_and_they_do_not_change_training(tiny_
     assert {(s["step"], s["layer"]) for s in stats} == {(st, la) for st in (0, 2, 4, 6) for la in layers}  # 0: init
     assert all(s["alpha"] == pytest.approx(0.5) for s in stats if s["step"] == 0)
     assert all(s["alpha"] > 0 and s["inv_std"] == pytest.approx(1 / s["input_std"]) for s in stats)
+    branch = read_probes(tmp_path / "on" / "probes.jsonl", kind="branch")  # the block's two residual branches
+    assert {(b["step"], b["layer"]) for b in branch} == {(st, la) for st in (0, 2, 4, 6)
+                                                          for la in ("blocks.0.attn", "blocks.0.mlp")}
+    assert all(b["branch_ratio"] == pytest.approx(b["branch_std"] / b["stream_std"]) for b in branch)
     curves = read_probes(tmp_path / "on" / "probes.jsonl", kind="scurve")
     assert {c["step"] for c in curves} == {0, 6} and {c["layer"] for c in curves} == set(layers)
     assert all(len(c["x"]) == 3 and len(c["x"][0]) == 5 for c in curves)
@@ -101,6 +107,60 @@ def test_tracker_names_probe_series_per_layer(tiny_cfg, tmp_path, monkeypatch):
                                                    "alpha_update", "alpha_cum_abs_update", "alpha_cum_lr",
                                                    "alpha_budget_used")}
     assert new <= set(logged)  # issue 24's probes reach the wandb history too
+    assert {f"probe/blocks.0.{b}/{k}" for b in ("attn", "mlp") for k in ("stream_std", "branch_std", "branch_ratio")
+            } <= set(logged)  # and each residual branch's
+
+
+def _std(t: torch.Tensor) -> float:  # over all elements, with Bessel's correction
+    t = t.double().flatten()
+    return ((t - t.mean()) ** 2).sum().div(t.numel() - 1).sqrt().item()
+
+
+def test_branch_stats_follow_the_formula():
+    torch.manual_seed(0)
+    stream, inc = torch.randn(3, 5, 8) * 4 + 1, torch.randn(3, 5, 8) * 0.5
+    b = branch_stats(stream, inc)
+    assert b["stream_std"] == pytest.approx(_std(stream), rel=1e-5)
+    assert b["branch_std"] == pytest.approx(_std(inc), rel=1e-5)
+    assert b["branch_ratio"] == pytest.approx(_std(inc) / _std(stream), rel=1e-5)
+    inc[0, 0, 0] = float("inf")  # a non-finite element is left out, as in layer_stats
+    assert branch_stats(stream, inc)["branch_std"] == pytest.approx(_std(inc.flatten()[1:]), rel=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["layernorm", "dyt"])
+def test_vit_branch_lines_are_each_blocks_attention_and_mlp_increments(norm):
+    torch.manual_seed(0)
+    model = build_model({"name": "vit", "embed_dim": 16, "depth": 2, "num_heads": 2, "patch_size": 4},
+                        {"name": norm}, num_classes=3, in_chans=1, img_size=8)
+    x = torch.randn(4, 1, 8, 8)
+    lines = NormProbe(model, x, branches=models()["vit"].branches(model))()
+    got = {line["layer"]: line for line in lines if line["kind"] == "branch"}
+    assert list(got) == ["blocks.0.attn", "blocks.0.mlp", "blocks.1.attn", "blocks.1.mlp"]
+    model.eval()
+    h = model.patch_embed(x)  # the stream by the block's formula: x + attn(norm1(x)), then + mlp(norm2(.))
+    with torch.no_grad():
+        h = model.norm_pre(model._pos_embed(h))
+        for i, blk in enumerate(model.blocks):
+            for kind, f in (("attn", lambda t: blk.attn(blk.norm1(t))), ("mlp", lambda t: blk.mlp(blk.norm2(t)))):
+                inc = f(h)
+                line = got[f"blocks.{i}.{kind}"]
+                assert line["stream_std"] == pytest.approx(_std(h), rel=1e-4)
+                assert line["branch_std"] == pytest.approx(_std(inc), rel=1e-4)
+                h = h + inc
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules() if m is not model.patch_embed)
+
+
+def test_llama_branches_are_the_pre_norm_blocks_and_none_in_post_norm():
+    spec = models()["llama"]
+    size = {"vocab_size": 64, "context_length": 8}
+    pre = build_model({"name": "llama", "embed_dim": 16, "depth": 2, "num_heads": 2}, {"name": "rmsnorm"}, **size)
+    names = [name for name, _, _ in spec.branches(pre)]
+    assert names == ["layers.0.attn", "layers.0.mlp", "layers.1.attn", "layers.1.mlp"]
+    lines = NormProbe(pre, torch.randint(0, 64, (2, 8)), branches=spec.branches(pre))()
+    assert [line["layer"] for line in lines if line["kind"] == "branch"] == names
+    post = build_model({"name": "llama", "embed_dim": 16, "depth": 2, "num_heads": 2, "norm_position": "post"},
+                       {"name": "rmsnorm"}, **size)
+    assert spec.branches(post) == []
 
 
 def test_monitor_conditions():

@@ -406,6 +406,30 @@ def test_layer_stats_average_each_layer_over_runs_at_the_last_step(tmp_path):
     assert (tmp_path / "out" / "layer_stats.png").is_file() and "### layer_stats" in result.markdown
 
 
+def test_branch_stats_average_each_branch_over_runs_at_the_last_probe(tmp_path):
+    def branch_lines(d: Path, scale: float) -> None:
+        lines = [{"step": s, "kind": "branch", "layer": f"blocks.{i // 2}.{'attn' if i % 2 == 0 else 'mlp'}",
+                  "depth_index": i, "stream_std": scale * (1 + i) * s / 100, "branch_std": 0.5 * s / 100,
+                  "branch_ratio": 0.5 / (scale * (1 + i))} for s in (100, 200) for i in range(4)]
+        with (d / "probes.jsonl").open("a", encoding="utf-8") as f:
+            f.writelines(json.dumps(x) + "\n" for x in lines)
+
+    for seed, scale in ((0, 1.0), (1, 3.0)):
+        branch_lines(make_run(tmp_path, f"dyt{seed}", seed=seed, probes=True), scale)
+    branch_lines(make_run(tmp_path, "ln", variant="ln", norm="layernorm", probes=True), 1.0)
+    make_run(tmp_path, "old", variant="ln", norm="layernorm", seed=1, probes=True)  # probed before branch lines
+    result = report([tmp_path], tmp_path / "out", spec={"group_by": ["variant"], "figures": [{"kind": "branch_stats"}]})
+    rows = {(r["variant"], r["branch"]): r for r in result.figure_output.tables["branch_stats"]}
+    assert len(rows) == 8 and rows[("dyt", "blocks.1.attn")]["runs"] == 2 and rows[("ln", "blocks.1.attn")]["runs"] == 1
+    assert rows[("dyt", "blocks.1.attn")]["step"] == 200  # the last probe
+    assert rows[("dyt", "blocks.1.attn")]["stream_std"] == pytest.approx(np.mean([1.0 * 3 * 2, 3.0 * 3 * 2]))
+    assert rows[("dyt", "blocks.1.mlp")]["branch_ratio"] == pytest.approx(np.mean([0.5 / 4, 0.5 / 12]))
+    assert (tmp_path / "out" / "branch_stats.png").read_bytes()[:8] == PNG_MAGIC
+    assert "| ln | blocks.0.mlp | 4 | 1 | 0.25 |" in result.markdown
+    none = report([tmp_path / "old"], tmp_path / "out2", spec={"figures": [{"kind": "branch_stats"}]})
+    assert any("no run has branch probe lines" in n for n in none.figure_output.notes)
+
+
 def test_a_figure_drawn_from_the_runs_its_where_selects(tmp_path):
     make_run(tmp_path, "deep", seed=0, probes=True, depth=9)
     make_run(tmp_path, "shallow", seed=0, probes=True, depth=3)

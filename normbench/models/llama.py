@@ -38,7 +38,7 @@ from normbench.errors import ModelConfigError
 
 from .config import require_choice, require_positive_ints
 from .registry import register_model
-from .spec import MAKE_NORM, ModelSpec
+from .spec import MAKE_NORM, Branch, ModelSpec
 
 
 @dataclass
@@ -213,6 +213,14 @@ def build(cfg: Mapping[str, Any], make_norm: Callable[[str], nn.Module], *, voca
                  rope_theta=float(cfg["rope_theta"]))
 
 
+def branches(model: nn.Module) -> list[Branch]:
+    """Each pre-norm block's attention and feed-forward branch (stream: its norm's input); a post-norm
+    model's norms sit after the sums, so it has none to probe this way."""
+    return [(f"layers.{i}.{kind}", getattr(b, norm), getattr(b, branch))
+            for i, b in enumerate(model.layers) if b.pre
+            for kind, norm, branch in (("attn", "attention_norm", "attention"), ("mlp", "ffn_norm", "feed_forward"))]
+
+
 SPEC = register_model(ModelSpec(
     name="llama",
     config=LlamaConfig,
@@ -225,4 +233,5 @@ SPEC = register_model(ModelSpec(
     misfits=MISFITS,
     norm_options=lambda cfg: {"bias": bool(cfg["norm_bias"])},  # LLaMA has no biases: model.norm_bias, not norm.bias
     grad_checkpointing=True,
+    branches=branches,
 ))

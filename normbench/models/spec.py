@@ -28,6 +28,9 @@ MAKE_NORM = "make_norm"
 KINDS = (IMAGE, MAKE_NORM)
 
 Transform = Callable[[nn.Module, Mapping[str, Any]], nn.Module]  # normfree transform(model, normfree cfg)
+# A residual branch of a built model: (name, the module whose input is the residual stream the branch
+# reads, the module whose output is what the branch adds to it). The probes measure both stds.
+Branch = tuple[str, nn.Module, nn.Module]
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class ModelSpec:
     positions: Callable[[str], str | None] | None = None
     grad_checkpointing: bool = False  # the built model has timm's set_grad_checkpointing()
     normfree: Mapping[str, Transform] = field(default_factory=dict)  # normfree.name -> its transform here
+    # model -> its residual branches in forward order (probes: which branch grows the stream); None: not probed
+    branches: Callable[[nn.Module], list[Branch]] | None = None
 
     @property
     def defaults(self) -> dict[str, Any]:

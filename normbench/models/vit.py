@@ -23,7 +23,7 @@ from normbench.normfree.skipinit import skipinit_vit
 from .config import require_choice, require_positive_ints
 from .replace import LAYERNORM_TARGETS
 from .registry import register_model
-from .spec import NORM_ROUTES, ModelSpec
+from .spec import NORM_ROUTES, Branch, ModelSpec
 
 
 @dataclass
@@ -106,6 +106,13 @@ def norm_position(qualified_name: str) -> str | None:
     return _POSITIONS.get(qualified_name.rsplit(".", 1)[-1])
 
 
+def branches(model: nn.Module) -> list[Branch]:
+    """Each block's attention and MLP branch: the stream is norm1's / norm2's input, the increment
+    ls1's / ls2's output (identity, or SkipInit's gain; drop_path is off in the probe's eval mode)."""
+    return [(f"blocks.{i}.{kind}", getattr(b, norm), getattr(b, ls))
+            for i, b in enumerate(model.blocks) for kind, norm, ls in (("attn", "norm1", "ls1"), ("mlp", "norm2", "ls2"))]
+
+
 SPEC = register_model(ModelSpec(
     name="vit",
     config=ViTConfig,
@@ -119,4 +126,5 @@ SPEC = register_model(ModelSpec(
     positions=norm_position,
     grad_checkpointing=True,
     normfree={"fixup": lambda m, c: fixup_vit(m), "skipinit": lambda m, c: skipinit_vit(m, c["gain_init"])},
+    branches=branches,
 ))

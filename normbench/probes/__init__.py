@@ -6,6 +6,8 @@ paper's C4 quantities, and the per-token std beside them; DyT's alpha and its sa
 its squash's knee; affine and BatchNorm summaries; given the optimizer, alpha's gradient,
 update and cumulative update against cumulative lr) and, at chosen steps, `scurve` samples of
 (input, output before the affine) for claim C9.
+With the model's residual branches, one `branch` line per branch: the std of the stream it
+reads and of what it adds (which branch grows the stream).
 HealthMonitor turns those lines into warnings when a layer goes bad.
 """
 
@@ -13,8 +15,8 @@ from normbench.probes.alpha_optim import AlphaOptimState
 from normbench.probes.config import check_probe_config
 from normbench.probes.monitor import HealthMonitor
 from normbench.probes.probe import NormProbe
-from normbench.probes.stats import (SATURATION_KNEES, SATURATION_SLOPE, layer_stats, pre_affine, scurve_sample,
-                                    token_stats)
+from normbench.probes.stats import (SATURATION_KNEES, SATURATION_SLOPE, branch_stats, layer_stats, pre_affine,
+                                    scurve_sample, token_stats)
 
 __all__ = ["AlphaOptimState", "HealthMonitor", "check_probe_config", "NormProbe", "SATURATION_KNEES",
-           "SATURATION_SLOPE", "layer_stats", "pre_affine", "scurve_sample", "token_stats"]
+           "SATURATION_SLOPE", "branch_stats", "layer_stats", "pre_affine", "scurve_sample", "token_stats"]

@@ -144,6 +144,19 @@ def layer_stats(module: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
 
 
 @torch.no_grad()
+def branch_stats(stream: torch.Tensor, increment: torch.Tensor) -> dict[str, float]:
+    """One residual branch: the std over all elements of the stream it reads (`stream_std`) and of
+    what it adds (`branch_std`), and `branch_ratio` = branch_std / stream_std, the relative size of
+    its update to the stream (non-finite elements left out; nan where nothing finite is left)."""
+    def std(t: torch.Tensor) -> float:
+        t = t.detach().float()
+        t = t[torch.isfinite(t)]
+        return t.std().item() if t.numel() > 1 else float("nan")
+    s, b = std(stream), std(increment)
+    return {"stream_std": s, "branch_std": b, "branch_ratio": b / s if s > 0 else float("nan")}
+
+
+@torch.no_grad()
 def scurve_sample(module: nn.Module, x: torch.Tensor, tokens: int, channels: int, seed: int) -> dict | None:
     """`tokens` rows x `channels` channels of (input, output before the affine), chosen by a
     fixed generator so every probe step samples the same places."""

@@ -33,6 +33,7 @@ FIGURES: dict[str, dict[str, Any]] = {
     "final_metric_bars": {"by": None, "metric": None, "title": None},
     "metric_vs": {"x": "trainer.max_steps", "by": None, "metric": None, "logx": True, "title": None},
     "layer_stats": {"by": None, "step": "last", "title": None},
+    "branch_stats": {"by": None, "step": "last", "title": None},
     # pairs is required; by defaults to [variant] so that pairs name variants as the study lists them
     "curve_gap": {"pairs": None, "by": ["variant"], "split": "train", "metric": "loss", "smooth": 5, "title": None},
     # task=generate: the latest images/val_<image>_step*.png of each group's best run
@@ -195,7 +196,7 @@ def _figure(i: int, raw: Any, counts: dict[str, int]) -> FigureSpec:
         o["x"] = _dotted(w + "x", o["x"])
         if not isinstance(o["logx"], bool):
             raise _bad(w + "logx", o["logx"], "allowed: true, false")
-    if kind in ("alpha_vs_inv_std", "scurve", "layer_stats"):
+    if kind in ("alpha_vs_inv_std", "scurve", "layer_stats", "branch_stats"):
         o["step"] = _step(w + "step", o["step"])
     if kind == "scurve":
         tol = o["tolerance"]

@@ -32,6 +32,7 @@ _PROBE_SERIES = ("alpha", "shift", "inv_std", "input_std", "saturation", "weight
                  "running_var_mean", "token_std_mean", "token_std_std", "token_std_q10", "token_std_q50",
                  "token_std_q90", "inv_token_std", "alpha_grad", "alpha_update", "alpha_lr", "alpha_cum_abs_update",
                  "alpha_cum_update", "alpha_cum_lr", "alpha_budget_used")
+_BRANCH_SERIES = ("stream_std", "branch_std", "branch_ratio")  # a `branch` line's keys, under the branch's name
 
 
 def _number(value: Any) -> Any:
@@ -84,8 +85,8 @@ class Tracker:
         series = {}
         for line in lines:
             self._probes.write({"step": int(step), **line})
-            if line.get("kind") == "stats":
-                series.update({probe_key(line["layer"], k): line[k] for k in _PROBE_SERIES if line.get(k) is not None})
+            keys = {"stats": _PROBE_SERIES, "branch": _BRANCH_SERIES}.get(line.get("kind"), ())
+            series.update({probe_key(line["layer"], k): line[k] for k in keys if line.get(k) is not None})
         if series:
             self.wandb.log(series, step=step)
 

@@ -36,6 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from normbench.dist import SINGLE, Dist, StopVote, rank_seed
 from normbench.dist import setup as setup_dist
 from normbench.preempt import StopRequest
+from normbench.models.registry import models
 from normbench.probes import HealthMonitor, NormProbe
 from normbench.track import (DONE, Tracker, WandbRun, alive_elsewhere, build_summary, metric_key, read_run_state,
                              start_wandb)
@@ -89,8 +90,10 @@ class Trainer:
         p = cfg.probe
         # Probes measure the one model on rank 0 (the weights are the same on every rank).
         # Given the optimizer, it sums alpha's updates every step (kept in the optimizer's state_dict).
-        self.probe = NormProbe(self.model, self.task.probe_batch(p.batch_size), p.scurve_tokens,
-                               p.scurve_channels, optimizer=self.optimizer) if p.enabled and dist.is_main else None
+        branches = models()[cfg.model.name].branches
+        self.probe = NormProbe(self.model, self.task.probe_batch(p.batch_size), p.scurve_tokens, p.scurve_channels,
+                               optimizer=self.optimizer, branches=branches(self.model) if branches else ()
+                               ) if p.enabled and dist.is_main else None
         self.monitor = HealthMonitor(**p.monitor)
         self.best_key = metric_key(self.task.selection_split, self.task.best_metric)  # val/acc1; test/* reported
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 from normbench.report.figures.alpha import alpha_std, alpha_vs_inv_std
 from normbench.report.figures.bars import final_metric_bars
+from normbench.report.figures.branches import branch_stats
 from normbench.report.figures.common import FigureOutput
 from normbench.report.figures.curves import loss_curves
 from normbench.report.figures.gap import curve_gap
@@ -33,6 +34,7 @@ DRAW: dict[str, Callable[..., Path | None]] = {
     "final_metric_bars": final_metric_bars,
     "metric_vs": metric_vs,
     "layer_stats": layer_stats,
+    "branch_stats": branch_stats,
     "curve_gap": curve_gap,
     "sample_grids": sample_grids,
 }

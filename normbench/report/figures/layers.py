@@ -21,8 +21,9 @@ from normbench.report.tables import fmt_value, markdown_table
 STATS = ("input_std", "inv_std", "alpha", "saturation")
 
 
-def _at_step(run: Run, step) -> list[dict]:
-    lines = run.probe_lines("stats")
+def at_step(run: Run, step, kind: str = "stats") -> list[dict]:
+    """The run's probe lines of one kind at `step` ("last", or the latest probe at or before it)."""
+    lines = run.probe_lines(kind)
     if not lines:
         return []
     steps = sorted({line["step"] for line in lines})
@@ -46,7 +47,7 @@ def layer_stats(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Pat
         per_layer: dict[tuple, list[dict]] = {}
         old_bound: set[tuple] = set()  # layers whose saturation some run measured at |alpha x| > 2, not at its knee
         for r in group_runs:
-            for line in _at_step(r, fs["step"]):
+            for line in at_step(r, fs["step"]):
                 per_layer.setdefault((line.get("depth_index", 0), line["layer"]), []).append(line)
                 if _old_saturation(r, line):
                     old_bound.add((line.get("depth_index", 0), line["layer"]))

@@ -177,6 +177,15 @@ def test_monitor_conditions():
     assert m([ok]) == [] and len(m(bad)) == 3 + 2  # cleared, then bad again: warned again
 
 
+def test_monitor_warns_when_the_residual_stream_grows_past_its_threshold():
+    m = HealthMonitor(stream_max=8.0)
+    line = lambda std: {"kind": "branch", "layer": "blocks.3.attn", "stream_std": std, "branch_std": 1.0}  # noqa: E731
+    assert m([line(7.9)]) == []
+    (layer, message), = m([line(8.5)])
+    assert layer == "blocks.3.attn" and "residual stream std = 8.5" in message and "past 8" in message
+    assert m([line(30.0)]) == [] and m([line(2.0)]) == [] and len(m([line(9.0)])) == 1  # once, until it clears
+
+
 def test_monitor_warns_on_a_planted_bad_layer(tiny_cfg, tmp_path, caplog):
     run = Trainer(tiny_cfg("probe.every=2"), tmp_path)
     planted = dict(run.model.named_modules())["blocks.0.norm2"]

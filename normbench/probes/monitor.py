@@ -3,7 +3,7 @@
 It reads the probe lines of one step and names the layer, the step and what is wrong:
 non-finite inputs or outputs, a BatchNorm running variance near zero or exploding, DyT
 saturation (the share of inputs past its squash's knee, probes/stats.py) above a threshold,
-alpha collapsing towards 0. A condition is warned about when it starts and again only after
+alpha collapsing towards 0, and (from `branch` lines) a residual stream grown past a threshold. A condition is warned about when it starts and again only after
 it has cleared, so a long bad stretch is one warning.
 """
 
@@ -14,13 +14,18 @@ from typing import Any, Iterable, Mapping
 
 class HealthMonitor:
     def __init__(self, saturation: float = 0.5, alpha_min: float = 1e-3, var_min: float = 1e-8,
-                 var_max: float = 1e6):
+                 var_max: float = 1e6, stream_max: float = 8.0):
         self.saturation, self.alpha_min, self.var_min, self.var_max = saturation, alpha_min, var_min, var_max
+        self.stream_max = stream_max
         self.active: set[tuple[str, str]] = set()
 
     def problems(self, line: Mapping[str, Any]) -> dict[str, str]:
-        """{condition: message} for one stats line."""
+        """{condition: message} for one stats or branch line."""
         found = {}
+        stream = line.get("stream_std")
+        if stream is not None and stream > self.stream_max:
+            found["stream"] = (f"residual stream std = {stream:.3g} where this branch reads it: the stream has grown "
+                               f"past {self.stream_max:g} (a normalized ViT's stays near 0.5-2.6)")
         if line.get("nonfinite"):
             found["nonfinite"] = f"{line['nonfinite']} non-finite values in its input or output"
         alpha = line.get("alpha")
@@ -42,7 +47,7 @@ class HealthMonitor:
         """(layer, message) for every condition that started at this probe."""
         new, now = [], set()
         for line in lines:
-            if line.get("kind") != "stats":
+            if line.get("kind") not in ("stats", "branch"):
                 continue
             for cond, message in self.problems(line).items():
                 key = (line["layer"], cond)

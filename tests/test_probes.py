@@ -150,6 +150,26 @@ def test_vit_branch_lines_are_each_blocks_attention_and_mlp_increments(norm):
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules() if m is not model.patch_embed)
 
 
+def test_convnext_branch_lines_are_each_blocks_output_minus_its_input():
+    torch.manual_seed(0)
+    model = build_model({"name": "convnext", "dims": [8, 16], "depths": [2, 1], "patch_size": 2,
+                         "ls_init_value": 1.0}, {"name": "dyt"},  # 1e-6 would leave y - x below fp32 resolution
+                        num_classes=3, in_chans=1, img_size=8)
+    blocks = [(f"stages.{s}.blocks.{b}.mlp", blk) for s, st in enumerate(model.stages) for b, blk in enumerate(st.blocks)]
+    seen = {}  # each block's input and output, by its own forward (shortcut: identity)
+    handles = [blk.register_forward_hook(lambda m, a, out, n=name: seen.__setitem__(n, (a[0], out)))
+               for name, blk in blocks]
+    lines = NormProbe(model, torch.randn(4, 1, 8, 8), branches=models()["convnext"].branches(model))()
+    for h in handles:
+        h.remove()
+    got = {line["layer"]: line for line in lines if line["kind"] == "branch"}
+    assert list(got) == [name for name, _ in blocks] == ["stages.0.blocks.0.mlp", "stages.0.blocks.1.mlp",
+                                                         "stages.1.blocks.0.mlp"]
+    for name, (x, y) in seen.items():
+        assert got[name]["stream_std"] == pytest.approx(_std(x), rel=1e-4)
+        assert got[name]["branch_std"] == pytest.approx(_std(y - x), rel=1e-3)
+
+
 def test_llama_branches_are_the_pre_norm_blocks_and_none_in_post_norm():
     spec = models()["llama"]
     size = {"vocab_size": 64, "context_length": 8}

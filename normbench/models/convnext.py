@@ -23,7 +23,7 @@ from normbench.normfree.skipinit import skipinit_convnext
 from .config import require_choice, require_positive_ints, require_same_length
 from .replace import LAYERNORM_TARGETS
 from .registry import register_model
-from .spec import NORM_ROUTES, ModelSpec
+from .spec import NORM_ROUTES, Branch, ModelSpec
 
 TIMM_STAGES = 4  # timm's ConvNeXt always builds four stages
 
@@ -95,6 +95,13 @@ def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: 
     return model
 
 
+def branches(model: nn.Module) -> list[Branch]:
+    """Each block's one residual branch (depthwise conv, norm, MLP, gamma): the stream is conv_dw's
+    input, the increment drop_path's output (identity in the probe's eval mode)."""
+    return [(f"stages.{s}.blocks.{b}.mlp", block.conv_dw, block.drop_path)
+            for s, stage in enumerate(model.stages) for b, block in enumerate(stage.blocks)]
+
+
 SPEC = register_model(ModelSpec(
     name="convnext",
     config=ConvNeXtConfig,
@@ -111,4 +118,5 @@ SPEC = register_model(ModelSpec(
     },
     grad_checkpointing=True,
     normfree={"skipinit": lambda m, c: skipinit_convnext(m, c["gain_init"])},
+    branches=branches,
 ))

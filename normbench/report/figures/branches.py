@@ -53,7 +53,7 @@ def branch_stats(runs: Sequence[Run], spec: ReportSpec, fs: FigureSpec, path: Pa
                                             "branch output std / stream std"),
                                  ("std of the stream (all elements)", "ratio")):
         ax.set_title(f"{title}, {step}", fontsize="small")
-        ax.set_xlabel("branch index (0 = first block's attention)")
+        ax.set_xlabel("branch index (0 = the first block's first branch)")
         ax.set_ylabel(ylabel)
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -155,7 +155,8 @@ def test_convnext_branch_lines_are_each_blocks_output_minus_its_input():
     model = build_model({"name": "convnext", "dims": [8, 16], "depths": [2, 1], "patch_size": 2,
                          "ls_init_value": 1.0}, {"name": "dyt"},  # 1e-6 would leave y - x below fp32 resolution
                         num_classes=3, in_chans=1, img_size=8)
-    blocks = [(f"stages.{s}.blocks.{b}.mlp", blk) for s, st in enumerate(model.stages) for b, blk in enumerate(st.blocks)]
+    blocks = [(f"stages.{s}.blocks.{b}.mlp", blk)
+              for s, stage in enumerate(model.stages) for b, blk in enumerate(stage.blocks)]
     seen = {}  # each block's input and output, by its own forward (shortcut: identity)
     handles = [blk.register_forward_hook(lambda m, a, out, n=name: seen.__setitem__(n, (a[0], out)))
                for name, blk in blocks]

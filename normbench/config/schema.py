@@ -172,8 +172,8 @@ class MonitorConfig:
     alpha_min: float = 1e-3        # DyT: |alpha| below this has collapsed
     var_min: float = 1e-8          # BatchNorm: running variance below this
     var_max: float = 1e6           # BatchNorm: running variance above this
-    # residual stream std a branch reads above this (ViT / LLaMA `branch` lines): LN's depth-6 ViTs stay
-    # at 0.5-2.6; DyT runs 20-40 points behind LN reach 10-40 (results/stream_growth)
+    # residual stream std a branch reads above this (`branch` lines): the committed LN / RMSNorm ViTs,
+    # ConvNeXts and LLaMAs stay below 2.6; DyT ViTs 20-40 points behind LN reach 10-40 (results/stream_growth)
     stream_max: float = 8.0
 
 

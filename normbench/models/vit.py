@@ -109,8 +109,8 @@ def norm_position(qualified_name: str) -> str | None:
 def branches(model: nn.Module) -> list[Branch]:
     """Each block's attention and MLP branch: the stream is norm1's / norm2's input, the increment
     ls1's / ls2's output (identity, or SkipInit's gain; drop_path is off in the probe's eval mode)."""
-    return [(f"blocks.{i}.{kind}", getattr(b, norm), getattr(b, ls))
-            for i, b in enumerate(model.blocks) for kind, norm, ls in (("attn", "norm1", "ls1"), ("mlp", "norm2", "ls2"))]
+    return [(f"blocks.{i}.{kind}", getattr(b, norm), getattr(b, ls)) for i, b in enumerate(model.blocks)
+            for kind, norm, ls in (("attn", "norm1", "ls1"), ("mlp", "norm2", "ls2"))]
 
 
 SPEC = register_model(ModelSpec(

@@ -3,8 +3,9 @@
 It reads the probe lines of one step and names the layer, the step and what is wrong:
 non-finite inputs or outputs, a BatchNorm running variance near zero or exploding, DyT
 saturation (the share of inputs past its squash's knee, probes/stats.py) above a threshold,
-alpha collapsing towards 0, and (from `branch` lines) a residual stream grown past a threshold. A condition is warned about when it starts and again only after
-it has cleared, so a long bad stretch is one warning.
+alpha collapsing towards 0, and (from `branch` lines) a residual stream grown past a threshold.
+A condition is warned about when it starts and again only after it has cleared, so a long bad
+stretch is one warning.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ class HealthMonitor:
         found = {}
         stream = line.get("stream_std")
         if stream is not None and stream > self.stream_max:
-            found["stream"] = (f"residual stream std = {stream:.3g} where this branch reads it: the stream has grown "
-                               f"past {self.stream_max:g} (a normalized ViT's stays near 0.5-2.6)")
+            found["stream"] = (f"residual stream std = {stream:.3g} where this branch reads it: the stream has "
+                               f"grown past {self.stream_max:g} (the committed LN / RMSNorm ViTs, ConvNeXts and "
+                               f"LLaMAs stay below 2.6)")
         if line.get("nonfinite"):
             found["nonfinite"] = f"{line['nonfinite']} non-finite values in its input or output"
         alpha = line.get("alpha")

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from normbench.models.find_norms import norm_layers
+from normbench.models.spec import Branch
 from normbench.probes.alpha_optim import AlphaOptimState
 from normbench.probes.stats import branch_stats, layer_stats, scurve_sample
 
@@ -30,7 +31,7 @@ from normbench.probes.stats import branch_stats, layer_stats, scurve_sample
 class NormProbe:
     def __init__(self, model: nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ...], scurve_tokens: int = 8,
                  scurve_channels: int = 64, optimizer: torch.optim.Optimizer | None = None,
-                 branches: Sequence[tuple[str, nn.Module, nn.Module]] = ()):
+                 branches: Sequence[Branch] = ()):
         """batch: the model's input, or a tuple of its inputs (model=dit: images, times, labels);
         a norm's hook reads its first argument, x (a conditional norm's c is the second).
         optimizer: the one training the model; its alpha state goes into each alpha's line

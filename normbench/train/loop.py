@@ -35,8 +35,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from normbench.dist import SINGLE, Dist, StopVote, rank_seed
 from normbench.dist import setup as setup_dist
-from normbench.preempt import StopRequest
 from normbench.models.registry import models
+from normbench.preempt import StopRequest
 from normbench.probes import HealthMonitor, NormProbe
 from normbench.track import (DONE, Tracker, WandbRun, alive_elsewhere, build_summary, metric_key, read_run_state,
                              start_wandb)

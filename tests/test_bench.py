@@ -78,6 +78,7 @@ def test_malloc_pin_fixes_glibcs_thresholds():
     (["--modes", "bwd"], "--modes: 'bwd' is unknown; allowed: fwd, fwdbwd"),
     (["--threads", "0"], "--threads: 0 is not allowed: must be >= 1"),
     (["--device", "tpu"], "--device: 'tpu' is unknown; allowed: cpu, cuda"),
+    (["--processes", "-1"], "--processes >= 0 are required"),
 ])
 def test_bad_arguments_are_one_line_errors(argv, message, tmp_path, capsys):
     assert main(["layer", *argv, "--out", str(tmp_path / "x")]) == 2
@@ -109,6 +110,55 @@ def test_blocks_are_interleaved_in_shuffled_order():
     again = []
     time_interleaved({n: (lambda n=n: again.append(n)) for n in "abcd"}, repeats=40, warmup=0, block_s=1e-9)
     assert again == calls  # seeded: the same order every time
+
+
+def test_isolated_layer_benchmark_runs_each_candidate_in_its_own_processes(tmp_path, monkeypatch):
+    from normbench.bench import isolated
+
+    launched = []
+    real = isolated.run_one
+
+    def spy(case, candidate, modes, out, *, passthrough):
+        launched.append(candidate)
+        return real(case, candidate, modes, out, passthrough=passthrough)
+
+    monkeypatch.setattr(isolated, "run_one", spy)
+    out = tmp_path / "iso"
+    argv = ["layer", "--shapes", "64x48", "--dtypes", "fp32", "--repeats", "2", "--warmup", "1", "--block-ms", "1",
+            "--threads", "1", "--candidates", "dyt_fused", "--processes", "2", "--out", str(out), "--no-plot"]
+    assert main(argv) == 0
+    # LayerNorm added as the pairing reference; each candidate once a round, two rounds
+    assert sorted(launched) == ["dyt_fused", "dyt_fused", "layernorm", "layernorm"]
+    rows = list(csv.DictReader(open(out / "layer.csv")))
+    assert [(r["candidate"], r["mode"]) for r in rows] == [
+        ("copy", "copy"), ("layernorm", "fwd"), ("layernorm", "fwdbwd"), ("dyt_fused", "fwd"), ("dyt_fused", "fwdbwd")]
+    for r in rows:
+        assert r["status"] == "ok" and r["processes"] == "2" and float(r["median_ms"]) > 0
+    copy = int(rows[0]["blocks"])
+    assert copy == 2 * 2 * 2  # every process times the copy: 2 rounds x 2 candidates x 2 blocks
+    assert all(int(r["blocks"]) == 4 for r in rows[1:])
+    fused = rows[4]
+    assert float(fused["x_layernorm_q25"]) <= float(fused["x_layernorm"]) <= float(fused["x_layernorm_q75"])
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["processes"] == 2 and "fresh processes" in (out / "layer.md").read_text()
+
+
+def test_isolated_x_layernorm_is_the_median_of_per_round_ratios():
+    from normbench.bench import isolated
+
+    def row(cand, mode, ms):
+        return {"candidate": cand, "mode": mode, "status": "ok", "median_ms": ms, "blocks": 3.0,
+                "ideal_bytes": 1e6, "copy_gbps": 10.0}
+    # rounds: LN 1, 2, 4 ms; DyT 0.9, 2.2, 3.0 -> ratios 0.9, 1.1, 0.75: median 0.9, while the
+    # ratio of medians (2.2 / 2) would be 1.1
+    rounds = [{("copy", "copy"): [row("copy", "copy", 0.2)], ("layernorm", "fwd"): [row("layernorm", "fwd", ln)],
+               ("dyt_fused", "fwd"): [row("dyt_fused", "fwd", d)]} for ln, d in ((1, 0.9), (2, 2.2), (4, 3.0))]
+    rows = isolated._combine(rounds, ["layernorm", "dyt_fused"], ["fwd"], 3)
+    dyt = rows[2]
+    assert dyt["median_ms"] == 2.2 and dyt["x_layernorm"] == pytest.approx(0.9)
+    assert dyt["x_layernorm_q25"] == pytest.approx(0.825) and dyt["x_layernorm_q75"] == pytest.approx(1.0)
+    assert dyt["blocks"] == 9 and dyt["processes"] == 3
+    assert dyt["gbps"] == pytest.approx(1e6 / 2.2e-3 / 1e9) and dyt["roofline_ms"] == pytest.approx(0.1)
 
 
 def test_default_out_dir_is_under_results_perf():

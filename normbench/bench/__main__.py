@@ -2,6 +2,7 @@
 
     python -m normbench.bench layer --threads 2 --out /tmp/perf
     python -m normbench.bench layer --shapes 8192x384 --dtypes fp32 --candidates layernorm,dyt_fused
+    python -m normbench.bench layer --shapes 8192x384 --dtypes fp32 --candidates dyt_fused --processes 10
     python -m normbench.bench step --norms layernorm,dyt --threads 2 -- model=vit data=fashion_mnist_mini
     python -m normbench.bench llama --embed-dim 512 --depth 8 --context 512 --batch 4 --threads 2
 
@@ -21,7 +22,7 @@ import torch
 
 from normbench.errors import InputError
 
-from . import layer, llama, malloc, report, step
+from . import isolated, layer, llama, malloc, report, step
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     lp.add_argument("--malloc", default="pinned", choices=("pinned", "default"),
                     help="pinned (default): glibc's malloc thresholds fixed, so freed memory is reused the same way in "
                          "every run (normbench/bench/malloc.py); default: glibc as it comes; recorded")
+    lp.add_argument("--processes", type=int, default=0,
+                    help="0 (default): every candidate in this process; N: each candidate alone in a fresh process, "
+                         "N rounds, x LayerNorm paired by round (normbench/bench/isolated.py)")
     sp = sub.add_parser("step", help="a training step: normbench's loop vs a bare loop, norm vs norm")
     sp.add_argument("--norms", default="layernorm,dyt", help="comma-separated norm config names; the first is the reference")
     sp.add_argument("--warmup", type=int, default=10, help="untimed steps first, each repeat")
@@ -141,8 +145,8 @@ def run_step(args: argparse.Namespace, command: str) -> Path:
 
 def run_layer(args: argparse.Namespace, command: str) -> Path:
     check_threads_and_device(args)
-    if args.repeats < 1 or args.warmup < 0 or args.block_ms <= 0:
-        raise layer.BenchError("--repeats >= 1, --warmup >= 0 and --block-ms > 0 are required")
+    if args.repeats < 1 or args.warmup < 0 or args.block_ms <= 0 or args.processes < 0:
+        raise layer.BenchError("--repeats >= 1, --warmup >= 0, --block-ms > 0 and --processes >= 0 are required")
     device = torch.device(args.device)
     default = list(layer.DEFAULT_CANDIDATES) + (["liger_dyt"] if device.type == "cuda" else [])
     candidates = layer.parse_list("candidates", args.candidates, layer.CANDIDATES) if args.candidates else default
@@ -164,14 +168,20 @@ def run_layer(args: argparse.Namespace, command: str) -> Path:
 def _run_layer(args, command, device, candidates, modes, cases, out) -> Path:
     pinned = malloc.pin() if args.malloc == "pinned" else None
     meta = {"command": command, "started": report.now(), "machine": report.machine(device),
-            "malloc": {"asked": args.malloc, "pinned": pinned},
+            "malloc": {"asked": args.malloc, "pinned": pinned}, "processes": args.processes,
             "repeats": args.repeats, "warmup": args.warmup, "block_ms": args.block_ms,
             "candidates": candidates, "modes": modes, "cases": [c.label for c in cases]}
+    # what each fresh process is told besides its case and candidate
+    passthrough = ["--repeats", str(args.repeats), "--warmup", str(args.warmup), "--block-ms", str(args.block_ms),
+                   "--threads", str(torch.get_num_threads()), "--device", args.device, "--malloc", args.malloc]
     rows = []
     for case in cases:
         print(f"[bench] {case.label}", file=sys.stderr, flush=True)
-        rows += layer.bench_case(case, candidates, modes, device, repeats=args.repeats, warmup=args.warmup,
-                                 block_s=args.block_ms / 1e3)
+        if args.processes:
+            rows += isolated.bench_case(case, candidates, modes, processes=args.processes, passthrough=passthrough)
+        else:
+            rows += layer.bench_case(case, candidates, modes, device, repeats=args.repeats, warmup=args.warmup,
+                                     block_s=args.block_ms / 1e3)
     meta["finished"] = report.now()
     meta["load_avg_after"] = report.load_average()
     paths = report.write_all(rows, meta, out, plot=not args.no_plot)

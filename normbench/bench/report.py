@@ -19,7 +19,8 @@ import torch
 
 CSV_FIELDS = ("case", "shape", "layout", "dtype", "device", "numel", "candidate", "mode", "backend", "status",
               "median_ms", "q25_ms", "q75_ms", "blocks", "calls_per_block", "ideal_bytes", "gbps",
-              "copy_gbps", "roofline_ms", "x_roofline", "x_layernorm")
+              "copy_gbps", "roofline_ms", "x_roofline", "x_layernorm", "x_layernorm_q25", "x_layernorm_q75",
+              "processes")
 
 
 def _cpu_model() -> str:
@@ -99,11 +100,22 @@ def _fmt(v, digits: int = 3) -> str:
     return "" if v is None else f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
 
+def _iqr(r: dict) -> str:
+    lo, hi = r.get("x_layernorm_q25"), r.get("x_layernorm_q75")
+    return "" if lo is None or hi is None or r.get("candidate") == "layernorm" else f" ({lo:.3f}-{hi:.3f})"
+
+
 def markdown(rows: list[dict], meta: dict) -> str:
+    how = (f"Each candidate alone in {meta['processes']} fresh processes (rounds, candidates in a shuffled order "
+           f"each round), each the median of {meta['repeats']} blocks (~{meta['block_ms']} ms each) after "
+           f"{meta['warmup']} warm-up calls; times are the median (IQR) over processes, x LayerNorm the median "
+           "(IQR) over rounds of the time over LayerNorm's process in the same round."
+           if meta.get("processes") else
+           f"Median of {meta['repeats']} interleaved blocks (~{meta['block_ms']} ms each) after {meta['warmup']} "
+           "warm-up calls.")
     lines = header("Norm-layer benchmark", meta) + [
         "",
-        f"Median of {meta['repeats']} interleaved blocks (~{meta['block_ms']} ms each) after {meta['warmup']} "
-        "warm-up calls. GB/s: the ideal kernel's bytes (forward reads x, writes y; the backward reads x "
+        how + " GB/s: the ideal kernel's bytes (forward reads x, writes y; the backward reads x "
         "again and dy, writes dx: 5 passes for forward+backward) over the time. x roofline: the time "
         "over those bytes at the measured copy bandwidth (a clone of x). Parameters in the input dtype; "
         "forward under no_grad.",
@@ -123,7 +135,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
             lines.append(
                 f"| {r['candidate']} | {r['mode']} | {r['backend']} | {r['median_ms']:.3f} | "
                 f"{r['q25_ms']:.3f}-{r['q75_ms']:.3f} | {r['gbps']:.1f} | {r['x_roofline']:.2f} | "
-                f"{_fmt(r.get('x_layernorm'))} |")
+                f"{_fmt(r.get('x_layernorm'))}{_iqr(r)} |")
     return "\n".join(lines) + "\n"
 
 

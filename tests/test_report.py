@@ -67,6 +67,23 @@ def test_diverged_run_counts_its_best_value_and_is_marked_failed(tmp_path):
     assert runs["mix0"]["value"] == 80.0
 
 
+def test_a_run_ending_at_chance_without_a_nan_is_counted_in_its_cell(tmp_path):
+    # Fashion-MNIST: chance 10 %, and the band is 2 points: 11.9 is at chance, 12.1 is not
+    make_run(tmp_path, "a0", variant="dyt", seed=0, acc=11.9)
+    make_run(tmp_path, "a1", variant="dyt", seed=1, acc=70.0)
+    make_run(tmp_path, "b0", variant="ln", seed=0, acc=12.1)
+    runs = {r.path.name: r for r in load_runs([tmp_path])}
+    assert runs["a0"].chance == 10.0 and runs["a0"].at_chance("val/acc1")
+    assert not runs["a1"].at_chance("val/acc1") and not runs["b0"].at_chance("val/acc1")
+    assert not runs["a0"].at_chance("val/loss")  # only an accuracy has a chance level here
+    t = build_tables(load_runs([tmp_path]), None)
+    stuck = cell(t, variant="dyt")
+    assert stuck["n_at_chance"] == 1 and stuck["status"] == "ok"  # ok as training goes; the cell says more
+    assert stuck["text"] == "41.0 ± 41.1 (1/2 at chance)"
+    assert cell(t, variant="ln")["n_at_chance"] == 0 and "chance" not in cell(t, variant="ln")["text"]
+    assert "1 run(s) ended at chance accuracy" in t["markdown"]
+
+
 def test_running_and_failed_runs_are_excluded_and_listed(tmp_path):
     make_run(tmp_path, "ok0", variant="dyt", seed=0, acc=80.0)
     make_run(tmp_path, "live", variant="dyt", seed=1, status="running", acc=99.0)

@@ -25,6 +25,7 @@ from normbench.track.names import run_label
 from normbench.track import read_metrics, read_probes
 
 SUMMARY = "summary.json"
+CHANCE_BAND = 2.0  # points above chance accuracy that still count as chance
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
 PROBES = "probes.jsonl"
@@ -184,6 +185,24 @@ class Run:
             return None, None
         pick = max if higher_is_better else min
         return pick(finite, key=lambda vs: vs[0])
+
+    @property
+    def chance(self) -> float | None:
+        """Chance accuracy (%) of a classification run, 100 / classes (CIFAR-100 100, synthetic
+        data its data.synthetic.num_classes, every other image set 10); None for other tasks."""
+        if (self.key("task") or "classify") != "classify":
+            return None
+        name = self.key("data.name")
+        classes = 100 if name == "cifar100" else (self.key("data.synthetic.num_classes") or 10) if name == "synthetic" else 10
+        return 100.0 / classes
+
+    def at_chance(self, metric: str) -> bool:
+        """A complete run that ended at chance on an accuracy `metric` (within CHANCE_BAND points),
+        with or without a NaN: a collapse the status alone ("ok") does not show."""
+        if not self.complete or self.chance is None or not split_metric(metric)[1].startswith("acc"):
+            return False
+        final = self.final(metric)
+        return final is not None and final <= self.chance + CHANCE_BAND
 
     def value(self, metric: str, higher_is_better: bool = True) -> float | None:
         """The number this run puts in a table: the final value of an ok run, the best value

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from normbench.errors import ReportError
-from normbench.report.runs import Run, dotted_keys
+from normbench.report.runs import CHANCE_BAND, Run, dotted_keys
 from normbench.report.spec import ReportSpec, parse_spec
 
 
@@ -110,6 +110,7 @@ class Cell:
     values: list[float] = field(default_factory=list)  # one per complete run with a number
     n_ok: int = 0
     n_diverged: int = 0
+    n_at_chance: int = 0  # ok runs that ended at chance accuracy: collapsed without a NaN
     incomplete: list[Run] = field(default_factory=list)
     mean: float | None = None
     std: float | None = None
@@ -128,7 +129,8 @@ class Cell:
         return "mixed" if self.n_diverged else "ok"
 
     def text(self, decimals: int, with_n: bool = False) -> str:
-        """"82.4 ± 0.7", "58.5 failed (3/3 diverged)", "70.1 ± 9.0 (1/3 diverged)", "— (2 incomplete)"."""
+        """"82.4 ± 0.7", "58.5 failed (3/3 diverged)", "70.1 ± 9.0 (1/3 diverged)", "— (2 incomplete)",
+        "54.1 ± 25.0 (1/3 at chance)"."""
         if self.n == 0:
             return f"— ({len(self.incomplete)} incomplete)"
         number = "—" if self.mean is None else f"{self.mean:.{decimals}f}"
@@ -139,6 +141,8 @@ class Cell:
             parts.append(f"failed ({self.n_diverged}/{self.n} diverged)")
         elif self.status == "mixed":
             parts.append(f"({self.n_diverged}/{self.n} diverged)")
+        if self.n_at_chance:
+            parts.append(f"({self.n_at_chance}/{self.n} at chance)")
         if with_n:
             parts.append(f"(n={self.n})")
         return " ".join(parts)
@@ -157,6 +161,7 @@ def build_cells(runs: Sequence[Run], spec: ReportSpec, row_keys: Sequence[str] |
         cell.runs.append(run)
         if run.status == "ok":
             cell.n_ok += 1
+            cell.n_at_chance += run.at_chance(metric)
         elif run.status == "diverged":
             cell.n_diverged += 1
         else:
@@ -239,6 +244,10 @@ def _notes(cells: list[Cell], spec: ReportSpec, runs: Sequence[Run], base: str |
         f"that finished (ok or diverged). A diverged run contributes its {side} {spec.metric} before it "
         f"diverged, and its cell says how many diverged (the paper's \"58.5 → failed\")."
     ]
+    stuck = sum(c.n_at_chance for c in cells)
+    if stuck:
+        notes.append(f"{stuck} run(s) ended at chance accuracy (within {CHANCE_BAND:g} points) with a finite loss: "
+                     "collapsed without diverging; their cells say \"(k/n at chance)\".")
     for c in cells:
         # Two finished runs with one seed in a cell: either the cell averages over a config key
         # that is not in group_by/columns (say which), or one run was copied.
@@ -306,6 +315,7 @@ def cell_rows(cells: list[Cell], spec: ReportSpec) -> list[dict]:
         "std": c.std,
         "n": c.n,
         "n_diverged": c.n_diverged,
+        "n_at_chance": c.n_at_chance,
         "n_incomplete": len(c.incomplete),
         "status": c.status,
         "values": " ".join(repr(v) for v in c.values),

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import re
 
+from normbench.report.runs import CHANCE_BAND
 from normbench.report.tables import Cell
 from normbench.study.verdicts import stats
 from normbench.study.verdicts.compare import (ACC, FAILS, HOLDS, UNSURE, Compare, Verdict, at_length, collect,
                                               length_check, main_length, not_bracketed, seed_matched_gain)
 
-CHANCE_BAND = 2.0  # points above chance that still count as chance
-
 
 def chance(c: Cell) -> float:
-    """Chance accuracy (%) of the cell's data set: 100 / classes."""
-    data = next((r.key("data.name") for r in c.runs), None)
-    return 100.0 / (100 if data == "cifar100" else 10)
+    """Chance accuracy (%) of the cell's data set: 100 / classes (Run.chance)."""
+    return next((r.chance for r in c.runs if r.chance is not None), 10.0)
 
 
 def at_chance(c: Cell) -> bool:
@@ -32,14 +30,7 @@ def at_chance(c: Cell) -> bool:
 
 def collapsed(c: Cell, metric: str = "val/acc1") -> int:
     """Runs of the cell that failed: diverged (non-finite), or ended at chance with a finite loss."""
-    bad = 0
-    for r in c.runs:
-        if r.status == "diverged":
-            bad += 1
-        elif r.complete:
-            final = r.final(metric)
-            bad += final is not None and final <= chance(c) + CHANCE_BAND
-    return bad
+    return sum(r.status == "diverged" or r.at_chance(metric) for r in c.runs)
 
 
 def failure_state(c: Cell, metric: str = "val/acc1") -> str:

@@ -137,8 +137,7 @@ def test_isolated_layer_benchmark_runs_each_candidate_in_its_own_processes(tmp_p
     copy = int(rows[0]["blocks"])
     assert copy == 2 * 2 * 2  # every process times the copy: 2 rounds x 2 candidates x 2 blocks
     assert all(int(r["blocks"]) == 4 for r in rows[1:])
-    fused = rows[4]
-    assert float(fused["x_layernorm_q25"]) <= float(fused["x_layernorm"]) <= float(fused["x_layernorm_q75"])
+    assert rows[4]["x_layernorm_lo"] == ""  # two rounds: too few for a 90 % interval of the median
     meta = json.loads((out / "meta.json").read_text())
     assert meta["processes"] == 2 and "fresh processes" in (out / "layer.md").read_text()
 
@@ -149,16 +148,38 @@ def test_isolated_x_layernorm_is_the_median_of_per_round_ratios():
     def row(cand, mode, ms):
         return {"candidate": cand, "mode": mode, "status": "ok", "median_ms": ms, "blocks": 3.0,
                 "ideal_bytes": 1e6, "copy_gbps": 10.0}
-    # rounds: LN 1, 2, 4 ms; DyT 0.9, 2.2, 3.0 -> ratios 0.9, 1.1, 0.75: median 0.9, while the
-    # ratio of medians (2.2 / 2) would be 1.1
+    # rounds: LN 1, 2, 4, 1, 1 ms; DyT 0.9, 2.2, 3.0, 0.8, 1.2 -> ratios 0.9, 1.1, 0.75, 0.8, 1.2:
+    # median 0.9, while the ratio of medians (1.2 / 1) would be 1.2; five rounds give the 90 % interval
+    # [min, max] (it misses the median with probability 2 / 2^5)
+    pairs = ((1, 0.9), (2, 2.2), (4, 3.0), (1, 0.8), (1, 1.2))
     rounds = [{("copy", "copy"): [row("copy", "copy", 0.2)], ("layernorm", "fwd"): [row("layernorm", "fwd", ln)],
-               ("dyt_fused", "fwd"): [row("dyt_fused", "fwd", d)]} for ln, d in ((1, 0.9), (2, 2.2), (4, 3.0))]
-    rows = isolated._combine(rounds, ["layernorm", "dyt_fused"], ["fwd"], 3)
+               ("dyt_fused", "fwd"): [row("dyt_fused", "fwd", d)]} for ln, d in pairs]
+    rows = isolated._combine(rounds, ["layernorm", "dyt_fused"], ["fwd"], 5)
     dyt = rows[2]
-    assert dyt["median_ms"] == 2.2 and dyt["x_layernorm"] == pytest.approx(0.9)
-    assert dyt["x_layernorm_q25"] == pytest.approx(0.825) and dyt["x_layernorm_q75"] == pytest.approx(1.0)
-    assert dyt["blocks"] == 9 and dyt["processes"] == 3
-    assert dyt["gbps"] == pytest.approx(1e6 / 2.2e-3 / 1e9) and dyt["roofline_ms"] == pytest.approx(0.1)
+    assert dyt["median_ms"] == 1.2 and dyt["x_layernorm"] == pytest.approx(0.9)
+    assert dyt["x_layernorm_lo"] == pytest.approx(0.75) and dyt["x_layernorm_hi"] == pytest.approx(1.2)
+    assert dyt["blocks"] == 15 and dyt["processes"] == 5
+    assert dyt["gbps"] == pytest.approx(1e6 / 1.2e-3 / 1e9) and dyt["roofline_ms"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("n,k", [(5, 1), (11, 3), (31, 11), (100, 42)])
+def test_median_ci_takes_the_binomial_order_statistics(n, k):
+    import math
+
+    from normbench.bench.timing import median_ci
+
+    xs = [float(i) for i in range(1, n + 1)][::-1]  # unsorted input
+    assert median_ci(xs) == (float(k), float(n + 1 - k))
+    # by its definition: k is the largest with P(Bin(n, 1/2) <= k - 1) <= 5 %
+    cdf = lambda m: sum(math.comb(n, i) for i in range(m + 1)) / 2 ** n  # noqa: E731
+    assert cdf(k - 1) <= 0.05 < cdf(k)
+
+
+def test_median_ci_needs_enough_values():
+    from normbench.bench.timing import median_ci
+
+    assert median_ci([1.0, 2.0, 3.0, 4.0]) is None and median_ci([]) is None
+    assert median_ci([1.0, 2.0, 3.0], level=0.5) == (1.0, 3.0)
 
 
 def test_default_out_dir_is_under_results_perf():
@@ -192,6 +213,7 @@ def test_step_benchmark_times_both_loops_for_each_norm_and_writes_its_files(tmp_
         paired = meta["info"]["paired"]["dyt"][loop]
         assert 0 < paired["min"] <= paired["median"] <= paired["max"]
         assert paired["median"] == pytest.approx((paired["min"] + paired["max"]) / 2)
+        assert paired["ci90_lo"] is None  # two repeats: too few for a 90 % interval of the median
     md = (out / "step.md").read_text()
     assert md.startswith("# Training-step benchmark") and "| dyt | bare |" in md and "Framework overhead" in md
     assert "Each norm / layernorm, paired per repeat: dyt (normbench loop)" in md

@@ -6,8 +6,8 @@ forward+backward by 25 % between two processes of the same code (results/perf/RE
 process every candidate inherits the others' temporaries. Here each (case, candidate) runs alone in
 a new interpreter (`python -m normbench.bench layer` on that one candidate), `processes` rounds of
 them, the candidates in a fresh seeded order each round; a candidate's x LayerNorm is the median over
-rounds of its time over LayerNorm's in the same round, so the machine's drift between rounds cancels
-in each pair. Every process also times the copy, for the roofline.
+rounds of its time over LayerNorm's in the same round (with a 90 % interval for that median), so the
+machine's drift between rounds cancels in each pair. Every process also times the copy, for the roofline.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from .layer import Case
+from .timing import median_ci
 
 NUMERIC = ("numel", "median_ms", "q25_ms", "q75_ms", "blocks", "calls_per_block", "ideal_bytes", "gbps",
            "copy_gbps", "roofline_ms", "x_roofline", "x_layernorm")
@@ -99,7 +100,7 @@ def _combine(per_round: list[dict], candidates: list[str], modes: list[str], pro
                       for got in per_round if key in got and got[key][0]["status"] == "ok"
                       and got.get(("layernorm", key[1]), [{}])[0].get("status") == "ok"]
             if ratios:
-                first.update(x_layernorm=statistics.median(ratios), x_layernorm_q25=_quantile(ratios, 0.25),
-                             x_layernorm_q75=_quantile(ratios, 0.75))
+                ci = median_ci(ratios) or (None, None)
+                first.update(x_layernorm=statistics.median(ratios), x_layernorm_lo=ci[0], x_layernorm_hi=ci[1])
         out.append(first)
     return out

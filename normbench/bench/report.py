@@ -19,7 +19,7 @@ import torch
 
 CSV_FIELDS = ("case", "shape", "layout", "dtype", "device", "numel", "candidate", "mode", "backend", "status",
               "median_ms", "q25_ms", "q75_ms", "blocks", "calls_per_block", "ideal_bytes", "gbps",
-              "copy_gbps", "roofline_ms", "x_roofline", "x_layernorm", "x_layernorm_q25", "x_layernorm_q75",
+              "copy_gbps", "roofline_ms", "x_roofline", "x_layernorm", "x_layernorm_lo", "x_layernorm_hi",
               "processes")
 
 
@@ -100,16 +100,17 @@ def _fmt(v, digits: int = 3) -> str:
     return "" if v is None else f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
 
-def _iqr(r: dict) -> str:
-    lo, hi = r.get("x_layernorm_q25"), r.get("x_layernorm_q75")
-    return "" if lo is None or hi is None or r.get("candidate") == "layernorm" else f" ({lo:.3f}-{hi:.3f})"
+def _ci(r: dict) -> str:
+    lo, hi = r.get("x_layernorm_lo"), r.get("x_layernorm_hi")
+    return "" if lo is None or hi is None or r.get("candidate") == "layernorm" else f" [{lo:.3f}, {hi:.3f}]"
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
     how = (f"Each candidate alone in {meta['processes']} fresh processes (rounds, candidates in a shuffled order "
            f"each round), each the median of {meta['repeats']} blocks (~{meta['block_ms']} ms each) after "
            f"{meta['warmup']} warm-up calls; times are the median (IQR) over processes, x LayerNorm the median "
-           "(IQR) over rounds of the time over LayerNorm's process in the same round."
+           "over rounds of the time over LayerNorm's process in the same round [a distribution-free 90 % "
+           "interval for that median, order statistics; none under 5 rounds]."
            if meta.get("processes") else
            f"Median of {meta['repeats']} interleaved blocks (~{meta['block_ms']} ms each) after {meta['warmup']} "
            "warm-up calls.")
@@ -135,7 +136,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
             lines.append(
                 f"| {r['candidate']} | {r['mode']} | {r['backend']} | {r['median_ms']:.3f} | "
                 f"{r['q25_ms']:.3f}-{r['q75_ms']:.3f} | {r['gbps']:.1f} | {r['x_roofline']:.2f} | "
-                f"{_fmt(r.get('x_layernorm'))}{_iqr(r)} |")
+                f"{_fmt(r.get('x_layernorm'))}{_ci(r)} |")
     return "\n".join(lines) + "\n"
 
 

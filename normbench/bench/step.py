@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
+from .timing import median_ci
+
 LOOPS = ("normbench", "bare")
 
 
@@ -141,7 +143,10 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
     # ratios per repeat (paired: their runs were made in the same repeat), their median and spread:
     # the loop's overhead, and each norm against the first in the same loop. A ratio of medians
     # would carry each median's own noise; a paired ratio cancels the machine's drift.
-    spread = lambda xs: {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}  # noqa: E731
+    def spread(xs: list[float]) -> dict:  # the 90 % interval of the median: None under 5 repeats
+        lo, hi = median_ci(xs) or (None, None)
+        return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "ci90_lo": lo, "ci90_hi": hi}
+
     for norm in norms:
         info[f"overhead_{norm}"] = spread([f / b for f, b in zip(per_step[(norm, "normbench")], per_step[(norm, "bare")])])
         if norm != norms[0]:
@@ -152,6 +157,11 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
 
 
 FIELDS = ("norm", "loop", "median_ms", "min_ms", "max_ms", "repeats", "samples_per_s", "x_bare")
+
+
+def _spread(o: dict) -> str:
+    ci = f" [{o['ci90_lo']:.3f}, {o['ci90_hi']:.3f}]" if o.get("ci90_lo") is not None else ""
+    return f"{o['median']:.3f}{ci} (min {o['min']:.3f}, max {o['max']:.3f})"
 
 
 def markdown(rows: list[dict], info: dict, meta: dict) -> str:
@@ -172,11 +182,12 @@ def markdown(rows: list[dict], info: dict, meta: dict) -> str:
     for r in rows:
         lines.append(f"| {r['norm']} | {r['loop']} | {r['median_ms']:.1f} | {r['min_ms']:.1f}-{r['max_ms']:.1f} | "
                      f"{r['samples_per_s']:.0f} | {r['x_bare']:.3f} | {r[f'x_{first}']:.3f} |")
-    lines += ["", "Framework overhead (normbench / bare, paired per repeat): " + "; ".join(
-        f"{n} {o['median']:.3f} (min {o['min']:.3f}, max {o['max']:.3f})"
+    lines += ["", "Framework overhead (normbench / bare, paired per repeat; median [90 % interval of the median, "
+              "order statistics] (min, max)): " + "; ".join(
+        f"{n} {_spread(o)}"
         for n, o in ((k.removeprefix("overhead_"), v) for k, v in info.items() if k.startswith("overhead_"))),
         "", f"Each norm / {first}, paired per repeat: " + ("; ".join(
-            f"{n} ({loop} loop) {o['median']:.3f} (min {o['min']:.3f}, max {o['max']:.3f})"
+            f"{n} ({loop} loop) {_spread(o)}"
             for n, by_loop in info.get("paired", {}).items() for loop, o in by_loop.items()) or "one norm only"),
         "", f"Data stream alone (next_batch): {info['data_ms_per_batch']:.2f} ms per batch."]
     return "\n".join(lines) + "\n"

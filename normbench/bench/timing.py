@@ -14,6 +14,7 @@ candidate is a list of per-call times, one per block; report its median.
 from __future__ import annotations
 
 import gc
+import math
 import random
 import statistics
 import time
@@ -82,3 +83,19 @@ def time_interleaved(fns: dict[str, Callable[[], object]], *, repeats: int, warm
         if gc_was_enabled:
             gc.enable()
     return {name: Timing(samples[name], calls[name]) for name in fns}
+
+
+def median_ci(xs: list[float], level: float = 0.9) -> tuple[float, float] | None:
+    """A distribution-free interval for the median of xs: order statistics x_(k) and x_(n+1-k),
+    k the largest with P(Binomial(n, 1/2) < k) <= (1 - level) / 2, so the interval covers the
+    median with at least `level`. None when n is too small for that level (n < 5 at 90 %)."""
+    xs, n = sorted(xs), len(xs)
+    tail, k, cdf = (1 - level) / 2, 0, 0.0
+    while k < n:
+        cdf_next = cdf + math.comb(n, k) / 2 ** n  # P(Binomial(n, 1/2) <= k)
+        if cdf_next > tail:
+            break
+        cdf, k = cdf_next, k + 1
+    if k == 0:
+        return None
+    return xs[k - 1], xs[n - k]

@@ -5,6 +5,8 @@ wiring (every norm place holds the configured norm, in the right layout, with ti
 init kept), not accuracy.
 """
 
+import re
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -252,6 +254,39 @@ def test_replace_norms_copies_affine_and_counts():
     assert torch.equal(model.blocks[0].norm1.bias, bias)
     assert not model.blocks[0].norm1.training  # train/eval mode is kept
     assert replace_norms(model, norm_cfg("layernorm"))[1] == 0  # normbench norms are not stock norms
+
+
+def test_layernorm_at_puts_layernorm_at_the_named_places_only():
+    torch.manual_seed(0)
+    model = build_model(TINY["vit"], norm_cfg("dyt", layernorm_at="blocks.0.*, fc_norm"), num_classes=5,
+                        in_chans=1, img_size=28)
+    kinds = {name: type(m).__name__ for name, m in norm_layers(model)}
+    assert kinds == {"blocks.0.norm1": "LayerNorm", "blocks.0.norm2": "LayerNorm", "blocks.1.norm1": "DyT",
+                     "blocks.1.norm2": "DyT", "fc_norm": "LayerNorm"}
+    # the LayerNorm places compute (x - mean) / sqrt(var + eps) * w + b, eps the stock 1e-6
+    ln = model.blocks[0].norm1
+    with torch.no_grad():
+        ln.weight.uniform_(0.5, 1.5)
+        ln.bias.uniform_(-1, 1)
+    x = torch.randn(3, 4, 16) * 3 + 1
+    mean, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)
+    torch.testing.assert_close(ln(x), (x - mean) / torch.sqrt(var + 1e-6) * ln.weight + ln.bias)
+    assert model.blocks[1].norm1.alpha.item() == pytest.approx(0.7)  # the others are the norm asked for
+
+
+@pytest.mark.parametrize("model_name,norm,cfg_model,message", [
+    ("vit", "dyt", TINY["vit"], "'blocks.7.*' names no norm place of this model; allowed: globs over blocks.0.norm1"),
+    ("resnet", "dyt", {**TINY["resnet"], "norm_route": "norm_layer"}, "applies to model.norm_route=replace only"),
+])
+def test_layernorm_at_naming_nothing_or_on_another_route_is_an_error(model_name, norm, cfg_model, message):
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        build_model(cfg_model, norm_cfg(norm, layernorm_at="blocks.7.*"), num_classes=5, in_chans=1, img_size=28)
+
+
+def test_layernorm_at_on_the_llama_is_an_error():
+    with pytest.raises(ModelConfigError, match=r"norm.layernorm_at = 'layers.0.\*' applies to image models"):
+        build_model({"name": "llama", "embed_dim": 16, "depth": 1, "num_heads": 2},
+                    {"name": "rmsnorm", "layernorm_at": "layers.0.*"}, vocab_size=11, context_length=8)
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,14 @@ def build_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any], **siz
     return _build_image_model(model_cfg, norm_cfg, **sizes)
 
 
+def _reject_layernorm_at(norm_options: Mapping[str, Any], model_name: str, route: str | None = None) -> None:
+    if norm_options.get("layernorm_at") is not None:  # ignored silently, it would mislabel the runs
+        where = "model.norm_route=replace" if route is not None else "image models (vit, convnext, resnet, vgg)"
+        raise ModelConfigError(f"norm.layernorm_at = {norm_options['layernorm_at']!r} applies to {where} only; "
+                               f"allowed with model={model_name}" + (f" (norm_route={route})" if route else "")
+                               + ": null")
+
+
 def _reject_position_keys(norm_options: Mapping[str, Any], model_name: str, hint: str = "") -> None:
     for key in POSITION_KEYS:  # a silently ignored key would mislabel a study's runs
         if norm_options.get(key) is not None:
@@ -144,6 +152,7 @@ def _build_make_norm_model(spec: ModelSpec, model_cfg: Mapping[str, Any], norm_c
                                    "allowed: make_norm(position, num_features), or a model.embed_dim key")
         return default_dim if num_features is None else num_features
 
+    _reject_layernorm_at(norm_options, spec.name)
     if spec.conditional:
         _reject_position_keys(norm_options, spec.name)
         build_conditional_norm(norm_name, default_dim or 1, **norm_options)  # bad norm options fail now, not mid-build
@@ -170,6 +179,8 @@ def _build_image_model(model_cfg: Mapping[str, Any], norm_cfg: Mapping[str, Any]
     route = cfg["norm_route"]
     if spec.positions is None or route != "replace":
         _reject_position_keys(norm_options, spec.name, "" if spec.positions is None else " (norm_route=replace)")
+    if route != "replace":
+        _reject_layernorm_at(norm_options, spec.name, route)
     hint = ""
     if route == "replace" and set(spec.layouts["norm_layer"]) != set(spec.layouts["replace"]):
         other = "/".join(spec.layouts["norm_layer"])

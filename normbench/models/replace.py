@@ -12,6 +12,7 @@ statistics, train/eval mode, device and dtype).
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -162,6 +163,26 @@ def _copy_state(old: nn.Module, new: nn.Module, affine: bool = True) -> None:
                 dst.requires_grad_(src.requires_grad)
 
 
+def layernorm_places(model: nn.Module, patterns: str | None, targets: Mapping[type[nn.Module], str]) -> set[str]:
+    """The norm places norm.layernorm_at names (comma-separated fnmatch globs over module names);
+    a pattern that matches none is a ModelConfigError listing the places."""
+    if patterns is None:
+        return set()
+    from normbench.norms import is_norm_layer
+
+    places = [q for q, m in model.named_modules(remove_duplicate=False)
+              if q and not is_norm_layer(m) and target_layout(m, targets)]
+    chosen = set()
+    for pattern in (p.strip() for p in patterns.split(",") if p.strip()):
+        hits = fnmatch.filter(places, pattern)
+        if not hits:
+            shown = ", ".join(places[:8]) + (f", ... ({len(places)} in all)" if len(places) > 8 else "")
+            raise ModelConfigError(f"norm.layernorm_at = {patterns!r}: {pattern!r} names no norm place of this "
+                                   f"model; allowed: globs over {shown}")
+        chosen.update(hits)
+    return chosen
+
+
 def replace_places(
     model: nn.Module,
     name: str,
@@ -178,6 +199,7 @@ def replace_places(
     """
     from normbench.norms import build_norm, is_norm_layer
 
+    as_ln = layernorm_places(model, options.get("layernorm_at"), targets)
     # Collect first, then swap: mutating while iterating named_modules is unsafe.
     # normbench norms are skipped: its LayerNorm subclasses nn.LayerNorm, and
     # replacing twice must not touch what a first replacement put in.
@@ -197,7 +219,7 @@ def replace_places(
         num_features = num_features_of(old, qual)
         try:
             new = build_norm(
-                name,
+                "layernorm" if qual in as_ln else name,
                 num_features,
                 layout=target_layout(old, targets),
                 **{**_device_dtype(old, model), **given, **_carried(old, given)},

@@ -65,6 +65,12 @@ def positive_int(key: str, value: object) -> int:
     return int(value)
 
 
+def nonempty_text(key: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        fail(key, value, "is not allowed: must be a non-empty string")
+    return value
+
+
 def unit_interval(key: str, value: object) -> float:
     """A number in (0, 1] (BatchNorm's momentum)."""
     if not _is_real(value) or not 0 < value <= 1:
@@ -125,6 +131,12 @@ class SharedOptions:
     alpha0_attn: Optional[float] = option(None, optional_positive, "alpha0 of the norms before attention (llama, vit)")
     alpha0_ffn: Optional[float] = option(None, optional_positive, "alpha0 of the norms before the MLP (llama, vit)")
     alpha0_final: Optional[float] = option(None, optional_positive, "alpha0 of the final norm (llama, vit)")
+    # A localisation control: which norm places matter. Comma-separated globs over the model's module
+    # names ("blocks.0.*", "norm,fc_norm"); those places get LayerNorm, every other one the norm. Image
+    # models (model.norm_route=replace) only; a pattern that names no norm place is an error.
+    layernorm_at: Optional[str] = option(None, optional(nonempty_text),
+                                         "norm places that get LayerNorm instead (globs over module names; "
+                                         "image models)")
 
 
 # The keys only Python callers pass (timm's factory kwargs), with their checks.

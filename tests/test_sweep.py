@@ -35,6 +35,8 @@ def test_a_list_value_is_not_a_sweep():
     from normbench.study.spec import _is_sweep
 
     assert _is_sweep("1e-3,4e-3") and _is_sweep("range(0,3)") and not _is_sweep("[100,-1]") and not _is_sweep("0.5")
+    # a quoted value is one value, whatever it holds (norm.layernorm_at='blocks.[1-9].*,fc_norm')
+    assert not _is_sweep("'blocks.[1-9].*,fc_norm'") and _is_sweep("'a,b',c") and not _is_sweep('"x,[y"')
     job = load_study("ln_curve", ["study.scale=cpu"]).jobs()[0]
     assert job.swept == ["trainer.seed"]  # probe.scurve_steps=[100,-1] names no run folder
 

@@ -149,10 +149,15 @@ _SWEEP_FUNCTIONS = ("range(", "choice(", "glob(", "interval(")
 
 
 def _top_level_items(value: str) -> list[str]:
-    """A value split at its commas outside [...], {...} and (...): `1,[2,3]` -> ['1', '[2,3]']."""
-    items, depth, start = [], 0, 0
+    """A value split at its commas outside [...], {...}, (...) and quotes: `1,[2,3]` -> ['1', '[2,3]'],
+    `'a,b',c` -> ["'a,b'", 'c']."""
+    items, depth, start, quote = [], 0, 0, None
     for i, ch in enumerate(value):
-        if ch in "[{(":
+        if quote is not None:  # Hydra's quoted strings: nothing inside is syntax
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
             depth += 1
         elif ch in "]})":
             depth -= 1

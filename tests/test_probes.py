@@ -171,6 +171,29 @@ def test_convnext_branch_lines_are_each_blocks_output_minus_its_input():
         assert got[name]["branch_std"] == pytest.approx(_std(y - x), rel=1e-3)
 
 
+@pytest.mark.parametrize("norm", ["batchnorm", "dyt"])
+def test_resnet_branch_lines_are_each_blocks_residual_increment(norm):
+    torch.manual_seed(0)
+    model = build_model({"name": "resnet", "layers": [1, 2, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8,
+                         "zero_init_last": False}, {"name": norm}, num_classes=3, in_chans=1, img_size=8)
+    blocks = [(f"{st}.{b}", blk) for st in ("layer1", "layer2", "layer3", "layer4")
+              for b, blk in enumerate(getattr(model, st))]
+    seen = {}
+    handles = [blk.register_forward_pre_hook(lambda m, a, n=name: seen.__setitem__(n, a[0])) for name, blk in blocks]
+    lines = NormProbe(model, torch.randn(4, 1, 8, 8), branches=models()["resnet"].branches(model))()
+    for h in handles:
+        h.remove()
+    got = {line["layer"]: line for line in lines if line["kind"] == "branch"}
+    assert list(got) == [name for name, _ in blocks] == ["layer1.0", "layer2.0", "layer2.1", "layer3.0", "layer4.0"]
+    model.eval()
+    with torch.no_grad():
+        for name, blk in blocks:  # the basic block's branch: bn2(conv2(act1(bn1(conv1(x))))), added to the shortcut
+            x = seen[name]
+            inc = blk.bn2(blk.conv2(blk.act1(blk.bn1(blk.conv1(x)))))
+            assert got[name]["stream_std"] == pytest.approx(_std(x), rel=1e-4)
+            assert got[name]["branch_std"] == pytest.approx(_std(inc), rel=1e-4)
+
+
 def test_llama_branches_are_the_pre_norm_blocks_and_none_in_post_norm():
     spec = models()["llama"]
     size = {"vocab_size": 64, "context_length": 8}

@@ -18,13 +18,13 @@ from torch import nn
 
 from normbench.config.schema import defaults_of
 from normbench.errors import ModelConfigError
-from normbench.normfree.fixup import fixup_resnet
+from normbench.normfree.fixup import RESNET_STAGES, fixup_resnet
 from normbench.normfree.skipinit import skipinit_resnet
 
 from .config import require_choice, require_positive_ints, require_same_length
 from .replace import BATCHNORM_TARGETS
 from .registry import register_model
-from .spec import NORM_ROUTES, ModelSpec
+from .spec import NORM_ROUTES, Branch, ModelSpec
 
 TIMM_STAGES = 4
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
@@ -107,6 +107,19 @@ def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: 
     return model
 
 
+def branches(model: nn.Module) -> list[Branch]:
+    """Each block's residual branch (conv, norm, act, conv, norm[, SE][, drop path]): the stream is the
+    block's input (conv1's), the increment what is added to the shortcut: drop_path's output where
+    timm made one, else SE's, else the last norm place's (after fixup / skipinit, what sits there)."""
+    out = []
+    for s, stage in enumerate(RESNET_STAGES):
+        for b, block in enumerate(getattr(model, stage)):
+            last = getattr(block, "bn3" if hasattr(block, "conv3") else "bn2")
+            inc = next((m for m in (block.drop_path, block.se) if m is not None), last)
+            out.append((f"{stage}.{b}", block.conv1, inc))
+    return out
+
+
 SPEC = register_model(ModelSpec(
     name="resnet",
     config=ResNetConfig,
@@ -118,4 +131,5 @@ SPEC = register_model(ModelSpec(
     norm_layer_layout="channels_first",
     grad_checkpointing=True,
     normfree={"fixup": lambda m, c: fixup_resnet(m), "skipinit": lambda m, c: skipinit_resnet(m, c["gain_init"])},
+    branches=branches,
 ))

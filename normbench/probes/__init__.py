@@ -6,7 +6,7 @@ paper's C4 quantities, and the per-token std beside them; DyT's alpha and its sa
 its squash's knee; affine and BatchNorm summaries; given the optimizer, alpha's gradient,
 update and cumulative update against cumulative lr) and, at chosen steps, `scurve` samples of
 (input, output before the affine) for claim C9.
-With the model's residual branches (ViT, ConvNeXt, pre-norm LLaMA), one `branch` line per
+With the model's residual branches (ViT, ConvNeXt, ResNet, pre-norm LLaMA), one `branch` line per
 branch: the std of the stream it reads and of what it adds (which branch grows the stream).
 HealthMonitor turns those lines into warnings when a layer goes bad.
 """

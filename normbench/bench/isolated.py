@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from .layer import Case
-from .timing import median_ci
+from .timing import median_ci, quantile
 
 NUMERIC = ("numel", "median_ms", "q25_ms", "q75_ms", "blocks", "calls_per_block", "ideal_bytes", "gbps",
            "copy_gbps", "roofline_ms", "x_roofline", "x_layernorm")
@@ -36,13 +36,6 @@ def _read_rows(path: Path) -> list[dict]:
     for row in csv.DictReader(open(path)):
         rows.append({k: (float(v) if k in NUMERIC and v != "" else v) for k, v in row.items()})
     return rows
-
-
-def _quantile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    pos = q * (len(xs) - 1)
-    lo, hi = int(pos), min(int(pos) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def run_one(case: Case, candidate: str, modes: list[str], out: Path, *, passthrough: list[str]) -> list[dict]:
@@ -90,7 +83,7 @@ def _combine(per_round: list[dict], candidates: list[str], modes: list[str], pro
             continue
         medians = [row["median_ms"] for row in ok]
         med = statistics.median(medians)
-        first.update(median_ms=med, q25_ms=_quantile(medians, 0.25), q75_ms=_quantile(medians, 0.75),
+        first.update(median_ms=med, q25_ms=quantile(medians, 0.25), q75_ms=quantile(medians, 0.75),
                      blocks=sum(int(row["blocks"]) for row in ok), copy_gbps=copy_bw / 1e9,
                      gbps=first["ideal_bytes"] / (med / 1e3) / 1e9,
                      roofline_ms=first["ideal_bytes"] / copy_bw * 1e3)

@@ -32,13 +32,16 @@ class Timing:
         return statistics.median(self.per_call_s)
 
     def quantile(self, q: float) -> float:
-        xs = sorted(self.per_call_s)
-        if len(xs) == 1:
-            return xs[0]
-        pos = q * (len(xs) - 1)
-        lo = int(pos)
-        hi = min(lo + 1, len(xs) - 1)
-        return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+        return quantile(self.per_call_s, q)
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The q-quantile of values, linear between order statistics (numpy's default)."""
+    xs = sorted(values)
+    pos = q * (len(xs) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def _noop() -> None:

@@ -84,6 +84,19 @@ def test_a_run_ending_at_chance_without_a_nan_is_counted_in_its_cell(tmp_path):
     assert "1 run(s) ended at chance accuracy" in t["markdown"]
 
 
+def test_runs_with_and_without_a_validation_split_in_one_table_are_flagged(tmp_path):
+    for i in range(2):
+        make_run(tmp_path, f"old{i}", variant="dyt", seed=i)
+    new = make_run(tmp_path, "new0", variant="ln", seed=0)
+    cfg = yaml.safe_load((new / "config.yaml").read_text())
+    cfg["data"] = {"name": "fashion_mnist_mini", "val_split": 1000}
+    (new / "config.yaml").write_text(yaml.safe_dump(cfg))
+    md = build_tables(load_runs([tmp_path]), None)["markdown"]
+    assert "Runs of two data formats are mixed: 2 run(s) predate data.val_split" in md and "1 have a validation" in md
+    (new / "config.yaml").write_text(yaml.safe_dump({**cfg, "data": {"name": "fashion_mnist_mini"}}))
+    assert "two data formats" not in build_tables(load_runs([tmp_path]), None)["markdown"]  # all old: one format
+
+
 def test_running_and_failed_runs_are_excluded_and_listed(tmp_path):
     make_run(tmp_path, "ok0", variant="dyt", seed=0, acc=80.0)
     make_run(tmp_path, "live", variant="dyt", seed=1, status="running", acc=99.0)

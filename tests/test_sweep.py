@@ -104,6 +104,27 @@ def test_dry_run_runs_the_pre_flight_checks_of_every_variant():
         launch(study, ["norm.alpha0=-1"], dry_run=True)
 
 
+def test_runs_with_a_validation_split_are_not_added_beside_runs_without_one(tmp_path):
+    """A study whose finished image runs predate data.val_split refuses new runs that carve one
+    (one table would mean two data sets by val/*), before any job starts; a study of new-format
+    runs goes on."""
+    import yaml
+    from runfolders import make_run
+
+    from normbench.study.runner import check_data_format
+
+    runs = tmp_path / "runs"
+    make_run(runs / "vit_dyt", "trainer.seed=0")  # an image run's folder as train.py wrote it before val_split
+    study, passthrough = load_study("vision_norms", ["study.scale=smoke"]).with_sweep_dir([f"hydra.sweep.dir={runs}"])
+    with pytest.raises(StudyError, match=r"1 finished run\(s\) in .* predate data.val_split .* data.val_split = 64 "):
+        check_data_format(study, passthrough)
+    config = runs / "vit_dyt" / "trainer.seed=0" / "config.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"] = {"name": "synthetic", "val_split": 64}
+    config.write_text(yaml.safe_dump(cfg))
+    check_data_format(study, passthrough)  # one format: nothing to refuse
+
+
 STUDIES = sorted(p.stem for p in (ROOT / "configs" / "study").glob("*.yaml"))
 
 

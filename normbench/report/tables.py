@@ -248,6 +248,9 @@ def _notes(cells: list[Cell], spec: ReportSpec, runs: Sequence[Run], base: str |
     if stuck:
         notes.append(f"{stuck} run(s) ended at chance accuracy (within {CHANCE_BAND:g} points) with a finite loss: "
                      "collapsed without diverging; their cells say \"(k/n at chance)\".")
+    mixed = _split_formats(runs)
+    if mixed:
+        notes.append(mixed)
     for c in cells:
         # Two finished runs with one seed in a cell: either the cell averages over a config key
         # that is not in group_by/columns (say which), or one run was copied.
@@ -272,6 +275,21 @@ def _notes(cells: list[Cell], spec: ReportSpec, runs: Sequence[Run], base: str |
             items.append(f"`{rel_path(r.path, base)}` ({r.status}{where}{err})")
         notes.append(f"Incomplete runs, not in any mean ({len(incomplete)}): " + "; ".join(items) + ".")
     return notes
+
+
+def _split_formats(runs: Sequence[Run]) -> str | None:
+    """A warning when image runs made before data.val_split existed (their val/* is the held-out
+    test images, every training image trained on) sit beside runs with a validation split (val/*
+    carved out of the training images, test/* the held-out ones): the same metric name then
+    means two data sets, and the two train on different image counts."""
+    image = [r for r in runs if r.chance is not None]
+    old = [r for r in image if not r.has_key("data.val_split")]
+    if not old or len(old) == len(image):
+        return None
+    return (f"**Runs of two data formats are mixed: {len(old)} run(s) predate data.val_split (their val/* is the "
+            f"held-out test images, all training images trained on), {len(image) - len(old)} have a validation "
+            "split (val/* carved from the training images, test/* held out).** A table on val/* or test/* then "
+            "compares different data: rerun the older runs with this code.")
 
 
 def run_rows(runs: Sequence[Run], spec: ReportSpec, base: str | Path | None = None) -> list[dict]:

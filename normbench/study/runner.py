@@ -113,6 +113,35 @@ def check_job(study: Study, job, passthrough: list[str]) -> None:
         raise StudyError(f"study {study.name}, variant {job.variant}: {type(err).__name__}: {err}") from err
 
 
+def check_data_format(study: Study, passthrough: list[str]) -> None:
+    """Refuse to add runs with a validation split to a study whose finished image runs predate
+    data.val_split (their val/* is the held-out test images): one table would mean two data sets
+    by one metric name, and the two train on different image counts. Before any job starts."""
+    from hydra import compose, initialize_config_dir
+
+    import normbench.config  # noqa: F401  registers the schema nodes the configs extend
+    from normbench.errors import StudyError
+    from normbench.report.runs import find_run_dirs, load_run
+    from normbench.study.spec import first_point
+
+    if not study.runs_dir.is_dir():
+        return
+    old = [p for p in find_run_dirs(study.runs_dir) if (r := load_run(p)).complete and r.chance is not None
+           and not r.has_key("data.val_split")]
+    if not old:
+        return
+    job = study.jobs()[0]
+    overrides = first_point([o for o in job.overrides + passthrough if not o.startswith("-")])
+    with initialize_config_dir(config_dir=str(study.configs), version_base="1.3"):
+        split = compose(config_name="train", overrides=overrides).data.get("val_split")
+    if split:
+        raise StudyError(f"study {study.name}: {len(old)} finished run(s) in {study.shown(study.runs_dir)} predate "
+                         f"data.val_split (their val/* is the held-out test images), and new runs would hold out "
+                         f"data.val_split = {split} training images as val/*: one table would compare different "
+                         "data. Allowed: rerun the whole study (move those runs away, or pass hydra.sweep.dir=<new "
+                         "folder>), or report the old runs as they are (--report)")
+
+
 def launch(study: Study, passthrough: list[str], dry_run: bool = False, train_py: Path | None = None,
            procs: int = 1) -> dict[str, int]:
     """Run every job of the study; returns {variant: exit code}. Raises StudyInterrupted when
@@ -197,6 +226,8 @@ def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool 
     if dry_run:  # print the commands, write nothing
         launch(study, passthrough, dry_run=True)
         return None
+    if not report_only:
+        check_data_format(study, passthrough)
     study.out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(study.cfg), study.out / "study.yaml")  # the report spec travels with the runs
     t0 = time.perf_counter()

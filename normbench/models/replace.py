@@ -163,15 +163,11 @@ def _copy_state(old: nn.Module, new: nn.Module, affine: bool = True) -> None:
                 dst.requires_grad_(src.requires_grad)
 
 
-def layernorm_places(model: nn.Module, patterns: str | None, targets: Mapping[type[nn.Module], str]) -> set[str]:
-    """The norm places norm.layernorm_at names (comma-separated fnmatch globs over module names);
+def layernorm_places(places: list[str], patterns: str | None) -> set[str]:
+    """The norm places (module names) norm.layernorm_at names (comma-separated fnmatch globs);
     a pattern that matches none is a ModelConfigError listing the places."""
     if patterns is None:
         return set()
-    from normbench.norms import is_norm_layer
-
-    places = [q for q, m in model.named_modules(remove_duplicate=False)
-              if q and not is_norm_layer(m) and target_layout(m, targets)]
     chosen = set()
     for pattern in (p.strip() for p in patterns.split(",") if p.strip()):
         hits = fnmatch.filter(places, pattern)
@@ -199,7 +195,6 @@ def replace_places(
     """
     from normbench.norms import build_norm, is_norm_layer
 
-    as_ln = layernorm_places(model, options.get("layernorm_at"), targets)
     # Collect first, then swap: mutating while iterating named_modules is unsafe.
     # normbench norms are skipped: its LayerNorm subclasses nn.LayerNorm, and
     # replacing twice must not touch what a first replacement put in.
@@ -208,6 +203,7 @@ def replace_places(
         for qual, m in model.named_modules(remove_duplicate=False)
         if qual and not is_norm_layer(m) and target_layout(m, targets)
     ]
+    as_ln = layernorm_places([qual for qual, _ in places], options.get("layernorm_at"))
     built: dict[int, tuple[nn.Module, nn.Module]] = {}  # id(old) -> (new norm, what goes in its place)
     for qual, old in places:
         if id(old) in built:

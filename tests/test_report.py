@@ -84,6 +84,19 @@ def test_a_run_ending_at_chance_without_a_nan_is_counted_in_its_cell(tmp_path):
     assert "1 run(s) ended at chance accuracy" in t["markdown"]
 
 
+@pytest.mark.parametrize("data,task,chance", [
+    ({"name": "cifar100"}, "classify", 1.0), ({"name": "synthetic", "synthetic": {"num_classes": 4}}, "classify", 25.0),
+    ({"name": "fashion_mnist"}, "classify", 10.0), ({"name": "shakespeare"}, "lm", None),
+])
+def test_chance_accuracy_is_100_over_the_data_sets_classes(tmp_path, data, task, chance):
+    run_dir = make_run(tmp_path, "r")
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({**cfg, "data": data, "task": {"name": task}}))
+    run = load_runs([tmp_path])[0]
+    assert run.chance == chance
+    assert run.at_chance("val/acc1") == (chance is not None and 80.0 <= chance + 2)
+
+
 def test_runs_with_and_without_a_validation_split_in_one_table_are_flagged(tmp_path):
     for i in range(2):
         make_run(tmp_path, f"old{i}", variant="dyt", seed=i)

@@ -171,6 +171,37 @@ def test_convnext_branch_lines_are_each_blocks_output_minus_its_input():
         assert got[name]["branch_std"] == pytest.approx(_std(y - x), rel=1e-3)
 
 
+@pytest.mark.parametrize("normfree", ["skipinit", "fixup"])
+def test_resnet_branch_lines_after_a_normfree_transform(normfree):
+    from normbench.normfree.methods import apply_normfree
+
+    torch.manual_seed(0)
+    model = build_model({"name": "resnet", "layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8},
+                        {"name": "identity"}, num_classes=3, in_chans=1, img_size=8)
+    model = apply_normfree(model, {"name": normfree, "gain_init": 0.5}, "resnet", "identity")
+    for p in model.parameters():  # Fixup zero-inits the last conv: move off init so the branch adds something
+        p.data.add_(0.1 * torch.randn_like(p))
+    blocks = [(f"{st}.{b}", blk) for st in ("layer1", "layer2", "layer3", "layer4")
+              for b, blk in enumerate(getattr(model, st))]
+    seen = {}
+    handles = [blk.register_forward_pre_hook(lambda m, a, n=name: seen.__setitem__(n, a[0])) for name, blk in blocks]
+    lines = NormProbe(model, torch.randn(4, 1, 8, 8), branches=models()["resnet"].branches(model))()
+    for h in handles:
+        h.remove()
+    got = {line["layer"]: line for line in lines if line["kind"] == "branch"}
+    assert list(got) == ["layer1.0", "layer2.0", "layer3.0", "layer4.0"]
+    model.eval()
+    with torch.no_grad():
+        for name, blk in blocks:  # the branch by each form's formula
+            x = seen[name]
+            if normfree == "fixup":
+                inc = blk.scale_bias2b(blk.conv2(blk.bias2a(blk.act1(blk.bias1b(blk.conv1(blk.bias1a(x)))))))
+            else:  # skipinit: the last norm place is (norm, gain)
+                inc = blk.bn2(blk.conv2(blk.act1(blk.bn1(blk.conv1(x)))))
+            assert got[name]["stream_std"] == pytest.approx(_std(x), rel=1e-4)
+            assert got[name]["branch_std"] == pytest.approx(_std(inc), rel=1e-4)
+
+
 @pytest.mark.parametrize("norm", ["batchnorm", "dyt"])
 def test_resnet_branch_lines_are_each_blocks_residual_increment(norm):
     torch.manual_seed(0)

@@ -108,15 +108,15 @@ def build(cfg: Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: 
 
 
 def branches(model: nn.Module) -> list[Branch]:
-    """Each block's residual branch (conv, norm, act, conv, norm[, SE][, drop path]): the stream is the
-    block's input (conv1's), the increment what is added to the shortcut: drop_path's output where
-    timm made one, else SE's, else the last norm place's (after fixup / skipinit, what sits there)."""
+    """Each block's residual branch: the stream is the block's input, the increment what is added to
+    the shortcut: drop_path's output where the block has one (timm's with stochastic depth, every
+    Fixup block), else SE's, else the last norm place's (after skipinit, the gain sits there too)."""
     out = []
     for s, stage in enumerate(RESNET_STAGES):
         for b, block in enumerate(getattr(model, stage)):
-            last = getattr(block, "bn3" if hasattr(block, "conv3") else "bn2")
-            inc = next((m for m in (block.drop_path, block.se) if m is not None), last)
-            out.append((f"{stage}.{b}", block.conv1, inc))
+            inc = next((m for m in (getattr(block, "drop_path", None), getattr(block, "se", None)) if m is not None),
+                       None) or getattr(block, "bn3" if hasattr(block, "conv3") else "bn2")
+            out.append((f"{stage}.{b}", block, inc))
     return out
 
 

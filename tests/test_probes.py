@@ -171,42 +171,18 @@ def test_convnext_branch_lines_are_each_blocks_output_minus_its_input():
         assert got[name]["branch_std"] == pytest.approx(_std(y - x), rel=1e-3)
 
 
-@pytest.mark.parametrize("normfree", ["skipinit", "fixup"])
-def test_resnet_branch_lines_after_a_normfree_transform(normfree):
+@pytest.mark.parametrize("norm,normfree", [("batchnorm", None), ("dyt", None), ("identity", "skipinit"),
+                                           ("identity", "fixup")])
+def test_resnet_branch_lines_are_each_blocks_residual_increment(norm, normfree):
     from normbench.normfree.methods import apply_normfree
 
     torch.manual_seed(0)
-    model = build_model({"name": "resnet", "layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8},
-                        {"name": "identity"}, num_classes=3, in_chans=1, img_size=8)
-    model = apply_normfree(model, {"name": normfree, "gain_init": 0.5}, "resnet", "identity")
-    for p in model.parameters():  # Fixup zero-inits the last conv: move off init so the branch adds something
-        p.data.add_(0.1 * torch.randn_like(p))
-    blocks = [(f"{st}.{b}", blk) for st in ("layer1", "layer2", "layer3", "layer4")
-              for b, blk in enumerate(getattr(model, st))]
-    seen = {}
-    handles = [blk.register_forward_pre_hook(lambda m, a, n=name: seen.__setitem__(n, a[0])) for name, blk in blocks]
-    lines = NormProbe(model, torch.randn(4, 1, 8, 8), branches=models()["resnet"].branches(model))()
-    for h in handles:
-        h.remove()
-    got = {line["layer"]: line for line in lines if line["kind"] == "branch"}
-    assert list(got) == ["layer1.0", "layer2.0", "layer3.0", "layer4.0"]
-    model.eval()
-    with torch.no_grad():
-        for name, blk in blocks:  # the branch by each form's formula
-            x = seen[name]
-            if normfree == "fixup":
-                inc = blk.scale_bias2b(blk.conv2(blk.bias2a(blk.act1(blk.bias1b(blk.conv1(blk.bias1a(x)))))))
-            else:  # skipinit: the last norm place is (norm, gain)
-                inc = blk.bn2(blk.conv2(blk.act1(blk.bn1(blk.conv1(x)))))
-            assert got[name]["stream_std"] == pytest.approx(_std(x), rel=1e-4)
-            assert got[name]["branch_std"] == pytest.approx(_std(inc), rel=1e-4)
-
-
-@pytest.mark.parametrize("norm", ["batchnorm", "dyt"])
-def test_resnet_branch_lines_are_each_blocks_residual_increment(norm):
-    torch.manual_seed(0)
     model = build_model({"name": "resnet", "layers": [1, 2, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8,
                          "zero_init_last": False}, {"name": norm}, num_classes=3, in_chans=1, img_size=8)
+    if normfree is not None:
+        model = apply_normfree(model, {"name": normfree, "gain_init": 0.5}, "resnet", norm)
+        for p in model.parameters():  # Fixup zero-inits the last conv: move off init so the branch adds something
+            p.data.add_(0.1 * torch.randn_like(p))
     blocks = [(f"{st}.{b}", blk) for st in ("layer1", "layer2", "layer3", "layer4")
               for b, blk in enumerate(getattr(model, st))]
     seen = {}
@@ -218,9 +194,12 @@ def test_resnet_branch_lines_are_each_blocks_residual_increment(norm):
     assert list(got) == [name for name, _ in blocks] == ["layer1.0", "layer2.0", "layer2.1", "layer3.0", "layer4.0"]
     model.eval()
     with torch.no_grad():
-        for name, blk in blocks:  # the basic block's branch: bn2(conv2(act1(bn1(conv1(x))))), added to the shortcut
+        for name, blk in blocks:  # what each form's branch adds to the shortcut, by its formula
             x = seen[name]
-            inc = blk.bn2(blk.conv2(blk.act1(blk.bn1(blk.conv1(x)))))
+            if normfree == "fixup":
+                inc = blk.scale_bias2b(blk.conv2(blk.bias2a(blk.act1(blk.bias1b(blk.conv1(blk.bias1a(x)))))))
+            else:  # the basic block: bn2(conv2(act1(bn1(conv1(x))))); after skipinit bn2 is (norm, gain)
+                inc = blk.bn2(blk.conv2(blk.act1(blk.bn1(blk.conv1(x)))))
             assert got[name]["stream_std"] == pytest.approx(_std(x), rel=1e-4)
             assert got[name]["branch_std"] == pytest.approx(_std(inc), rel=1e-4)
 

@@ -112,10 +112,10 @@ def branches(model: nn.Module) -> list[Branch]:
     the shortcut: drop_path's output where the block has one (timm's with stochastic depth, every
     Fixup block), else SE's, else the last norm place's (after skipinit, the gain sits there too)."""
     out = []
-    for s, stage in enumerate(RESNET_STAGES):
+    for stage in RESNET_STAGES:
         for b, block in enumerate(getattr(model, stage)):
-            inc = next((m for m in (getattr(block, "drop_path", None), getattr(block, "se", None)) if m is not None),
-                       None) or getattr(block, "bn3" if hasattr(block, "conv3") else "bn2")
+            last = getattr(block, "bn3" if hasattr(block, "conv3") else "bn2", None)
+            inc = next(m for m in (getattr(block, "drop_path", None), getattr(block, "se", None), last) if m is not None)
             out.append((f"{stage}.{b}", block, inc))
     return out
 

@@ -204,6 +204,12 @@ class Run:
         final = self.final(metric)
         return final is not None and final <= self.chance + CHANCE_BAND
 
+    @property
+    def predates_val_split(self) -> bool:
+        """An image run made before data.val_split existed: its val/* is the held-out test images,
+        and every training image was trained on (a run made since carves val/* from them)."""
+        return self.chance is not None and not self.has_key("data.val_split")
+
     def value(self, metric: str, higher_is_better: bool = True) -> float | None:
         """The number this run puts in a table: the final value of an ok run, the best value
         before divergence of a diverged one (the paper's "58.5 -> failed"), None otherwise."""

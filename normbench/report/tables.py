@@ -283,7 +283,7 @@ def _split_formats(runs: Sequence[Run]) -> str | None:
     carved out of the training images, test/* the held-out ones): the same metric name then
     means two data sets, and the two train on different image counts."""
     image = [r for r in runs if r.chance is not None]
-    old = [r for r in image if not r.has_key("data.val_split")]
+    old = [r for r in image if r.predates_val_split]
     if not old or len(old) == len(image):
         return None
     return (f"**Runs of two data formats are mixed: {len(old)} run(s) predate data.val_split (their val/* is the "

@@ -93,20 +93,26 @@ class _PassOn:
             signal.signal(sig, handler)
 
 
-def check_job(study: Study, job, passthrough: list[str]) -> None:
-    """The run's pre-flight checks (normbench.train.preflight) on the job's first grid point, so
-    a study's bad value fails in --dry-run with the variant named, before any job starts."""
+def compose_first_point(study: Study, job, passthrough: list[str]):
+    """The run config of the job's first grid point, composed from the study's configs/."""
     from hydra import compose, initialize_config_dir
 
     import normbench.config  # noqa: F401  registers the schema nodes the configs extend
-    from normbench.errors import InputError, StudyError
     from normbench.study.spec import first_point
-    from normbench.train.preflight import preflight
 
     overrides = first_point([o for o in job.overrides + passthrough if not o.startswith("-")])
+    with initialize_config_dir(config_dir=str(study.configs), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def check_job(study: Study, job, passthrough: list[str]) -> None:
+    """The run's pre-flight checks (normbench.train.preflight) on the job's first grid point, so
+    a study's bad value fails in --dry-run with the variant named, before any job starts."""
+    from normbench.errors import InputError, StudyError
+    from normbench.train.preflight import preflight
+
     try:
-        with initialize_config_dir(config_dir=str(study.configs), version_base="1.3"):
-            preflight(compose(config_name="train", overrides=overrides))
+        preflight(compose_first_point(study, job, passthrough))
     except InputError as err:
         raise StudyError(f"study {study.name}, variant {job.variant}: {err}") from err
     except Exception as err:  # Hydra's composition errors (an unknown group option, a bad override)
@@ -117,23 +123,15 @@ def check_data_format(study: Study, passthrough: list[str]) -> None:
     """Refuse to add runs with a validation split to a study whose finished image runs predate
     data.val_split (their val/* is the held-out test images): one table would mean two data sets
     by one metric name, and the two train on different image counts. Before any job starts."""
-    from hydra import compose, initialize_config_dir
-
-    import normbench.config  # noqa: F401  registers the schema nodes the configs extend
     from normbench.errors import StudyError
     from normbench.report.runs import find_run_dirs, load_run
-    from normbench.study.spec import first_point
 
     if not study.runs_dir.is_dir():
         return
-    old = [p for p in find_run_dirs(study.runs_dir) if (r := load_run(p)).complete and r.chance is not None
-           and not r.has_key("data.val_split")]
+    old = [p for p in find_run_dirs(study.runs_dir) if (r := load_run(p)).complete and r.predates_val_split]
     if not old:
         return
-    job = study.jobs()[0]
-    overrides = first_point([o for o in job.overrides + passthrough if not o.startswith("-")])
-    with initialize_config_dir(config_dir=str(study.configs), version_base="1.3"):
-        split = compose(config_name="train", overrides=overrides).data.get("val_split")
+    split = compose_first_point(study, study.jobs()[0], passthrough).data.get("val_split")
     if split:
         raise StudyError(f"study {study.name}: {len(old)} finished run(s) in {study.shown(study.runs_dir)} predate "
                          f"data.val_split (their val/* is the held-out test images), and new runs would hold out "

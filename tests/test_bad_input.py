@@ -150,6 +150,13 @@ def test_empty_text_corpus(tiny_lm_cfg, tmp_path):
     assert "empty" in str(info.value)
 
 
+def test_a_test_split_with_no_room_for_training(tiny_lm_cfg, tmp_path):
+    with pytest.raises(DataError) as info:
+        train(tiny_lm_cfg("data.val_fraction=0.5", "data.test_fraction=0.5"), tmp_path / "run")
+    assert_one_named_line(info.value, "data.test_fraction", "0.5")
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
 # -- checkpoints and run folders ----------------------------------------------------------------
 @pytest.fixture
 def copy_of(earlier, tmp_path):

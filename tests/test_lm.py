@@ -95,3 +95,19 @@ def test_data_train_bytes_cuts_the_training_split_of_a_run(tiny_lm_cfg, tmp_path
             train(tiny_lm_cfg(f"data.train_bytes={bad}"), tmp_path / "run")
         assert "context_length + 1 = 17" in str(info.value) and "\n" not in str(info.value)
         assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_a_test_split_is_measured_beside_validation_and_never_selected_on(tiny_lm_cfg, tmp_path):
+    summary = train(tiny_lm_cfg("data.test_fraction=0.05"), tmp_path / "run")
+    val = read_metrics(tmp_path / "run" / "metrics.jsonl", split="val")
+    test = read_metrics(tmp_path / "run" / "metrics.jsonl", split="test")
+    assert [e["step"] for e in test] == [e["step"] for e in val] == [3, 6]
+    assert all(t["loss"] != v["loss"] for t, v in zip(test, val))  # other bytes
+    for e in test:
+        assert e["bpb"] == pytest.approx(e["loss"] / math.log(2))
+    best = min(val, key=lambda e: e["loss"])
+    assert summary["best"]["metric"] == "val/loss" and summary["best"]["step"] == best["step"]
+    assert {"test/loss", "test/bpb", "val/loss", "val/bpb"} <= set(summary["final"])
+    task = LMTask.from_config(tiny_lm_cfg("data.test_fraction=0.05"), torch.device("cpu"))
+    n = len(task.data.train) + len(task.data.val) + len(task.data.test)
+    assert len(task.data.test) == int(n * 0.05) and len(task.data.val) == int(n * 0.1)

@@ -105,9 +105,24 @@ def test_runs_with_and_without_a_validation_split_in_one_table_are_flagged(tmp_p
     cfg["data"] = {"name": "fashion_mnist_mini", "val_split": 1000}
     (new / "config.yaml").write_text(yaml.safe_dump(cfg))
     md = build_tables(load_runs([tmp_path]), None)["markdown"]
-    assert "Runs of two data formats are mixed: 2 run(s) predate data.val_split" in md and "1 have a validation" in md
+    assert "Runs of two data formats are mixed: 2 image run(s) predate data.val_split" in md and "1 have a validation" in md
     (new / "config.yaml").write_text(yaml.safe_dump({**cfg, "data": {"name": "fashion_mnist_mini"}}))
     assert "two data formats" not in build_tables(load_runs([tmp_path]), None)["markdown"]  # all old: one format
+
+
+def test_language_model_runs_with_different_test_splits_in_one_table_are_flagged(tmp_path):
+    dirs = [make_run(tmp_path, f"r{i}", variant="dyt", seed=i) for i in range(3)]
+    for d, data in zip(dirs, ({"name": "shakespeare"}, {"name": "shakespeare"},
+                              {"name": "shakespeare", "test_fraction": 0.05})):
+        cfg = yaml.safe_load((d / "config.yaml").read_text())
+        (d / "config.yaml").write_text(yaml.safe_dump({**cfg, "data": data, "task": {"name": "lm"}}))
+    runs = load_runs([tmp_path])
+    assert [r.text_test_fraction for r in runs] == [0.0, 0.0, 0.05] and {r.chance for r in runs} == {None}
+    md = build_tables(runs, None)["markdown"]
+    assert "2 with data.test_fraction = 0, 1 with data.test_fraction = 0.05" in md
+    cfg = yaml.safe_load((dirs[2] / "config.yaml").read_text())
+    (dirs[2] / "config.yaml").write_text(yaml.safe_dump({**cfg, "data": {"name": "shakespeare", "test_fraction": 0}}))
+    assert "two data formats" not in build_tables(load_runs([tmp_path]), None)["markdown"]  # 0 and absent: one format
 
 
 def test_running_and_failed_runs_are_excluded_and_listed(tmp_path):

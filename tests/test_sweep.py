@@ -125,6 +125,26 @@ def test_runs_with_a_validation_split_are_not_added_beside_runs_without_one(tmp_
     check_data_format(study, passthrough)  # one format: nothing to refuse
 
 
+def test_lm_runs_with_another_test_split_are_not_added_to_a_study(tmp_path):
+    """Finished language-model runs without a test split refuse new runs that hold one out (the
+    test split moves val/* to other bytes), before any job starts; the same fraction goes on."""
+    import yaml
+    from runfolders import make_run
+
+    from normbench.study.runner import check_data_format
+
+    runs = tmp_path / "runs"
+    run = make_run(runs / "rmsnorm", "trainer.seed=0")
+    config = run / "config.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**cfg, "task": {"name": "lm"}, "data": {"name": "shakespeare"}}))
+    study, passthrough = load_study("llm_norms", ["study.scale=smoke"]).with_sweep_dir([f"hydra.sweep.dir={runs}"])
+    check_data_format(study, passthrough)  # neither holds out a test split
+    with pytest.raises(StudyError, match=r"hold out data.test_fraction = 0, and new runs would hold out "
+                                         r"data.test_fraction = 0.05: their val/\* would be other bytes"):
+        check_data_format(study, passthrough + ["data.test_fraction=0.05"])
+
+
 STUDIES = sorted(p.stem for p in (ROOT / "configs" / "study").glob("*.yaml"))
 
 

@@ -113,3 +113,21 @@ def test_eval_windows_can_be_a_fixed_evenly_spaced_subset():
     tokens = np.arange(100, dtype=np.uint8)
     xs = torch.cat([x for x, _ in text.eval_windows(tokens, context_length=10, batch_size=4, count=3)])
     assert xs[:, 0].tolist() == [0, 40, 80]  # windows 0, 4 and 8 of 9
+
+
+def test_a_test_split_is_the_last_test_fraction_and_validation_the_val_fraction_before_it(tmp_path):
+    """split's formula: with n bytes, test = the last int(n t) bytes, val = the int(n v) before
+    them, train the rest; t = 0 is the split made before the key (val the last int(n v) bytes)."""
+    (tmp_path / "c.txt").write_bytes(bytes(range(256)) * 4)  # 1024 bytes
+    corpus = bytes(range(256)) * 4
+    old = text.load_text_data("text", [str(tmp_path / "c.txt")], val_fraction=0.1, context_length=8)
+    assert old.test is None and bytes(old.val) == corpus[1024 - 102:] and bytes(old.train) == corpus[:1024 - 102]
+    new = text.load_text_data("text", [str(tmp_path / "c.txt")], val_fraction=0.1, context_length=8, test_fraction=0.05)
+    assert bytes(new.test) == corpus[1024 - 51:]                 # int(1024 * 0.05) = 51
+    assert bytes(new.val) == corpus[1024 - 51 - 102:1024 - 51]   # int(1024 * 0.1) = 102, just before it
+    assert bytes(new.train) == corpus[:1024 - 51 - 102]
+    for bad in (-0.1, 0.9, 1.0, True):
+        with pytest.raises(DataError, match=rf"^data.test_fraction = {bad!r} is not allowed: must be 0 .* \(0, 0.9\)"):
+            text.load_text_data("text", [str(tmp_path / "c.txt")], val_fraction=0.1, context_length=8, test_fraction=bad)
+    with pytest.raises(DataError, match=r"too small .* data.test_fraction = 0.001: .* test 1\)"):
+        text.load_text_data("text", [str(tmp_path / "c.txt")], val_fraction=0.1, context_length=8, test_fraction=0.001)

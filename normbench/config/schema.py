@@ -83,7 +83,11 @@ class DataConfig:
     # text only (normbench/data/text.py): byte-level tokens, vocabulary 256
     paths: list[str] = field(default_factory=list)  # data=text: files or globs, concatenated in sorted order
     context_length: int = 128      # tokens per training window (the model sees this many positions)
-    val_fraction: float = 0.1      # the last fraction of the corpus is the validation split
+    val_fraction: float = 0.1      # the fraction of the corpus before the test split that is validation
+    # the last fraction of the corpus held out as the test split (test/*: reported, never selected on;
+    # val/* then comes just before it). 0: none (val/* alone, the runs made before this key); in [0, 1)
+    # with val_fraction + test_fraction < 1, else a DataError naming data.test_fraction, before training.
+    test_fraction: float = 0.0
     eval_windows: Optional[int] = None  # validation windows, evenly spaced over the split; null: every one
     # the training split cut to its first train_bytes bytes (a data-regime study: how many tokens a
     # run may see); null: the whole training split. Validation is unchanged. From context_length + 1

@@ -4,9 +4,10 @@ Why bytes: a vocabulary of 256 needs no tokenizer to download or train, every fi
 valid input, and the loss in bits is bits per byte, comparable across corpora.
 A corpus is tokenised once into a cached uint8 file that later runs memory-map (a large
 local corpus never has to fit in memory). The split is deterministic: the last
-`val_fraction` of the bytes is validation, so no training window overlaps it; data.train_bytes
-then keeps only the first N bytes of the training split (how much text a run may see),
-leaving validation as it is.
+`test_fraction` of the bytes is the test split (0, the default: none), the `val_fraction` before
+it validation, so no training window overlaps either; a study selects on val/* and reports test/*,
+as image runs do. data.train_bytes then keeps only the first N bytes of the training split (how
+much text a run may see), leaving validation and test as they are.
 Training windows of context_length + 1 bytes start at offsets drawn from a generator
 seeded by (seed, step), so the batch order is a pure function of them and a checkpoint
 stores only {seed, step}, as BatchStream does for images; data-parallel, rank r takes the r-th
@@ -51,6 +52,7 @@ class TextData:
     train: np.ndarray  # uint8 bytes (a view of the cached memmap)
     val: np.ndarray
     sources: list[str]  # the files (or the shipped asset) it was made from
+    test: np.ndarray | None = None  # the last data.test_fraction of the corpus; None without one
 
     @property
     def vocab_size(self) -> int:
@@ -145,19 +147,30 @@ def _files(patterns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     return _memmap(cached), [str(f) for f in files]
 
 
-def split(tokens: np.ndarray, val_fraction: float, context_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, val): the last val_fraction of the bytes is validation."""
-    if not 0 < val_fraction < 1:
+def split(tokens: np.ndarray, val_fraction: float, context_length: int, test_fraction: float = 0.0
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(train, val, test): the last test_fraction of the bytes is the test split (None when 0), the
+    val_fraction before it validation, the rest training. Each fraction counts the whole corpus, so
+    test_fraction = 0 is the split made before the test split existed."""
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
         raise DataError(f"data.val_fraction = {val_fraction!r} is not allowed: must be in (0, 1)")
+    if (isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float))
+            or not 0 <= test_fraction < 1 - val_fraction):
+        raise DataError(f"data.test_fraction = {test_fraction!r} is not allowed: must be 0 (no test split) or in "
+                        f"(0, 1 - data.val_fraction) = (0, {1 - val_fraction:g})")
+    n_test = int(len(tokens) * test_fraction)
     n_val = int(len(tokens) * val_fraction)
-    train, val = tokens[: len(tokens) - n_val], tokens[len(tokens) - n_val :]
-    if min(len(train), len(val)) < context_length + 1:
+    end_val = len(tokens) - n_test
+    train, val = tokens[: end_val - n_val], tokens[end_val - n_val : end_val]
+    test = tokens[end_val:] if test_fraction > 0 else None
+    sizes = {"train": len(train), "val": len(val), **({"test": len(test)} if test is not None else {})}
+    if min(sizes.values()) < context_length + 1:
         raise DataError(
             f"the corpus ({len(tokens)} bytes) is too small for data.context_length = {context_length} with "
-            f"data.val_fraction = {val_fraction}: each split needs at least context_length + 1 = "
-            f"{context_length + 1} bytes (train {len(train)}, val {len(val)})"
+            f"data.val_fraction = {val_fraction}, data.test_fraction = {test_fraction}: each split needs at least "
+            f"context_length + 1 = {context_length + 1} bytes ({', '.join(f'{k} {v}' for k, v in sizes.items())})"
         )
-    return train, val
+    return train, val, test
 
 
 def cut_train(train: np.ndarray, train_bytes: int | None, context_length: int) -> np.ndarray:
@@ -173,7 +186,7 @@ def cut_train(train: np.ndarray, train_bytes: int | None, context_length: int) -
 
 
 def load_text_data(name: str, paths: Sequence[str] = (), val_fraction: float = 0.1,
-                   context_length: int = 128, train_bytes: int | None = None) -> TextData:
+                   context_length: int = 128, train_bytes: int | None = None, test_fraction: float = 0.0) -> TextData:
     if name not in TEXT_DATA_NAMES:
         raise DataError(f"data.name = {name!r} is not a text data set; allowed with task=lm: "
                         f"{', '.join(TEXT_DATA_NAMES)}")
@@ -186,19 +199,19 @@ def load_text_data(name: str, paths: Sequence[str] = (), val_fraction: float = 0
         tokens, sources = _shakespeare(), [str(ASSET)]
     else:
         tokens, sources = _files(paths)
-    train, val = split(tokens, val_fraction, context_length)
-    return TextData(name, cut_train(train, train_bytes, context_length), val, sources)
+    train, val, test = split(tokens, val_fraction, context_length, test_fraction)
+    return TextData(name, cut_train(train, train_bytes, context_length), val, sources, test)
 
 
 def load_text_data_from_config(cfg: Mapping[str, Any]) -> TextData:
-    """From the `data` config group: name, paths, val_fraction, context_length, train_bytes.
+    """From the `data` config group: name, paths, val_fraction, test_fraction, context_length, train_bytes.
     data.val_split (the held-out images of image data) must stay null: text's validation split
     is the last val_fraction of the corpus."""
     if cfg.get("val_split") is not None and cfg["name"] in TEXT_DATA_NAMES:  # an image set: its own error below
         raise DataError(f"data.val_split = {cfg['val_split']!r} does not apply to text data (data.name = "
                         f"{cfg['name']!r}; its validation split is the last data.val_fraction); allowed: null")
     return load_text_data(cfg["name"], [str(p) for p in cfg.get("paths") or []], float(cfg["val_fraction"]),
-                          cfg["context_length"], cfg.get("train_bytes"))
+                          cfg["context_length"], cfg.get("train_bytes"), cfg.get("test_fraction") or 0.0)
 
 
 def _windows(tokens: np.ndarray, starts: np.ndarray, context_length: int) -> tuple[torch.Tensor, torch.Tensor]:

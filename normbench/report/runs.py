@@ -210,6 +210,15 @@ class Run:
         and every training image was trained on (a run made since carves val/* from them)."""
         return self.chance is not None and not self.has_key("data.val_split")
 
+    @property
+    def text_test_fraction(self) -> float | None:
+        """A language-model run's held-out test fraction (data.test_fraction; 0 for runs made before
+        the key, whose val/* is the corpus's last val_fraction); None for other tasks. Runs with
+        different fractions measure val/* on different bytes."""
+        if self.key("task") != "lm":
+            return None
+        return float(self.key("data.test_fraction") or 0.0)
+
     def value(self, metric: str, higher_is_better: bool = True) -> float | None:
         """The number this run puts in a table: the final value of an ok run, the best value
         before divergence of a diverged one (the paper's "58.5 -> failed"), None otherwise."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import difflib
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -278,17 +279,26 @@ def _notes(cells: list[Cell], spec: ReportSpec, runs: Sequence[Run], base: str |
 
 
 def _split_formats(runs: Sequence[Run]) -> str | None:
-    """A warning when image runs made before data.val_split existed (their val/* is the held-out
-    test images, every training image trained on) sit beside runs with a validation split (val/*
-    carved out of the training images, test/* the held-out ones): the same metric name then
-    means two data sets, and the two train on different image counts."""
+    """A warning when runs of one study define val/* and test/* differently: image runs made before
+    data.val_split existed (their val/* is the held-out test images, every training image trained
+    on) beside runs with a validation split (val/* carved out of the training images, test/* the
+    held-out ones), or language-model runs with different data.test_fraction (the test split moves
+    val/* to other bytes). The same metric name then means two data sets."""
+    notes = []
     image = [r for r in runs if r.chance is not None]
     old = [r for r in image if r.predates_val_split]
-    if not old or len(old) == len(image):
+    if old and len(old) < len(image):
+        notes.append(f"{len(old)} image run(s) predate data.val_split (their val/* is the held-out test images, all "
+                     f"training images trained on), {len(image) - len(old)} have a validation split (val/* carved "
+                     "from the training images, test/* held out)")
+    fractions = Counter(f for r in runs if (f := r.text_test_fraction) is not None)
+    if len(fractions) > 1:
+        notes.append("language-model runs hold out different test splits (" + ", ".join(
+            f"{n} with data.test_fraction = {f:g}" for f, n in sorted(fractions.items())) + "), so their val/* "
+            "are different bytes of the corpus")
+    if not notes:
         return None
-    return (f"**Runs of two data formats are mixed: {len(old)} run(s) predate data.val_split (their val/* is the "
-            f"held-out test images, all training images trained on), {len(image) - len(old)} have a validation "
-            "split (val/* carved from the training images, test/* held out).** A table on val/* or test/* then "
+    return (f"**Runs of two data formats are mixed: {'; '.join(notes)}.** A table on val/* or test/* then "
             "compares different data: rerun the older runs with this code.")
 
 

@@ -120,24 +120,35 @@ def check_job(study: Study, job, passthrough: list[str]) -> None:
 
 
 def check_data_format(study: Study, passthrough: list[str]) -> None:
-    """Refuse to add runs with a validation split to a study whose finished image runs predate
-    data.val_split (their val/* is the held-out test images): one table would mean two data sets
-    by one metric name, and the two train on different image counts. Before any job starts."""
+    """Refuse to add runs that define val/* differently from the study's finished runs, before any
+    job starts: image runs with a validation split beside runs that predate data.val_split (their
+    val/* is the held-out test images), or language-model runs with another data.test_fraction
+    (the test split moves val/* to other bytes). One table would mean two data sets by one name."""
     from normbench.errors import StudyError
     from normbench.report.runs import find_run_dirs, load_run
 
     if not study.runs_dir.is_dir():
         return
-    old = [p for p in find_run_dirs(study.runs_dir) if (r := load_run(p)).complete and r.predates_val_split]
-    if not old:
+    done = [r for p in find_run_dirs(study.runs_dir) if (r := load_run(p)).complete]
+    old = [r for r in done if r.predates_val_split]
+    text = {f for r in done if (f := r.text_test_fraction) is not None}
+    if not old and not text:
         return
-    split = compose_first_point(study, study.jobs()[0], passthrough).data.get("val_split")
-    if split:
-        raise StudyError(f"study {study.name}: {len(old)} finished run(s) in {study.shown(study.runs_dir)} predate "
-                         f"data.val_split (their val/* is the held-out test images), and new runs would hold out "
-                         f"data.val_split = {split} training images as val/*: one table would compare different "
-                         "data. Allowed: rerun the whole study (move those runs away, or pass hydra.sweep.dir=<new "
-                         "folder>), or report the old runs as they are (--report)")
+    data = compose_first_point(study, study.jobs()[0], passthrough).data
+    ways_out = ("Allowed: rerun the whole study (move those runs away, or pass hydra.sweep.dir=<new folder>), "
+                "or report the old runs as they are (--report)")
+    where = study.shown(study.runs_dir)
+    if old and data.get("val_split"):
+        raise StudyError(f"study {study.name}: {len(old)} finished run(s) in {where} predate data.val_split (their "
+                         f"val/* is the held-out test images), and new runs would hold out data.val_split = "
+                         f"{data['val_split']} training images as val/*: one table would compare different data. "
+                         + ways_out)
+    new = float(data.get("test_fraction") or 0.0)
+    if text and text != {new}:
+        have = ", ".join(f"{f:g}" for f in sorted(text))
+        raise StudyError(f"study {study.name}: finished run(s) in {where} hold out data.test_fraction = {have}, and "
+                         f"new runs would hold out data.test_fraction = {new:g}: their val/* would be other bytes "
+                         "of the corpus, and one table would compare different data. " + ways_out)
 
 
 def launch(study: Study, passthrough: list[str], dry_run: bool = False, train_py: Path | None = None,

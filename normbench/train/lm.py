@@ -43,7 +43,7 @@ class LMTask:
     Config = LMTaskConfig  # the `task=<name>` schema
     name = "lm"
     best_metric = "loss"
-    selection_split = "val"  # the last data.val_fraction of the corpus; text has no test split
+    selection_split = "val"  # data.val_fraction of the corpus; test/* (data.test_fraction) is only reported
     higher_is_better = False
     throughput_unit = "tokens"
     progress_metrics = ("loss", "bpb")
@@ -91,12 +91,19 @@ class LMTask:
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, dict[str, float]]:
-        """Mean loss over the validation windows (data.eval_windows of them, or every one): {"val": ...}."""
+        """Mean loss over each split's windows (data.eval_windows of them, or every one): {"val": ...},
+        and "test" where data.test_fraction holds one out (reported; best is selected on val)."""
         was_training = model.training
         model.eval()
+        splits = {"val": self.data.val, **({"test": self.data.test} if self.data.test is not None else {})}
+        metrics = {name: self._measure(model, autocast, tokens) for name, tokens in splits.items()}
+        model.train(was_training)
+        return metrics
+
+    def _measure(self, model: torch.nn.Module, autocast: Callable[[], Any], tokens) -> dict[str, float]:
         loss_sum, count = torch.zeros((), device=self.device), 0
         rank, world = self.dist.rank, self.dist.world_size
-        batches = eval_windows(self.data.val, self.context_length, self.eval_batch_size, self.eval_windows)
+        batches = eval_windows(tokens, self.context_length, self.eval_batch_size, self.eval_windows)
         for i, (x, y) in enumerate(batches):
             if i % world != rank:  # data-parallel: each rank its share of the batches
                 continue
@@ -105,10 +112,9 @@ class LMTask:
                 logits = model(x)
             loss_sum += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum")
             count += y.numel()
-        model.train(was_training)
         loss_total, count = self.dist.sum_scalars(loss_sum, torch.tensor(count, device=self.device))
         loss = loss_total / count
-        return {"val": {"loss": loss, "bpb": bits_per_byte(loss)}}
+        return {"loss": loss, "bpb": bits_per_byte(loss)}
 
     def images(self) -> dict[str, Any]:
         return {}  # no images to show

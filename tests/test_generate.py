@@ -12,7 +12,7 @@ from conftest import TINY_GEN, compose_cfg
 
 from normbench.data import paths
 from normbench.errors import InputError, JudgeError, TrainerConfigError
-from normbench.models import ModelConfigError
+from normbench.models import ModelConfigError, build_model
 from normbench.track import read_metrics
 from normbench.train import train
 from normbench.train.generate import GenerateTask, grid_image, to_model_range, to_uint8
@@ -54,7 +54,13 @@ def test_a_generate_run_writes_its_metrics_grids_and_probes(gen_cfg, tmp_path, c
         assert e["loss"] > 0 and e["fid"] >= 0 and 0 <= e["judge_acc"] <= 100
     best = min(val, key=lambda e: e["loss"])  # lower is better
     assert summary["best"] == {"metric": "val/loss", "value": best["loss"], "step": best["step"],
-                               "metrics": {f"val/{k}": best[k] for k in ("loss", "fid", "judge_acc")}}
+                               "metrics": {**{f"val/{k}": best[k] for k in ("loss", "fid", "judge_acc")},
+                                           "test/loss": next(e["loss"] for e in read_metrics(
+                                               tmp_path / "run" / "metrics.jsonl", split="test")
+                                               if e["step"] == best["step"])}}
+    test = read_metrics(tmp_path / "run" / "metrics.jsonl", split="test")  # beside the val split: loss alone
+    assert [set(e) for e in test] == [{"step", "split", "loss"}] * 2 and [e["step"] for e in test] == [3, 6]
+    assert all(t["loss"] > 0 and t["loss"] != v["loss"] for t, v in zip(test, val))
     assert summary["throughput"]["unit"] == "images/s" and summary["throughput"]["value"] > 0
     grids = sorted(p.name for p in (tmp_path / "run" / "images").iterdir())
     assert grids == ["val_samples_step000003.png", "val_samples_step000006.png"]
@@ -209,3 +215,16 @@ def test_the_val_loss_and_fid_use_the_carved_val_split_and_the_judge_never_train
     GenerateTask.prepare(gen_cfg("data.val_split=0"), train)
     none = GenerateTask.from_config(gen_cfg("data.val_split=0"), torch.device("cpu"))
     assert none.selection_split == "test" and torch.equal(none.val_images, none.data.test_x[:32])
+    assert none.test_set is None  # the test set is the selection set already
+    # beside the val split, the test loss: the same fixed noise and times over the first test images
+    images, labels, noise, t = task.test_set
+    assert torch.equal(images, task.data.test_x[:32]) and torch.equal(labels, task.data.test_y[:32])
+    assert torch.equal(noise, task.val_noise) and torch.equal(t, task.val_t)
+    model = build_model(cfg.model, cfg.norm, **task.model_kwargs()).eval()
+    from contextlib import nullcontext
+
+    got = task.evaluate(model, nullcontext)["test"]["loss"]
+    x_t, target = task.noised(to_model_range(images), noise, t)
+    with torch.no_grad():
+        want = ((model(x_t, t, labels) - target) ** 2).flatten(1).mean(1).mean()
+    assert float(got) == pytest.approx(float(want), rel=1e-5)

@@ -110,6 +110,20 @@ def test_runs_with_and_without_a_validation_split_in_one_table_are_flagged(tmp_p
     assert "two data formats" not in build_tables(load_runs([tmp_path]), None)["markdown"]  # all old: one format
 
 
+@pytest.mark.parametrize("task, data, old", [
+    ("classify", {"name": "fashion_mnist_mini"}, True),
+    ("generate", {"name": "fashion_mnist_mini"}, True),   # a DiT's val/* was the test images too
+    ("generate", {"name": "fashion_mnist_mini", "val_split": 1000}, False),
+    ("lm", {"name": "shakespeare"}, False),              # text has its own split (val_fraction)
+])
+def test_image_runs_of_every_task_without_data_val_split_predate_it(tmp_path, task, data, old):
+    run_dir = make_run(tmp_path, "r")
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({**cfg, "data": data, "task": {"name": task}}))
+    run = load_runs([tmp_path])[0]
+    assert run.predates_val_split is old and run.image_data is (task != "lm")
+
+
 def test_language_model_runs_with_different_test_splits_in_one_table_are_flagged(tmp_path):
     dirs = [make_run(tmp_path, f"r{i}", variant="dyt", seed=i) for i in range(3)]
     for d, data in zip(dirs, ({"name": "shakespeare"}, {"name": "shakespeare"},

@@ -39,14 +39,17 @@ def test_every_variant_of_every_scale_composes_into_a_valid_generate_run(scale):
         assert "trainer.seed=0,1,2" in jobs[0].overrides
 
 
-def gen_run(root, variant: str, lr: float, seed: int, loss: float, diverged: bool = False):
-    """A task=generate run folder whose final val loss is `loss` (lower is better)."""
+def gen_run(root, variant: str, lr: float, seed: int, loss: float, diverged: bool = False,
+            test_loss: float | None = None):
+    """A task=generate run folder whose final val loss is `loss` (lower is better), and test loss
+    `test_loss` where given (a run with a validation split)."""
     run = make_run(root, f"{variant}-{lr}-{seed}", variant=variant, seed=seed, lr=lr, steps=(200, 400),
                    model="dit", norm="adaln_zero", status="diverged" if diverged else "ok",
                    diverged_step=400 if diverged else None,
                    extra_metrics=[{"step": 200, "split": "val", "loss": loss + 0.05, "fid": 90.0, "judge_acc": 40.0}])
     summary = json.loads((run / "summary.json").read_text())
-    summary["final"] = {"val/loss": loss, "val/fid": 50.0 + 100 * loss, "val/judge_acc": 70.0}
+    summary["final"] = {"val/loss": loss, "val/fid": 50.0 + 100 * loss, "val/judge_acc": 70.0,
+                        **({"test/loss": test_loss} if test_loss is not None else {})}
     summary["best"] = {"metric": "val/loss", "value": loss, "step": 400}
     (run / "summary.json").write_text(json.dumps(summary))
     return run
@@ -73,6 +76,27 @@ def test_dyt_needs_the_zero_init_removed_and_then_matches_ln(tmp_path):
     assert "dyt_zero 0.3410" in why and "at lr 0.001" in why and "dyt_nozero 0.2920" in why
     assert "fid" in why and "judge_acc" in why
     assert "dyt_nozero - dyt_zero: +0.0490 (val loss) [+0.0490, +0.0490] (90 % CI, paired by seed, n=3)" in why
+
+
+def test_with_a_test_split_the_best_lr_is_picked_on_val_and_judged_on_test(tmp_path):
+    """val picks dyt_zero's lr 1e-3 (0.340), where test would pick 2e-3: the verdict shows test/loss
+    at the val-picked lr."""
+    val = {"ln_zero": {1e-3: 0.300, 2e-3: 0.290, 4e-3: 0.296}, "ln_nozero": {1e-3: 0.305, 2e-3: 0.292, 4e-3: 0.299},
+           "dyt_zero": {5e-4: 0.345, 1e-3: 0.340, 2e-3: 0.350}, "dyt_nozero": {5e-4: 0.296, 1e-3: 0.291, 2e-3: 0.300}}
+    test = {v: {lr: loss + (0.02 if (v, lr) == ("dyt_zero", 1e-3) else 0.01) for lr, loss in g.items()}
+            for v, g in val.items()}
+    test["dyt_zero"][2e-3] = 0.330  # the test set's best, never picked
+    for variant, by_lr in val.items():
+        for lr, loss in by_lr.items():
+            for seed in range(3):
+                gen_run(tmp_path, variant, lr, seed, loss + 0.001 * seed, test_loss=test[variant][lr] + 0.001 * seed)
+    result = report([tmp_path], tmp_path / "report", spec={"metric": "test/loss", "group_by": ["variant"], "figures": []})
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("dit_adaln", result, metric="test/loss")}
+    why = found[NEEDS][1]
+    assert why.startswith("test loss (lr picked on val/loss): ")
+    assert "dyt_zero 0.3610 ± 0.0010 (n=3) at lr 0.001" in why  # 0.340 + 0.02 + the seeds' mean 0.001
+    assert "dyt_nozero 0.3020 ± 0.0010 (n=3) at lr 0.001" in why
+    assert "dyt_nozero - dyt_zero: +0.0590 (test loss)" in why  # lower is better: a gain shows as +
 
 
 def test_a_best_lr_at_the_edge_of_its_grid_makes_the_verdicts_resting_on_it_inconclusive(tmp_path):

@@ -205,10 +205,16 @@ class Run:
         return final is not None and final <= self.chance + CHANCE_BAND
 
     @property
+    def image_data(self) -> bool:
+        """A run on an image data set (classify or generate); False for text (task=lm)."""
+        return self.key("task") != "lm" and self.key("data.name") not in (None, "shakespeare", "text")
+
+    @property
     def predates_val_split(self) -> bool:
-        """An image run made before data.val_split existed: its val/* is the held-out test images,
-        and every training image was trained on (a run made since carves val/* from them)."""
-        return self.chance is not None and not self.has_key("data.val_split")
+        """An image run (classify or generate) made before data.val_split existed: its val/* is the
+        held-out test images, and every training image was trained on (a run made since carves
+        val/* from them)."""
+        return self.image_data and not self.has_key("data.val_split")
 
     @property
     def text_test_fraction(self) -> float | None:

@@ -285,7 +285,7 @@ def _split_formats(runs: Sequence[Run]) -> str | None:
     held-out ones), or language-model runs with different data.test_fraction (the test split moves
     val/* to other bytes). The same metric name then means two data sets."""
     notes = []
-    image = [r for r in runs if r.chance is not None]
+    image = [r for r in runs if r.image_data]
     old = [r for r in image if r.predates_val_split]
     if old and len(old) < len(image):
         notes.append(f"{len(old)} image run(s) predate data.val_split (their val/* is the held-out test images, all "

@@ -156,6 +156,12 @@ class GenerateTask:
         g = torch.Generator().manual_seed(VAL_SEED)
         self.val_noise = torch.randn(self.val_images.shape, generator=g).to(device)
         self.val_t = ((torch.randperm(val_size, generator=g).float() + 0.5) / val_size).to(device)
+        # with a validation split, the test set's loss too (reported, never selected on: an lr picked on
+        # val/loss is judged on test/loss), on its first val_size images with the same noise and times
+        self.test_set = None
+        if data.val_x is not None:
+            n = min(val_size, len(data.test_y))
+            self.test_set = (data.test_x[:n].to(device), data.test_y[:n].to(device), self.val_noise[:n], self.val_t[:n])
         # the fixed samples: the classes in turn, so sample i has class i % num_classes
         g = torch.Generator().manual_seed(SAMPLE_SEED)
         self.sample_labels = (torch.arange(n_samples) % self.num_classes).to(device)
@@ -245,20 +251,13 @@ class GenerateTask:
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, autocast: Callable[[], Any]) -> dict[str, dict[str, float]]:
-        """{selection_split: loss, fid, judge_acc} (val; test with data.val_split = 0)."""
+        """{selection_split: loss, fid, judge_acc} (val; test with data.val_split = 0), and
+        {"test": loss} beside a validation split."""
         was_training = model.training
         model.eval()
-        loss_sum = torch.zeros((), device=self.device)
-        rank, world, bs = self.dist.rank, self.dist.world_size, self.eval_batch_size
-        for i, start in enumerate(range(0, len(self.val_images), bs)):
-            if i % world != rank:  # data-parallel: each rank its share of the batches
-                continue
-            part = slice(start, start + bs)
-            x_t, target = self.noised(to_model_range(self.val_images[part]), self.val_noise[part], self.val_t[part])
-            with autocast():
-                pred = model(x_t, self.val_t[part], self.val_labels[part])
-            loss_sum += F.mse_loss(pred.float(), target, reduction="sum") / target[0].numel()
-        (loss_total,) = self.dist.sum_scalars(loss_sum)
+        loss = self._loss(model, autocast, self.val_images, self.val_labels, self.val_noise, self.val_t)
+        test = None if self.test_set is None else self._loss(model, autocast, *self.test_set)
+        bs = self.eval_batch_size
         samples = torch.cat([to_uint8(self.sample(model, self.sample_noise[i:i + bs], self.sample_labels[i:i + bs],
                                                   autocast)) for i in range(0, len(self.sample_labels), bs)])
         model.train(was_training)
@@ -268,7 +267,24 @@ class GenerateTask:
         k = self.num_classes  # sample i has class i % k: row c of the grid holds samples c, c + k, ...
         order = torch.arange(self.grid_per_class * k).view(self.grid_per_class, k).T.flatten()
         self.grid = grid_image(samples[order], rows=k)
-        return {self.selection_split: {"loss": loss_total / len(self.val_images), "fid": fid, "judge_acc": judge_acc}}
+        out = {self.selection_split: {"loss": loss, "fid": fid, "judge_acc": judge_acc}}
+        return out if test is None else {**out, "test": {"loss": test}}
+
+    def _loss(self, model: torch.nn.Module, autocast: Callable[[], Any], images: torch.Tensor, labels: torch.Tensor,
+              noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The mean velocity MSE over fixed images, noise and times (comparable across runs)."""
+        loss_sum = torch.zeros((), device=self.device)
+        rank, world, bs = self.dist.rank, self.dist.world_size, self.eval_batch_size
+        for i, start in enumerate(range(0, len(images), bs)):
+            if i % world != rank:  # data-parallel: each rank its share of the batches
+                continue
+            part = slice(start, start + bs)
+            x_t, target = self.noised(to_model_range(images[part]), noise[part], t[part])
+            with autocast():
+                pred = model(x_t, t[part], labels[part])
+            loss_sum += F.mse_loss(pred.float(), target, reduction="sum") / target[0].numel()
+        (loss_total,) = self.dist.sum_scalars(loss_sum)
+        return loss_total / len(images)
 
     def images(self) -> dict[str, np.ndarray]:
         """The latest evaluation's sample grid (uint8 H x W x C), for the run folder and wandb."""

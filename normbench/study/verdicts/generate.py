@@ -12,6 +12,8 @@ loss, not used by the rule.
 
 from __future__ import annotations
 
+import dataclasses
+
 from normbench.report.tables import Cell
 from normbench.study.verdicts.compare import HOLDS, UNSURE, Compare, Verdict, collect, main_length, not_bracketed
 
@@ -31,7 +33,8 @@ def _best_lr(result, steps: int, metric: str) -> dict[str, dict[float, Cell]]:
 
 
 def dit_adaln(result, cmp: Compare = GEN) -> list[Verdict]:
-    """Each variant at its best lr by mean val loss.
+    """Each variant at its best lr by mean val loss (picked on val/loss and judged on test/loss
+    where the study reports test/loss).
     - DyT needs the zero-init removed: holds when DyT without adaLN-Zero's zero-init beats DyT
       with it (or DyT with it diverges where DyT without does not); does not hold when it does
       not beat it (equivalent within the margin, or worse).
@@ -39,6 +42,7 @@ def dit_adaln(result, cmp: Compare = GEN) -> list[Verdict]:
       worse than LN without (within the margin); does not hold when it is worse.
     - DyT without the zero-init matches LN with it (adaLN-Zero): holds when the interval lies
       inside the margin; does not hold when it lies wholly outside."""
+    cmp = dataclasses.replace(cmp, unit=f"({cmp.metric.split('/')[0]} loss)")  # test loss where it reports test
     cells = collect(result, keys=("variant", "optim.lr", "trainer.max_steps"), metric=cmp.metric)
     steps = main_length(cells)
     if steps is None:
@@ -47,9 +51,12 @@ def dit_adaln(result, cmp: Compare = GEN) -> list[Verdict]:
     missing = [v for v in VARIANTS if v not in by_lr]
     if missing:
         return [("zero-init", UNSURE, f"missing variants: {missing}")]
-    best = {v: max(g, key=lambda lr: cmp.score(g[lr])) for v, g in by_lr.items()}
+    # the best lr is picked on the selection metric (val/loss where the study reports test/loss)
+    pick = _best_lr(result, steps, cmp.select) if cmp.select else by_lr
+    pick = {v: {lr: c for lr, c in pick.get(v, {}).items() if lr in by_lr[v]} or by_lr[v] for v in by_lr}
+    best = {v: max(g, key=lambda lr: cmp.score(g[lr])) for v, g in pick.items()}
     b = {v: by_lr[v][best[v]] for v in VARIANTS}
-    edge = {v: not_bracketed(f"{v} lr", by_lr[v], best[v]) for v in VARIANTS}
+    edge = {v: not_bracketed(f"{v} lr", pick[v], best[v]) for v in VARIANTS}
     extra = {m: _best_lr(result, steps, m) for m in ("val/fid", "val/judge_acc")}
 
     def show(v: str) -> str:
@@ -59,7 +66,9 @@ def dit_adaln(result, cmp: Compare = GEN) -> list[Verdict]:
 
     def judged(claim: str, outcome: str, a: str, c: str, d) -> Verdict:
         flags = [edge[v] for v in (a, c) if edge[v]]
-        why = f"val loss: {show(a)}; {show(c)}; " + cmp.show_diff(f"{a} - {c}", d) + "".join(f"; {f}" for f in flags)
+        picked = f" (lr picked on {cmp.select})" if cmp.select else ""
+        why = (f"{cmp.metric.split('/')[0]} loss{picked}: {show(a)}; {show(c)}; " + cmp.show_diff(f"{a} - {c}", d)
+               + "".join(f"; {f}" for f in flags))
         return (claim, UNSURE if flags else outcome, why)
 
     o, d = cmp.beats(b["dyt_nozero"], b["dyt_zero"])

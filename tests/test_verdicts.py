@@ -466,6 +466,19 @@ def test_pre_post_a_dyt_at_the_unigram_plateau_is_a_setup_failure(tmp_path, monk
 
     plateau = unigram_plateau()
     assert 4.5 < plateau < 5.2  # tiny Shakespeare's byte frequencies: about 4.8 bits per byte
+    # with a test split, the plateau of the metric's split: -mean log2 p(byte) over the test bytes,
+    # p the training bytes' add-one frequencies (the last 5 % is test, the 10 % before it val)
+    import numpy as np
+    import pytest
+
+    from normbench.data.text import load_text_data
+
+    corpus = load_text_data("shakespeare", val_fraction=0.15)
+    tokens = np.concatenate([corpus.train, corpus.val])
+    n = len(tokens)
+    train, test = tokens[: n - int(n * 0.1) - int(n * 0.05)], tokens[n - int(n * 0.05):]
+    p = (np.bincount(train, minlength=256) + 1.0) / (len(train) + 256)
+    assert unigram_plateau(0.1, 0.05, "test") == pytest.approx(float(-np.log2(p[test]).mean()), rel=1e-12)
     bpbs = {"pre_rmsnorm": 2.0, "post_rmsnorm": 2.2, "pre_dyt": 3.0, "post_dyt": plateau}
     for variant, bpb in bpbs.items():
         for seed in range(3):

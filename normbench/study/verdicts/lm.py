@@ -22,23 +22,27 @@ PLATEAU_BAND = 0.05
 
 
 @functools.lru_cache(maxsize=None)
-def unigram_plateau(val_fraction: float = 0.1) -> float:
-    """Bits per byte of the shipped corpus's validation split under its training split's byte
+def unigram_plateau(val_fraction: float = 0.1, test_fraction: float = 0.0, split: str = "val") -> float:
+    """Bits per byte of the shipped corpus's `split` (val or test) under its training split's byte
     frequencies (add-one smoothed): where a model that learned no context stops."""
     from normbench.data.text import load_text_data
 
-    data = load_text_data("shakespeare", val_fraction=val_fraction)  # the split the runs used
+    data = load_text_data("shakespeare", val_fraction=val_fraction, test_fraction=test_fraction)  # the runs' split
     p = (np.bincount(data.train, minlength=256) + 1.0) / (len(data.train) + 256)
-    return float(-np.log2(p[data.val]).mean())
+    held = data.test if split == "test" and data.test is not None else data.val
+    return float(-np.log2(p[held]).mean())
 
 
 def plateau_flag(name: str, c: Cell, cmp: Compare) -> str | None:
-    """A setup-failure note when the cell's runs are on the shipped corpus and at its plateau."""
+    """A setup-failure note when the cell's runs are on the shipped corpus and at its plateau
+    (of the split the metric is on)."""
     data = {r.key("data.name") for r in c.runs}
     if c.mean is None or data != {"shakespeare"}:
         return None
-    fractions = {r.key("data.val_fraction") for r in c.runs}
-    plateau = unigram_plateau(float(fractions.pop()) if len(fractions) == 1 and None not in fractions else 0.1)
+    splits = {(r.key("data.val_fraction"), float(r.key("data.test_fraction") or 0.0)) for r in c.runs}
+    only = next(iter(splits)) if len(splits) == 1 else None
+    val_fraction, test_fraction = only if only is not None and only[0] is not None else (0.1, 0.0)
+    plateau = unigram_plateau(float(val_fraction), test_fraction, cmp.metric.split("/", 1)[0])
     if c.mean >= plateau - PLATEAU_BAND:
         return f"setup failure: {name} is at the unigram plateau ({cmp.show(c)}; plateau {plateau:.3f})"
     return None

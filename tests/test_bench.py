@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from normbench.bench import layer, malloc, report
 from normbench.bench.__main__ import main
@@ -24,7 +25,7 @@ TINY = ["layer", "--shapes", "64x48,cf:2x8x5x7", "--dtypes", "fp32,bf16", "--rep
 def test_layer_benchmark_writes_csv_markdown_figure_and_meta(tmp_path, monkeypatch):
     monkeypatch.setattr(dyt_module, "compile_unavailable", lambda device_type: "compile switched off in tests")
     out = tmp_path / "perf"
-    cands = "layernorm,rmsnorm,dyt_eager,dyt_compiled,dyt_fused,liger_dyt"
+    cands = "layernorm,rmsnorm,dyt_eager,dyt_compiled,dyt_fused,dyt_kernel,liger_dyt"
     assert main([*TINY, "--candidates", cands, "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["layer.csv", "layer.md", "layer_gbps.png", "meta.json"]
 
@@ -32,8 +33,11 @@ def test_layer_benchmark_writes_csv_markdown_figure_and_meta(tmp_path, monkeypat
     assert list(rows[0]) == list(report.CSV_FIELDS)
     cases = ["64x48 cl fp32", "64x48 cl bf16", "2x8x5x7 cf fp32", "2x8x5x7 cf bf16"]
     assert list(dict.fromkeys(r["case"] for r in rows)) == cases
-    assert len(rows) == len(cases) * (1 + 6 * 2)  # the copy, then 6 candidates x 2 modes
+    assert len(rows) == len(cases) * (1 + 7 * 2)  # the copy, then 7 candidates x 2 modes
     for r in rows:
+        if r["candidate"] == "dyt_kernel" and r["layout"] == "channels_first":  # rows only: a row that says why
+            assert r["status"].startswith("skipped: the C kernels alone run on the CPU, channels last")
+            continue
         if r["candidate"] in ("dyt_compiled", "liger_dyt"):  # cannot run here: a row that says why
             assert r["status"].startswith("skipped: ") and r["median_ms"] == ""
             continue
@@ -61,6 +65,35 @@ def test_layer_benchmark_writes_csv_markdown_figure_and_meta(tmp_path, monkeypat
     assert meta["malloc"]["asked"] == "pinned"
     assert "DyT's C kernel: " in md and " malloc: " in md
     assert (out / "layer_gbps.png").stat().st_size > 1000
+
+
+def test_the_kernel_candidate_computes_dyt_and_its_gradients_into_preallocated_outputs():
+    """dyt_kernel's calls against the formula y = w tanh(a x) + b and its autograd gradients."""
+    from normbench.bench.layer import Case, build_candidate, kernel_call
+    from normbench.norms.fused import cpu
+
+    if cpu.library() is None:
+        pytest.skip(f"no C kernel here: {cpu.reason()}")
+    g = torch.Generator().manual_seed(0)
+    x, dy = torch.randn(64, 48, generator=g), torch.randn(64, 48, generator=g)
+    module, backend, why = build_candidate("dyt_kernel", Case((64, 48), "channels_last", "fp32"), torch.device("cpu"), x)
+    assert why is None and backend == "c-kernel, no autograd"
+    with torch.no_grad():
+        module.weight.copy_(torch.rand(48, generator=g) + 0.5)
+        module.bias.copy_(torch.randn(48, generator=g))
+    a, w, b = (t.detach().clone().requires_grad_() for t in (module.alpha, module.weight, module.bias))
+    xg = x.clone().requires_grad_()
+    y = w * torch.tanh(a * xg) + b
+    want = torch.autograd.grad(y, [xg, a, w, b], dy)
+    fwd, fwdbwd = kernel_call(module, x, dy, "fwd"), kernel_call(module, x, dy, "fwdbwd")
+    torch.testing.assert_close(fwd().reshape(64, 48), y.detach(), rtol=1e-5, atol=1e-5)
+    got_dx, da, dw, db = fwdbwd()
+    torch.testing.assert_close(got_dx.reshape(64, 48), want[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(da.reshape(()), want[1].reshape(()), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(dw, want[2], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(db, want[3], rtol=1e-4, atol=1e-5)
+    assert build_candidate("dyt_kernel", Case((2, 8, 5, 7), "channels_first", "fp32"), torch.device("cpu"),
+                           torch.randn(2, 8, 5, 7))[0] is None
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")

@@ -26,7 +26,9 @@ from normbench.norms.fused import ops
 
 from .timing import time_interleaved
 
-CANDIDATES = ("layernorm", "rmsnorm", "dyt_eager", "dyt_compiled", "dyt_fused", "liger_dyt")
+# dyt_kernel: the fused DyT's C kernels alone, on preallocated outputs (no autograd node, no new y or dx),
+# so dyt_fused - dyt_kernel is what the module path adds around them (issue 27); CPU, channels last
+CANDIDATES = ("layernorm", "rmsnorm", "dyt_eager", "dyt_compiled", "dyt_fused", "dyt_kernel", "liger_dyt")
 DEFAULT_CANDIDATES = ("layernorm", "rmsnorm", "dyt_eager", "dyt_compiled", "dyt_fused")
 MODES = ("fwd", "fwdbwd")
 # transformer widths (ViT-S/B-like tokens x C), and ConvNeXt-T's stage maps at a CPU-sized batch
@@ -111,6 +113,14 @@ def build_candidate(name: str, case: Case, device: torch.device, x: torch.Tensor
         except ImportError:
             return None, None, "liger_kernel is not installed"
         module, backend = LigerDyT(c), "liger-triton"
+    elif name == "dyt_kernel":
+        from normbench.norms.fused import cpu
+
+        if device.type != "cpu" or layout != "channels_last" or dtype not in cpu.DTYPES:
+            return None, None, "the C kernels alone run on the CPU, channels last, fp32 / bf16 / fp64"
+        if cpu.library() is None:
+            return None, None, f"no C kernel: {cpu.reason()}"
+        module, backend = build_norm("dyt", c, layout=layout, impl="fused"), "c-kernel, no autograd"
     else:
         impl = name.removeprefix("dyt_")
         if impl == "compiled":
@@ -122,6 +132,27 @@ def build_candidate(name: str, case: Case, device: torch.device, x: torch.Tensor
             backend = _BACKEND_NAMES.get(ops.backend(x).__name__.rsplit(".", 1)[-1], "?")
         module = build_norm("dyt", c, layout=layout, impl=impl)
     return module.to(device=device, dtype=dtype), backend, None
+
+
+def kernel_call(module: torch.nn.Module, x: torch.Tensor, dy: torch.Tensor, mode: str):
+    """dyt_kernel: cpu.forward (and cpu.backward) into y and dx allocated once, as a (rows, C, 1) view;
+    fwdbwd returns (dx, dalpha, dweight, dbias), dx the preallocated buffer it wrote."""
+    from normbench.norms.fused import cpu
+
+    c = x.shape[-1]
+    x3, dy3 = x.reshape(-1, c, 1), dy.reshape(-1, c, 1)
+    y, dx = torch.empty_like(x3), torch.empty_like(x3)
+    acc = cpu.compute_dtype(x.dtype)  # the parameters the kernels read
+    alpha, w, b = (t.detach().to(acc).reshape(-1) for t in (module.alpha, module.weight, module.bias))
+
+    def fwd():
+        cpu.forward(x3, alpha, w, b, y)
+        return y
+
+    def fwdbwd():
+        cpu.forward(x3, alpha, w, b, y)
+        return (dx, *cpu.backward(dy3, x3, alpha, w, dx))
+    return fwd if mode == "fwd" else fwdbwd
 
 
 def make_call(module: torch.nn.Module, x: torch.Tensor, dy: torch.Tensor, mode: str):
@@ -155,7 +186,7 @@ def bench_case(case: Case, candidates: list[str], modes: list[str], device: torc
         for mode in modes:
             row = {"candidate": name, "mode": mode, "backend": backend or ""}
             if module is not None:
-                fn = make_call(module, x, dy, mode)
+                fn = (kernel_call if name == "dyt_kernel" else make_call)(module, x, dy, mode)
                 try:
                     fn()  # compiles where it compiles; fails here, not in the timing loop
                     sync()

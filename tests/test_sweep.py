@@ -140,7 +140,7 @@ def test_lm_runs_with_another_test_split_are_not_added_to_a_study(tmp_path):
     config.write_text(yaml.safe_dump({**cfg, "task": {"name": "lm"}, "data": {"name": "shakespeare"}}))
     study, passthrough = load_study("llm_norms", ["study.scale=smoke"]).with_sweep_dir([f"hydra.sweep.dir={runs}"])
     check_data_format(study, passthrough)  # neither holds out a test split
-    with pytest.raises(StudyError, match=r"hold out data.test_fraction = 0, and new runs would hold out "
+    with pytest.raises(StudyError, match=r"hold out data.test_fraction = 0, and new runs of variant \w+ would hold out "
                                          r"data.test_fraction = 0.05: their val/\* would be other bytes"):
         check_data_format(study, passthrough + ["data.test_fraction=0.05"])
 

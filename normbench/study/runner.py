@@ -134,21 +134,23 @@ def check_data_format(study: Study, passthrough: list[str]) -> None:
     text = {f for r in done if (f := r.text_test_fraction) is not None}
     if not old and not text:
         return
-    data = compose_first_point(study, study.jobs()[0], passthrough).data
     ways_out = ("Allowed: rerun the whole study (move those runs away, or pass hydra.sweep.dir=<new folder>), "
                 "or report the old runs as they are (--report)")
     where = study.shown(study.runs_dir)
-    if old and data.get("val_split"):
-        raise StudyError(f"study {study.name}: {len(old)} finished run(s) in {where} predate data.val_split (their "
-                         f"val/* is the held-out test images), and new runs would hold out data.val_split = "
-                         f"{data['val_split']} training images as val/*: one table would compare different data. "
-                         + ways_out)
-    new = float(data.get("test_fraction") or 0.0)
-    if text and text != {new}:
-        have = ", ".join(f"{f:g}" for f in sorted(text))
-        raise StudyError(f"study {study.name}: finished run(s) in {where} hold out data.test_fraction = {have}, and "
-                         f"new runs would hold out data.test_fraction = {new:g}: their val/* would be other bytes "
-                         "of the corpus, and one table would compare different data. " + ways_out)
+    for job in study.jobs():  # every job: a variant may pin its own data keys
+        data = compose_first_point(study, job, passthrough).data
+        if old and data.get("val_split"):
+            raise StudyError(f"study {study.name}: {len(old)} finished run(s) in {where} predate data.val_split (their "
+                             f"val/* is the held-out test images), and new runs of variant {job.variant} would hold "
+                             f"out data.val_split = {data['val_split']} training images as val/*: one table would "
+                             "compare different data. " + ways_out)
+        new = float(data.get("test_fraction") or 0.0)
+        if text and text != {new}:
+            have = ", ".join(f"{f:g}" for f in sorted(text))
+            raise StudyError(f"study {study.name}: finished run(s) in {where} hold out data.test_fraction = {have}, and "
+                             f"new runs of variant {job.variant} would hold out data.test_fraction = {new:g}: their "
+                             "val/* would be other bytes of the corpus, and one table would compare different data. "
+                             + ways_out)
 
 
 def launch(study: Study, passthrough: list[str], dry_run: bool = False, train_py: Path | None = None,

@@ -18,7 +18,7 @@ from normbench.report.tables import Cell
 from normbench.study.verdicts.compare import HOLDS, UNSURE, Compare, Verdict, collect, main_length, not_bracketed
 
 METRIC = "val/loss"
-GEN = Compare(metric=METRIC, higher=False, margin=0.005, decimals=4, unit="(val loss)")
+GEN = Compare(metric=METRIC, higher=False, margin=0.005, decimals=4, unit="(loss)")  # a verdict names the split
 # variant names of configs/study/dit_adaln.yaml: the core (ln | dyt) x adaLN-Zero's zero-init (zero | nozero)
 VARIANTS = ("ln_zero", "ln_nozero", "dyt_zero", "dyt_nozero")
 

@@ -39,7 +39,7 @@ def plateau_flag(name: str, c: Cell, cmp: Compare) -> str | None:
     data = {r.key("data.name") for r in c.runs}
     if c.mean is None or data != {"shakespeare"}:
         return None
-    splits = {(r.key("data.val_fraction"), float(r.key("data.test_fraction") or 0.0)) for r in c.runs}
+    splits = {(r.key("data.val_fraction"), r.text_test_fraction or 0.0) for r in c.runs}
     only = next(iter(splits)) if len(splits) == 1 else None
     val_fraction, test_fraction = only if only is not None and only[0] is not None else (0.1, 0.0)
     plateau = unigram_plateau(float(val_fraction), test_fraction, cmp.metric.split("/", 1)[0])

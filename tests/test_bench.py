@@ -25,7 +25,7 @@ TINY = ["layer", "--shapes", "64x48,cf:2x8x5x7", "--dtypes", "fp32,bf16", "--rep
 def test_layer_benchmark_writes_csv_markdown_figure_and_meta(tmp_path, monkeypatch):
     monkeypatch.setattr(dyt_module, "compile_unavailable", lambda device_type: "compile switched off in tests")
     out = tmp_path / "perf"
-    cands = "layernorm,rmsnorm,dyt_eager,dyt_compiled,dyt_fused,dyt_kernel,liger_dyt"
+    cands = "layernorm,rmsnorm,dyt_eager,dyt_compiled,dyt_fused,dyt_kernel,dyt_node,liger_dyt"
     assert main([*TINY, "--candidates", cands, "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["layer.csv", "layer.md", "layer_gbps.png", "meta.json"]
 
@@ -33,10 +33,13 @@ def test_layer_benchmark_writes_csv_markdown_figure_and_meta(tmp_path, monkeypat
     assert list(rows[0]) == list(report.CSV_FIELDS)
     cases = ["64x48 cl fp32", "64x48 cl bf16", "2x8x5x7 cf fp32", "2x8x5x7 cf bf16"]
     assert list(dict.fromkeys(r["case"] for r in rows)) == cases
-    assert len(rows) == len(cases) * (1 + 7 * 2)  # the copy, then 7 candidates x 2 modes
+    assert len(rows) == len(cases) * (1 + 8 * 2)  # the copy, then 8 candidates x 2 modes
     for r in rows:
         if r["candidate"] == "dyt_kernel" and r["layout"] == "channels_first":  # rows only: a row that says why
             assert r["status"].startswith("skipped: the C kernels alone run on the CPU, channels last")
+            continue
+        if r["candidate"] == "dyt_node" and r["layout"] == "channels_first":
+            assert r["status"].startswith("skipped: the C++ autograd node runs on the CPU, channels last")
             continue
         if r["candidate"] in ("dyt_compiled", "liger_dyt"):  # cannot run here: a row that says why
             assert r["status"].startswith("skipped: ") and r["median_ms"] == ""
@@ -93,6 +96,32 @@ def test_the_kernel_candidate_computes_dyt_and_its_gradients_into_preallocated_o
     torch.testing.assert_close(dw, want[2], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(db, want[3], rtol=1e-4, atol=1e-5)
     assert build_candidate("dyt_kernel", Case((2, 8, 5, 7), "channels_first", "fp32"), torch.device("cpu"),
+                           torch.randn(2, 8, 5, 7))[0] is None
+
+
+def test_the_node_candidate_computes_dyt_and_its_gradients_through_the_cpp_node():
+    """dyt_node's calls (the C++ autograd node without the module) against the formula and its gradients."""
+    from normbench.bench.layer import Case, build_candidate, node_call
+    from normbench.norms.fused import cpu_autograd
+
+    if cpu_autograd.op() is None:
+        pytest.skip(f"no C++ autograd node here: {cpu_autograd.reason()}")
+    g = torch.Generator().manual_seed(1)
+    x, dy = torch.randn(64, 48, generator=g), torch.randn(64, 48, generator=g)
+    module, backend, why = build_candidate("dyt_node", Case((64, 48), "channels_last", "fp32"), torch.device("cpu"), x)
+    assert why is None and backend == "c-kernel, C++ node"
+    with torch.no_grad():
+        module.alpha.fill_(0.7)
+        module.weight.copy_(torch.rand(48, generator=g) + 0.5)
+        module.bias.copy_(torch.randn(48, generator=g))
+    a, w, b = (t.detach().clone().requires_grad_() for t in (module.alpha, module.weight, module.bias))
+    xg = x.clone().requires_grad_()
+    y = w * torch.tanh(a * xg) + b
+    want = torch.autograd.grad(y, [xg, a, w, b], dy)
+    torch.testing.assert_close(node_call(module, x, dy, "fwd")(), y.detach(), rtol=1e-5, atol=1e-5)
+    for got, ref in zip(node_call(module, x, dy, "fwdbwd")(), want):
+        torch.testing.assert_close(got.reshape(ref.shape), ref, rtol=1e-4, atol=1e-4)
+    assert build_candidate("dyt_node", Case((2, 8, 5, 7), "channels_first", "fp32"), torch.device("cpu"),
                            torch.randn(2, 8, 5, 7))[0] is None
 
 

@@ -26,9 +26,10 @@ from normbench.norms.fused import ops
 
 from .timing import time_interleaved
 
-# dyt_kernel: the fused DyT's C kernels alone, on preallocated outputs (no autograd node, no new y or dx),
-# so dyt_fused - dyt_kernel is what the module path adds around them (issue 27); CPU, channels last
-CANDIDATES = ("layernorm", "rmsnorm", "dyt_eager", "dyt_compiled", "dyt_fused", "dyt_kernel", "liger_dyt")
+# dyt_kernel: the fused DyT's C kernels alone, on preallocated outputs (no autograd node, no new y or dx);
+# dyt_node: the C++ autograd node around them called directly (torch.ops.normbench_cpu.dyt_rows, no
+# nn.Module), so dyt_node - dyt_kernel is the node and dyt_fused - dyt_node the module's Python (issue 27)
+CANDIDATES = ("layernorm", "rmsnorm", "dyt_eager", "dyt_compiled", "dyt_fused", "dyt_kernel", "dyt_node", "liger_dyt")
 DEFAULT_CANDIDATES = ("layernorm", "rmsnorm", "dyt_eager", "dyt_compiled", "dyt_fused")
 MODES = ("fwd", "fwdbwd")
 # transformer widths (ViT-S/B-like tokens x C), and ConvNeXt-T's stage maps at a CPU-sized batch
@@ -121,6 +122,14 @@ def build_candidate(name: str, case: Case, device: torch.device, x: torch.Tensor
         if cpu.library() is None:
             return None, None, f"no C kernel: {cpu.reason()}"
         module, backend = build_norm("dyt", c, layout=layout, impl="fused"), "c-kernel, no autograd"
+    elif name == "dyt_node":
+        from normbench.norms.fused import cpu, cpu_autograd
+
+        if device.type != "cpu" or layout != "channels_last" or dtype not in (torch.float32, torch.bfloat16):
+            return None, None, "the C++ autograd node runs on the CPU, channels last, fp32 / bf16"
+        if cpu_autograd.op() is None:
+            return None, None, f"no C++ autograd node: {cpu_autograd.reason()}"
+        module, backend = build_norm("dyt", c, layout=layout, impl="fused"), "c-kernel, C++ node"
     else:
         impl = name.removeprefix("dyt_")
         if impl == "compiled":
@@ -155,6 +164,23 @@ def kernel_call(module: torch.nn.Module, x: torch.Tensor, dy: torch.Tensor, mode
     return fwd if mode == "fwd" else fwdbwd
 
 
+def node_call(module: torch.nn.Module, x: torch.Tensor, dy: torch.Tensor, mode: str):
+    """dyt_node: the C++ autograd node on the module's parameters, without the module's forward."""
+    from normbench.norms.fused import cpu_autograd
+
+    op, params = cpu_autograd.op(), (module.alpha, module.weight, module.bias)
+    if mode == "fwd":
+        def fwd():
+            with torch.no_grad():
+                return op(x, *params)
+        return fwd
+    xg = x.detach().requires_grad_()
+
+    def fwdbwd():
+        return torch.autograd.grad(op(xg, *params), [xg, *params], dy)
+    return fwdbwd
+
+
 def make_call(module: torch.nn.Module, x: torch.Tensor, dy: torch.Tensor, mode: str):
     if mode == "fwd":
         def fwd():
@@ -186,7 +212,7 @@ def bench_case(case: Case, candidates: list[str], modes: list[str], device: torc
         for mode in modes:
             row = {"candidate": name, "mode": mode, "backend": backend or ""}
             if module is not None:
-                fn = (kernel_call if name == "dyt_kernel" else make_call)(module, x, dy, mode)
+                fn = {"dyt_kernel": kernel_call, "dyt_node": node_call}.get(name, make_call)(module, x, dy, mode)
                 try:
                     fn()  # compiles where it compiles; fails here, not in the timing loop
                     sync()

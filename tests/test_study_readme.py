@@ -30,7 +30,9 @@ def test_readme_names_the_variants_without_runs(tmp_path):
 def test_readme_states_the_margin_and_that_old_runs_selected_on_the_test_set(tmp_path):
     cfg = load_study("squash").cfg
     result = squash_runs(tmp_path / "runs", identity_diverges=True, noalpha_acc=78.0)
-    study = Study(name="squash", scale="cpu", cfg={**cfg, "margin": 0.5}, out=tmp_path)
+    # the hand-made runs are old-format (val/acc1 only), as squash's were before its whole rerun
+    report = {**cfg["report"], "metric": "val/acc1"}
+    study = Study(name="squash", scale="cpu", cfg={**cfg, "margin": 0.5, "report": report}, out=tmp_path)
     text = write_readme(study, result, command="python sweep.py study=squash", sweep_time_s=0.0,
                         exit_codes={}).read_text()
     assert "equivalence margin 0.5 points (this study's `margin`)" in text

@@ -70,46 +70,20 @@ def test_layer_benchmark_writes_csv_markdown_figure_and_meta(tmp_path, monkeypat
     assert (out / "layer_gbps.png").stat().st_size > 1000
 
 
-def test_the_kernel_candidate_computes_dyt_and_its_gradients_into_preallocated_outputs():
-    """dyt_kernel's calls against the formula y = w tanh(a x) + b and its autograd gradients."""
-    from normbench.bench.layer import Case, build_candidate, kernel_call
-    from normbench.norms.fused import cpu
+@pytest.mark.parametrize("name,backend", [("dyt_kernel", "c-kernel, no autograd"), ("dyt_node", "c-kernel, C++ node")])
+def test_the_cpu_only_candidates_compute_dyt_and_its_gradients(name, backend):
+    """dyt_kernel (the C kernels into preallocated outputs) and dyt_node (the C++ autograd node without
+    the module) against the formula y = w tanh(a x) + b and its autograd gradients; channels first
+    gets a row saying why not."""
+    from normbench.bench.layer import Case, build_candidate, kernel_call, node_call
+    from normbench.norms.fused import cpu, cpu_autograd
 
-    if cpu.library() is None:
-        pytest.skip(f"no C kernel here: {cpu.reason()}")
+    if (cpu.library() if name == "dyt_kernel" else cpu_autograd.op()) is None:
+        pytest.skip(f"no {name} here: {cpu.reason() or cpu_autograd.reason()}")
     g = torch.Generator().manual_seed(0)
     x, dy = torch.randn(64, 48, generator=g), torch.randn(64, 48, generator=g)
-    module, backend, why = build_candidate("dyt_kernel", Case((64, 48), "channels_last", "fp32"), torch.device("cpu"), x)
-    assert why is None and backend == "c-kernel, no autograd"
-    with torch.no_grad():
-        module.weight.copy_(torch.rand(48, generator=g) + 0.5)
-        module.bias.copy_(torch.randn(48, generator=g))
-    a, w, b = (t.detach().clone().requires_grad_() for t in (module.alpha, module.weight, module.bias))
-    xg = x.clone().requires_grad_()
-    y = w * torch.tanh(a * xg) + b
-    want = torch.autograd.grad(y, [xg, a, w, b], dy)
-    fwd, fwdbwd = kernel_call(module, x, dy, "fwd"), kernel_call(module, x, dy, "fwdbwd")
-    torch.testing.assert_close(fwd().reshape(64, 48), y.detach(), rtol=1e-5, atol=1e-5)
-    got_dx, da, dw, db = fwdbwd()
-    torch.testing.assert_close(got_dx.reshape(64, 48), want[0], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(da.reshape(()), want[1].reshape(()), rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(dw, want[2], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(db, want[3], rtol=1e-4, atol=1e-5)
-    assert build_candidate("dyt_kernel", Case((2, 8, 5, 7), "channels_first", "fp32"), torch.device("cpu"),
-                           torch.randn(2, 8, 5, 7))[0] is None
-
-
-def test_the_node_candidate_computes_dyt_and_its_gradients_through_the_cpp_node():
-    """dyt_node's calls (the C++ autograd node without the module) against the formula and its gradients."""
-    from normbench.bench.layer import Case, build_candidate, node_call
-    from normbench.norms.fused import cpu_autograd
-
-    if cpu_autograd.op() is None:
-        pytest.skip(f"no C++ autograd node here: {cpu_autograd.reason()}")
-    g = torch.Generator().manual_seed(1)
-    x, dy = torch.randn(64, 48, generator=g), torch.randn(64, 48, generator=g)
-    module, backend, why = build_candidate("dyt_node", Case((64, 48), "channels_last", "fp32"), torch.device("cpu"), x)
-    assert why is None and backend == "c-kernel, C++ node"
+    module, got_backend, why = build_candidate(name, Case((64, 48), "channels_last", "fp32"), torch.device("cpu"), x)
+    assert why is None and got_backend == backend
     with torch.no_grad():
         module.alpha.fill_(0.7)
         module.weight.copy_(torch.rand(48, generator=g) + 0.5)
@@ -118,10 +92,11 @@ def test_the_node_candidate_computes_dyt_and_its_gradients_through_the_cpp_node(
     xg = x.clone().requires_grad_()
     y = w * torch.tanh(a * xg) + b
     want = torch.autograd.grad(y, [xg, a, w, b], dy)
-    torch.testing.assert_close(node_call(module, x, dy, "fwd")(), y.detach(), rtol=1e-5, atol=1e-5)
-    for got, ref in zip(node_call(module, x, dy, "fwdbwd")(), want):
+    call = kernel_call if name == "dyt_kernel" else node_call
+    torch.testing.assert_close(call(module, x, dy, "fwd")().reshape(64, 48), y.detach(), rtol=1e-5, atol=1e-5)
+    for got, ref in zip(call(module, x, dy, "fwdbwd")(), want):
         torch.testing.assert_close(got.reshape(ref.shape), ref, rtol=1e-4, atol=1e-4)
-    assert build_candidate("dyt_node", Case((2, 8, 5, 7), "channels_first", "fp32"), torch.device("cpu"),
+    assert build_candidate(name, Case((2, 8, 5, 7), "channels_first", "fp32"), torch.device("cpu"),
                            torch.randn(2, 8, 5, 7))[0] is None
 
 

@@ -123,9 +123,9 @@ def build_candidate(name: str, case: Case, device: torch.device, x: torch.Tensor
             return None, None, f"no C kernel: {cpu.reason()}"
         module, backend = build_norm("dyt", c, layout=layout, impl="fused"), "c-kernel, no autograd"
     elif name == "dyt_node":
-        from normbench.norms.fused import cpu_autograd
+        from normbench.norms.fused import cpu, cpu_autograd
 
-        if device.type != "cpu" or layout != "channels_last" or dtype not in (torch.float32, torch.bfloat16):
+        if device.type != "cpu" or layout != "channels_last" or dtype not in cpu.ROWS_DTYPES:
             return None, None, "the C++ autograd node runs on the CPU, channels last, fp32 / bf16"
         if cpu_autograd.op() is None:
             return None, None, f"no C++ autograd node: {cpu_autograd.reason()}"

@@ -81,7 +81,7 @@ _PAD = 16  # the C side's PAD: partial-sum rows are padded to it
 _unavailable_reason: str | None = None
 
 # What the C++ autograd node (cpu_autograd.py) takes: x in these dtypes, parameters fp32.
-_ROWS_DTYPES = (torch.float32, torch.bfloat16)
+ROWS_DTYPES = (torch.float32, torch.bfloat16)
 
 
 def _compiler() -> str | None:
@@ -249,7 +249,7 @@ def backward(g: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, w: torch.Ten
 def rows_ok(x: torch.Tensor, alpha: torch.Tensor, w, b) -> bool:
     """True where the C++ autograd node (cpu_autograd.py) takes x as it is: a contiguous, non-empty CPU
     fp32 or bf16 tensor, channels on its last dim, and fp32 alpha, weight and bias (a DyT's own)."""
-    return (x.device.type == "cpu" and x.dtype in _ROWS_DTYPES and w is not None and b is not None
+    return (x.device.type == "cpu" and x.dtype in ROWS_DTYPES and w is not None and b is not None
             and x.is_contiguous() and x.numel() > 0 and alpha.dtype == w.dtype == b.dtype == torch.float32
             and library() is not None)
 

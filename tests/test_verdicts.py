@@ -165,6 +165,23 @@ def test_a_best_setting_is_one_where_every_run_trained(tmp_path):
     assert max(cells, key=lambda k: cmp.score(cells[k])) == (2e-3,)
 
 
+def test_baselines_judge_dyt_at_alpha0_2_beside_the_papers_dyt(tmp_path):
+    # DyT at alpha0 2.0 (variant dyt_a2) gets its own lines; the paper's DyT (0.5) keeps its own
+    root = tmp_path / "runs"
+    baseline_runs(root, 75.0)
+    for lr in (2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3):
+        for seed in range(3):
+            make_run(root, f"dyt_a2-{lr}-{seed}", variant="dyt_a2", seed=seed, lr=lr,
+                     acc=(70.0 if lr == 1e-3 else 67.0) + 0.1 * seed)
+    result = report([root], tmp_path / "report", spec={"group_by": ["variant"], "figures": []})
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("baselines", result)}
+    assert found["C1/C7: DyT not worse than LN"][0] == HOLDS  # the paper's DyT row unchanged
+    assert found["C1/C7 (DyT at alpha0 2.0): not worse than LN"][0] == FAILS  # 70.1 against 80.1
+    assert found["C7 (DyT at alpha0 2.0): Fixup and SkipInit lose to it"][0] == FAILS  # level with Fixup's 75
+    assert "dyt_a2 70.1" in found["C7 (DyT at alpha0 2.0): Fixup and SkipInit lose to it"][1]
+    assert "dyt_a2 0.001" in found["C7: Fixup and SkipInit need lower learning rates"][1]
+
+
 def test_baselines_that_match_ln_do_not_hold(tmp_path):
     found = {claim: verdict for claim, verdict, _ in verdicts("baselines", baseline_runs(tmp_path, 82.0))}
     assert found["C7: Fixup and SkipInit lose to LN and DyT"] == FAILS

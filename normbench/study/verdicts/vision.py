@@ -299,10 +299,11 @@ def baselines(result, cmp: Compare = ACC) -> list[Verdict]:
         return [("C7", UNSURE, f"missing variants: {[v for v in need if v not in by_lr]}")]
     best = {v: max(g.items(), key=lambda t: cmp.score(t[1])) for v, g in by_lr.items()}
     b = {v: c for v, (_, c) in best.items()}
-    edge = {v: not_bracketed(f"{v} lr", by_lr[v], best[v][0]) for v in need}
+    shown = need + (("dyt_a2",) if "dyt_a2" in by_lr else ())  # DyT at alpha0 2.0, where the study runs it
+    edge = {v: not_bracketed(f"{v} lr", by_lr[v], best[v][0]) for v in shown}
     at = ", ".join(f"{v} {cmp.show(best[v][1])} at lr {best[v][0]:g}" for v in need)
     failed = {v: [lr for lr, c in sorted(g.items()) if collapsed(c, cmp.metric)] for v, g in by_lr.items()}
-    div = "; failed (diverged or collapsed) at lr: " + ", ".join(f"{v} {failed[v] or 'none'}" for v in need)
+    div = "; failed (diverged or collapsed) at lr: " + ", ".join(f"{v} {failed[v] or 'none'}" for v in shown)
 
     def judged(claim: str, outcome: str, why: str, rests_on: tuple[str, ...]) -> Verdict:
         flags = [edge[v] for v in rests_on if edge[v]]
@@ -316,11 +317,20 @@ def baselines(result, cmp: Compare = ACC) -> list[Verdict]:
                       ("sigma_reparam", "layernorm")))
     o, d = cmp.not_worse(b["dyt"], b["layernorm"])
     out.append(judged("C1/C7: DyT not worse than LN", o, cmp.show_diff("DyT - LN", d), ("dyt", "layernorm")))
+    if "dyt_a2" in b:  # DyT at alpha0 2.0 (configs/study/baselines.yaml): the paper's 0.5, or DyT?
+        a2 = b["dyt_a2"]
+        lose = [(f"dyt_a2 - {f}", *cmp.beats(a2, b[f])) for f in ("fixup", "skipinit")]
+        out.append(judged("C7 (DyT at alpha0 2.0): Fixup and SkipInit lose to it", all_of([o for _, o, _ in lose]),
+                          f"dyt_a2 {cmp.show(a2)} at lr {best['dyt_a2'][0]:g}; "
+                          + "; ".join(cmp.show_diff(lbl, d) for lbl, _, d in lose), ("dyt_a2", "fixup", "skipinit")))
+        o, d = cmp.not_worse(a2, b["layernorm"])
+        out.append(judged("C1/C7 (DyT at alpha0 2.0): not worse than LN", o, cmp.show_diff("dyt_a2 - LN", d),
+                          ("dyt_a2", "layernorm")))
     ln_lr, ln_fail = best["layernorm"][0], set(failed["layernorm"])
     lower = [best[f][0] < ln_lr or bool(set(failed[f]) - ln_fail) for f in ("fixup", "skipinit")]
     out.append(judged("C7: Fixup and SkipInit need lower learning rates",
                       HOLDS if all(lower) else FAILS if not any(lower) else UNSURE,
-                      "best lr: " + ", ".join(f"{v} {best[v][0]:g}" for v in need) + div,
+                      "best lr: " + ", ".join(f"{v} {best[v][0]:g}" for v in shown) + div,
                       ("layernorm", "fixup", "skipinit")))
     # LN's lr search, and sigmaReparam's, which runs on past the shared grid (configs/study/baselines.yaml)
     return out + recipe_checks(cells, (None, steps), ("layernorm", "sigma_reparam"), cmp)

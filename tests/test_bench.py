@@ -256,6 +256,26 @@ def test_step_benchmark_times_both_loops_for_each_norm_and_writes_its_files(tmp_
     assert "Each norm / layernorm, paired per repeat: dyt (normbench loop)" in md
 
 
+def test_step_benchmark_pairs_norms_step_by_step_in_alternating_order(tmp_path, monkeypatch):
+    from normbench.bench import step as step_bench
+
+    calls = []
+    real = step_bench.bare_steps
+    monkeypatch.setattr(step_bench, "bare_steps", lambda run, n: (calls.append((run.cfg.norm.name, n)), real(run, n)))
+    out = tmp_path / "step"
+    argv = ["step", "--norms", "layernorm,dyt", "--warmup", "1", "--steps", "1", "--repeats", "1", "--threads", "1",
+            "--paired-steps", "5", "--out", str(out), "--", *TINY_VIT]
+    assert main(argv) == 0
+    paired = [c for c in calls if c[1] == 1][-10:]  # the last ten one-step calls: five rounds of two
+    assert [name for name, _ in paired] == ["layernorm", "dyt", "dyt", "layernorm"] * 2 + ["layernorm", "dyt"]
+    p = json.loads((out / "meta.json").read_text())["info"]["per_step"]
+    assert p["rounds"] == 5 and set(p["median_ms"]) == {"layernorm", "dyt"}
+    r = p["ratio"]["dyt"]
+    assert 0 < r["min"] <= r["ci90_lo"] <= r["median"] <= r["ci90_hi"] <= r["max"]
+    assert "paired step by step (bare loop;" in (out / "step.md").read_text()
+    assert main(["step", "--paired-steps", "3"]) == 2  # too few rounds for an interval: refused before any run
+
+
 def test_step_benchmark_bad_norm_is_one_named_line(capsys):
     assert main(["step", "--norms", "layernorm,nope"]) == 2
     err = capsys.readouterr().err

@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--warmup", type=int, default=10, help="untimed steps first, each repeat")
     sp.add_argument("--steps", type=int, default=30, help="timed steps each repeat")
     sp.add_argument("--repeats", type=int, default=5, help="repeats, loops and norms in rotating order")
+    sp.add_argument("--paired-steps", type=int, default=0,
+                    help="N > 0: also N rounds of one bare step of each norm, alternated, each norm / the first "
+                         "paired within a round (cancels a machine's drift over seconds)")
     sp.add_argument("--threads", type=int, default=None, help="trainer.threads (default: torch's); recorded")
     sp.add_argument("--device", default="cpu", help="trainer.device: cpu or cuda")
     sp.add_argument("--out", type=Path, default=None, help="output folder (default results/perf/<timestamp>)")
@@ -123,6 +126,8 @@ def run_step(args: argparse.Namespace, command: str) -> Path:
 
     if args.warmup < 1 or args.steps < 1 or args.repeats < 1:
         raise layer.BenchError("--warmup, --steps and --repeats must be >= 1")
+    if args.paired_steps < 0 or args.paired_steps in (1, 2, 3, 4):
+        raise layer.BenchError(f"--paired-steps must be 0 (off) or >= 5 (a 90 % interval needs 5), got {args.paired_steps}")
     check_threads_and_device(args)
     norms = layer.parse_list("norms", args.norms, norm_names())
     out = args.out or report.default_out_dir()
@@ -130,10 +135,12 @@ def run_step(args: argparse.Namespace, command: str) -> Path:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     meta = {"command": command, "started": report.now(), "machine": report.machine(torch.device(args.device)),
-            "warmup": args.warmup, "steps": args.steps, "repeats": args.repeats, "overrides": args.overrides}
+            "warmup": args.warmup, "steps": args.steps, "repeats": args.repeats, "paired_steps": args.paired_steps,
+            "overrides": args.overrides}
     try:
         rows, info = step.bench_steps(list(args.overrides), norms, warmup=args.warmup, steps=args.steps,
-                                      repeats=args.repeats, threads=args.threads, device=args.device)
+                                      repeats=args.repeats, threads=args.threads, device=args.device,
+                                      paired_steps=args.paired_steps)
     finally:
         torch.set_num_threads(threads)
     meta["finished"], meta["load_avg_after"] = report.now(), report.load_average()

@@ -95,6 +95,31 @@ def time_bare(cfg, run_dir: Path, warmup: int, steps: int, sync) -> float:
     return (time.perf_counter() - t0) / steps
 
 
+def time_paired_steps(cfgs: dict, norms: list[str], root: Path, warmup: int, rounds: int, sync) -> dict[str, list[float]]:
+    """Seconds of each bare step, the norms alternated step by step: every norm's model lives in
+    this process and each round runs one step of each, in an order that reverses round to round
+    (A B, B A, ...), so a round's steps are adjacent in time. On a shared machine whose speed
+    drifts over seconds, a ratio within a round cancels that drift; a ratio of repeats of many
+    steps carries it (issue 27: per-repeat ratios on a 2-vCPU VM ranged 0.80-1.22)."""
+    from normbench.train.gc_freeze import frozen_heap
+    from normbench.train.loop import Trainer
+
+    runs = {n: Trainer(cfgs[n], root / f"paired-{n}") for n in norms}
+    times: dict[str, list[float]] = {n: [] for n in norms}
+    with frozen_heap():
+        for n in norms:
+            runs[n].model.train()
+            bare_steps(runs[n], warmup)
+        sync()
+        for r in range(rounds):
+            for n in (norms if r % 2 == 0 else norms[::-1]):
+                t0 = time.perf_counter()
+                bare_steps(runs[n], 1)
+                sync()
+                times[n].append(time.perf_counter() - t0)
+    return times
+
+
 def time_data(cfg, run_dir: Path, n: int) -> float:
     """Seconds per next_batch() of the task's stream alone."""
     from normbench.train.loop import Trainer
@@ -108,8 +133,9 @@ def time_data(cfg, run_dir: Path, n: int) -> float:
 
 
 def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, repeats: int,
-                threads: int | None, device: str = "cpu") -> tuple[list[dict], dict]:
-    """(rows, info): one row per (norm, loop) with the median seconds per step over repeats."""
+                threads: int | None, device: str = "cpu", paired_steps: int = 0) -> tuple[list[dict], dict]:
+    """(rows, info): one row per (norm, loop) with the median seconds per step over repeats; with
+    paired_steps, info["per_step"] also pairs the norms step by step (time_paired_steps)."""
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     base = [*base, f"trainer.device={device}"]
     cfgs = {n: compose_run(bench_overrides(base, n, warmup, steps, threads)) for n in norms}
@@ -125,6 +151,10 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
                 per_step[(norm, loop)].append(fn(cfgs[norm], run_dir, warmup, steps))
                 print(f"[bench step] repeat {r + 1}/{repeats} {norm} {loop}: "
                       f"{per_step[(norm, loop)][-1] * 1e3:.1f} ms/step", flush=True)
+        if paired_steps and len(norms) > 1:
+            # long enough runs that the schedule does not end inside the paired steps
+            long = {n: compose_run(bench_overrides(base, n, warmup, paired_steps, threads)) for n in norms}
+            each = time_paired_steps(long, norms, Path(tmp), warmup, paired_steps, sync)
         info["data_ms_per_batch"] = time_data(cfgs[norms[0]], Path(tmp) / "data", max(steps, 10)) * 1e3
         c = cfgs[norms[0]]
         info.update(model=c.model.name, data=c.data.name, batch_size=int(c.data.batch_size), task=c.task.name)
@@ -147,6 +177,10 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
         lo, hi = median_ci(xs) or (None, None)
         return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "ci90_lo": lo, "ci90_hi": hi}
 
+    if paired_steps and len(norms) > 1:
+        info["per_step"] = {"rounds": paired_steps,
+                            "median_ms": {n: statistics.median(xs) * 1e3 for n, xs in each.items()},
+                            "ratio": {n: spread([a / b for a, b in zip(each[n], each[norms[0]])]) for n in norms[1:]}}
     for norm in norms:
         info[f"overhead_{norm}"] = spread([f / b for f, b in zip(per_step[(norm, "normbench")], per_step[(norm, "bare")])])
         if norm != norms[0]:
@@ -162,6 +196,17 @@ FIELDS = ("norm", "loop", "median_ms", "min_ms", "max_ms", "repeats", "samples_p
 def _spread(o: dict) -> str:
     ci = f" [{o['ci90_lo']:.3f}, {o['ci90_hi']:.3f}]" if o.get("ci90_lo") is not None else ""
     return f"{o['median']:.3f}{ci} (min {o['min']:.3f}, max {o['max']:.3f})"
+
+
+def per_step_lines(info: dict, first: str) -> list[str]:
+    """The step-by-step pairing's paragraph (--paired-steps), or nothing where it did not run."""
+    if "per_step" not in info:
+        return []
+    p = info["per_step"]
+    ms = ", ".join(f"{n} {v:.1f}" for n, v in p["median_ms"].items())
+    return ["", f"Each norm / {first}, paired step by step (bare loop; every norm's model in this process, one "
+            f"step of each a round, the order reversed every round; {p['rounds']} rounds; median ms a step: {ms}): "
+            + "; ".join(f"{n} {_spread(o)}" for n, o in p["ratio"].items())]
 
 
 def markdown(rows: list[dict], info: dict, meta: dict) -> str:
@@ -189,6 +234,7 @@ def markdown(rows: list[dict], info: dict, meta: dict) -> str:
         "", f"Each norm / {first}, paired per repeat: " + ("; ".join(
             f"{n} ({loop} loop) {_spread(o)}"
             for n, by_loop in info.get("paired", {}).items() for loop, o in by_loop.items()) or "one norm only"),
+        *per_step_lines(info, first),
         "", f"Data stream alone (next_batch): {info['data_ms_per_batch']:.2f} ms per batch."]
     return "\n".join(lines) + "\n"
 

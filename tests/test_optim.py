@@ -108,3 +108,50 @@ def test_vgg_with_dyt_trains_on_the_sgd_recipe(tmp_path):
     assert summary["status"] == "ok"
     lrs = [e["lr"] for e in read_metrics(tmp_path / "metrics.jsonl", split="train")]
     assert lrs == pytest.approx([0.05, 0.05, 0.005, 0.005, 0.0005, 0.0005])
+
+
+# -- optim.fused: torch's fused AdamW kernel, one call a step ------------------------------------
+def adamw(**overrides):
+    return {**compose_cfg([]).optim, **overrides}
+
+
+def test_adamw_runs_torchs_fused_kernel_where_it_exists():
+    assert compose_cfg([]).optim.fused is None  # null: fused where torch has it
+    assert build_optimizer(small_model(), adamw()).defaults["fused"] is True
+    assert build_optimizer(small_model(), adamw(fused=True)).defaults["fused"] is True
+    assert not build_optimizer(small_model(), adamw(fused=False)).defaults.get("fused")
+    assert not build_optimizer(small_model(), sgd()).defaults.get("fused")  # sgd: the per-tensor loop
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_adamw_steps_follow_the_written_formula(fused):
+    """Three steps against AdamW written out: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
+    p -= lr wd p (not on 1-D / 0-D parameters), p -= lr m_hat / (sqrt(v_hat) + eps)."""
+    torch.manual_seed(0)
+    model = small_model()
+    cfg = adamw(fused=fused, lr=0.01, weight_decay=0.1)
+    opt = build_optimizer(model, cfg)
+    b1, b2, eps = *cfg["betas"], 1e-8
+    grads = {p: [torch.randn_like(p) for _ in range(3)] for p in model.parameters()}
+    want = {}
+    for p in model.parameters():
+        x, m, v = p.detach().double().clone(), 0.0, 0.0
+        wd = 0.1 if p.ndim > 1 else 0.0
+        for t, g in enumerate(grads[p], start=1):
+            g = g.double()
+            m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+            x = x - 0.01 * wd * x
+            x = x - 0.01 * (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + eps)
+        want[p] = x
+    for t in range(3):
+        for p in model.parameters():
+            p.grad = grads[p][t].clone()
+        opt.step()
+    for p in model.parameters():
+        torch.testing.assert_close(p.detach().double(), want[p], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sgd", "lamb", "lion"])
+def test_fused_true_without_a_fused_kernel_is_a_named_error(name):
+    with pytest.raises(OptimConfigError, match=rf"^optim.fused = True is not allowed with optim.name = '{name}'"):
+        build_optimizer(small_model(), {**adamw(fused=True), "name": name})

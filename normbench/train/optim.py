@@ -21,6 +21,8 @@ from normbench.config.schema import OptimConfig, defaults_of
 from normbench.errors import OptimConfigError
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "lamb", "lion")
+FUSED = ("adamw", "adam")  # torch's optimizers with a fused kernel for cpu and cuda (optim.fused)
+FUSED_DEVICES = ("cpu", "cuda")
 SCHEDULES = ("cosine", "constant", "step")
 DEFAULTS = defaults_of(OptimConfig, exclude=())  # for an optim config written by hand without every key
 
@@ -44,6 +46,9 @@ def _check(cfg: Mapping[str, Any]) -> None:
     clip = cfg.get("grad_clip")
     if clip is not None and not clip > 0:
         raise OptimConfigError(f"optim.grad_clip = {clip!r} is not allowed: null (no clipping) or a number > 0")
+    if cfg.get("fused") and cfg["name"] not in FUSED:
+        raise OptimConfigError(f"optim.fused = True is not allowed with optim.name = {cfg['name']!r}: torch has a "
+                               f"fused kernel for {', '.join(FUSED)}; set optim.fused=null (fused where it exists) or false")
     if not 0 <= cfg["momentum"] < 1:
         raise OptimConfigError(f"optim.momentum = {cfg['momentum']!r} is not allowed: must be in [0, 1)")
     if cfg["name"] == "sgd" and cfg["nesterov"] and cfg["momentum"] == 0:  # torch's SGD would refuse it
@@ -66,6 +71,8 @@ def build_optimizer(model: torch.nn.Module, cfg: Mapping[str, Any]) -> torch.opt
     if cfg["name"] == "sgd":
         # passed explicitly: timm's registry would otherwise set nesterov=True for "sgd"
         kwargs.update(momentum=cfg["momentum"], nesterov=bool(cfg["nesterov"]))
+    if use_fused(cfg, model):
+        kwargs["fused"] = True
     # decay_1d: every parameter in one group with the one weight decay, as torchvision's
     # SGD(model.parameters(), weight_decay=...); a list of tensors passes timm's grouping by.
     params = [p for p in model.parameters() if p.requires_grad] if cfg["decay_1d"] else model
@@ -78,6 +85,19 @@ def build_optimizer(model: torch.nn.Module, cfg: Mapping[str, Any]) -> torch.opt
         **kwargs,
     )
     return split_lr_mults(optimizer, model)
+
+
+def use_fused(cfg: Mapping[str, Any], model: torch.nn.Module) -> bool:
+    """Whether the optimizer runs torch's fused kernel (optim.fused: null = where it exists)."""
+    if cfg.get("fused") is False or cfg["name"] not in FUSED:
+        return False
+    devices = sorted({p.device.type for p in model.parameters()})
+    if not set(devices) <= set(FUSED_DEVICES):
+        if cfg.get("fused"):
+            raise OptimConfigError(f"optim.fused = True is not allowed with parameters on {', '.join(devices)}: torch's "
+                                   f"fused {cfg['name']} runs on {', '.join(FUSED_DEVICES)}; set optim.fused=null or false")
+        return False
+    return True
 
 
 def split_lr_mults(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> torch.optim.Optimizer:

@@ -44,7 +44,7 @@ NEW = {  # what each extension adds to the committed runs (and what was configur
     "vision_norms": {f"{v}/{s}" for v in ("convnext_dyt_1.0", "convnext_dyt_2.0", "vit_derf", "convnext_derf")
                      for s in SEEDS},
     "bn_replace": {f"{m}_dyt_{a}/{s}" for m in ("resnet", "vgg") for a in ("1.0", "2.0", "4.0") for s in SEEDS},
-    "baselines": {f"sigma_reparam/optim.lr={lr},{s}" for lr in ("0.032", "0.064") for s in SEEDS},
+    "baselines": {f"sigma_reparam/optim.lr={lr},{s}" for lr in ("0.128", "0.256") for s in SEEDS},
     "dit_adaln": {f"{v}/optim.lr={lr},{s}" for v in ("ln_zero", "ln_nozero", "dyt_zero", "dyt_nozero")
                   for lr in ("0.016", "0.032") for s in SEEDS},
     "pre_post": {f"{v}/{s}" for v in ("pre_dyt_a8", "post_dyt_a8") for s in SEEDS},
@@ -191,7 +191,7 @@ def test_bn_replace_best_alpha0_at_the_edge_or_below_no_norm_cannot_make_c8_hold
 # -- baselines: sigmaReparam's lr search past 1.6e-2 ----------------------------------------------
 def test_sigma_reparams_search_runs_on_past_the_shared_grid_with_every_seed():
     search = load_study("baselines").cfg["scales"]["cpu"]["search"]["sigma_reparam"]
-    assert search == [{"overrides": ["optim.lr=3.2e-2,6.4e-2"], "seeds": [0, 1, 2]}]
+    assert search == [{"overrides": ["optim.lr=3.2e-2,6.4e-2,1.28e-1,2.56e-1"], "seeds": [0, 1, 2]}]
 
 
 def sigma_runs(root, sigma: dict[float, float]):

@@ -141,7 +141,7 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
     cfgs = {n: compose_run(bench_overrides(base, n, warmup, steps, threads)) for n in norms}
     keys = [(n, loop) for n in norms for loop in LOOPS]
     per_step: dict[tuple[str, str], list[float]] = {k: [] for k in keys}
-    info = {}
+    info, each = {}, {}
     with tempfile.TemporaryDirectory(prefix="normbench-step-") as tmp:
         for r in range(repeats):
             order = keys[r % len(keys):] + keys[:r % len(keys)]
@@ -177,7 +177,7 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
         lo, hi = median_ci(xs) or (None, None)
         return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "ci90_lo": lo, "ci90_hi": hi}
 
-    if paired_steps and len(norms) > 1:
+    if each:
         info["per_step"] = {"rounds": paired_steps,
                             "median_ms": {n: statistics.median(xs) * 1e3 for n, xs in each.items()},
                             "ratio": {n: spread([a / b for a, b in zip(each[n], each[norms[0]])]) for n in norms[1:]}}

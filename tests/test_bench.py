@@ -276,6 +276,41 @@ def test_step_benchmark_pairs_norms_step_by_step_in_alternating_order(tmp_path, 
     assert main(["step", "--paired-steps", "3"]) == 2  # too few rounds for an interval: refused before any run
 
 
+def test_paired_processes_give_an_interval_over_process_medians(tmp_path, monkeypatch):
+    from normbench.bench import step as step_bench
+
+    specs = []
+
+    def fake_process(spec, out):  # process i: dyt's steps 1 + i/100 x layernorm's, so its median ratio is known
+        specs.append(spec)
+        i = len(specs) - 1
+        return {"layernorm": [0.010] * spec["rounds"], "dyt": [0.010 * (1 + i / 100)] * spec["rounds"]}
+
+    monkeypatch.setattr(step_bench, "paired_in_fresh_process", fake_process)
+    out = tmp_path / "step"
+    argv = ["step", "--norms", "layernorm,dyt", "--warmup", "1", "--steps", "1", "--repeats", "1", "--threads", "1",
+            "--paired-steps", "5", "--paired-processes", "5", "--out", str(out), "--", *TINY_VIT]
+    assert main(argv) == 0
+    assert [s["norms"] for s in specs] == [["layernorm", "dyt"], ["dyt", "layernorm"]] * 2 + [["layernorm", "dyt"]]
+    assert all(s["threads"] == 1 and s["rounds"] == 5 and s["base"] == TINY_VIT for s in specs)
+    p = json.loads((out / "meta.json").read_text())["info"]["per_step"]
+    assert p["processes"] == 5 and p["process_medians"]["dyt"] == pytest.approx([1.00, 1.01, 1.02, 1.03, 1.04])
+    r = p["ratio_processes"]["dyt"]  # five processes: the 90 % interval of the median is their min and max
+    assert (r["median"], r["ci90_lo"], r["ci90_hi"]) == pytest.approx((1.02, 1.00, 1.04))
+    assert "in 5 fresh processes" in (out / "step.md").read_text()
+    assert main(["step", "--paired-steps", "5", "--paired-processes", "3"]) == 2  # too few for an interval
+    assert main(["step", "--paired-processes", "5"]) == 2  # nothing to place in processes
+
+
+@pytest.mark.slow
+def test_a_paired_steps_process_returns_every_rounds_step_times(tmp_path):
+    from normbench.bench.step import paired_in_fresh_process
+
+    spec = {"base": TINY_VIT, "norms": ["layernorm", "dyt"], "warmup": 1, "rounds": 3, "threads": 1, "device": "cpu"}
+    got = paired_in_fresh_process(spec, tmp_path / "p")
+    assert set(got) == {"layernorm", "dyt"} and all(len(v) == 3 and min(v) > 0 for v in got.values())
+
+
 def test_step_benchmark_bad_norm_is_one_named_line(capsys):
     assert main(["step", "--norms", "layernorm,nope"]) == 2
     err = capsys.readouterr().err

@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--paired-steps", type=int, default=0,
                     help="N > 0: also N rounds of one bare step of each norm, alternated, each norm / the first "
                          "paired within a round (cancels a machine's drift over seconds)")
+    sp.add_argument("--paired-processes", type=int, default=0,
+                    help="0 (default): the --paired-steps rounds in this process; P >= 5: in P fresh processes, and the "
+                         "interval over processes (carries where each process's memory lands)")
     sp.add_argument("--threads", type=int, default=None, help="trainer.threads (default: torch's); recorded")
     sp.add_argument("--device", default="cpu", help="trainer.device: cpu or cuda")
     sp.add_argument("--out", type=Path, default=None, help="output folder (default results/perf/<timestamp>)")
@@ -128,6 +131,11 @@ def run_step(args: argparse.Namespace, command: str) -> Path:
         raise layer.BenchError("--warmup, --steps and --repeats must be >= 1")
     if args.paired_steps < 0 or 0 < args.paired_steps < 5:
         raise layer.BenchError(f"--paired-steps must be 0 (off) or >= 5 (a 90 % interval needs 5), got {args.paired_steps}")
+    if args.paired_processes < 0 or 0 < args.paired_processes < 5:
+        raise layer.BenchError(f"--paired-processes must be 0 (off) or >= 5 (a 90 % interval needs 5), "
+                               f"got {args.paired_processes}")
+    if args.paired_processes and not args.paired_steps:
+        raise layer.BenchError("--paired-processes needs --paired-steps N: it says where those rounds run")
     check_threads_and_device(args)
     norms = layer.parse_list("norms", args.norms, norm_names())
     out = args.out or report.default_out_dir()
@@ -136,11 +144,12 @@ def run_step(args: argparse.Namespace, command: str) -> Path:
         torch.set_num_threads(args.threads)
     meta = {"command": command, "started": report.now(), "machine": report.machine(torch.device(args.device)),
             "warmup": args.warmup, "steps": args.steps, "repeats": args.repeats, "paired_steps": args.paired_steps,
+            "paired_processes": args.paired_processes,
             "overrides": args.overrides}
     try:
         rows, info = step.bench_steps(list(args.overrides), norms, warmup=args.warmup, steps=args.steps,
                                       repeats=args.repeats, threads=args.threads, device=args.device,
-                                      paired_steps=args.paired_steps)
+                                      paired_steps=args.paired_steps, paired_processes=args.paired_processes)
     finally:
         torch.set_num_threads(threads)
     meta["finished"], meta["load_avg_after"] = report.now(), report.load_average()

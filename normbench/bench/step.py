@@ -18,7 +18,10 @@ that it is not what the step waits on.
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -120,6 +123,33 @@ def time_paired_steps(cfgs: dict, norms: list[str], root: Path, warmup: int, rou
     return times
 
 
+def paired_in_fresh_process(spec: dict, out: Path) -> dict[str, list[float]]:
+    """time_paired_steps in a new interpreter (spec: base, norms, warmup, rounds, threads, device):
+    where each model's memory lands is decided per process and moved the step-paired ratio by
+    about ±0.3 % from one process to the next (results/perf/README.md), so an interval over
+    processes carries that spread, where one process's interval cannot."""
+    argv = [sys.executable, "-c", "import sys; from normbench.bench.step import _paired_child; _paired_child(sys.argv[1])",
+            json.dumps({**spec, "out": str(out)})]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"the paired-steps process failed ({proc.returncode}): {tail[0]}")
+    return json.loads((out / "paired.json").read_text())
+
+
+def _paired_child(spec_json: str) -> None:
+    spec = json.loads(spec_json)
+    out, device, threads = Path(spec["out"]), spec["device"], spec["threads"]
+    out.mkdir(parents=True, exist_ok=True)
+    if threads:
+        torch.set_num_threads(threads)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    base = [*spec["base"], f"trainer.device={device}"]
+    cfgs = {n: compose_run(bench_overrides(base, n, spec["warmup"], spec["rounds"], threads)) for n in spec["norms"]}
+    times = time_paired_steps(cfgs, spec["norms"], out, spec["warmup"], spec["rounds"], sync)
+    (out / "paired.json").write_text(json.dumps(times))
+
+
 def time_data(cfg, run_dir: Path, n: int) -> float:
     """Seconds per next_batch() of the task's stream alone."""
     from normbench.train.loop import Trainer
@@ -133,15 +163,18 @@ def time_data(cfg, run_dir: Path, n: int) -> float:
 
 
 def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, repeats: int,
-                threads: int | None, device: str = "cpu", paired_steps: int = 0) -> tuple[list[dict], dict]:
+                threads: int | None, device: str = "cpu", paired_steps: int = 0,
+                paired_processes: int = 0) -> tuple[list[dict], dict]:
     """(rows, info): one row per (norm, loop) with the median seconds per step over repeats; with
-    paired_steps, info["per_step"] also pairs the norms step by step (time_paired_steps)."""
+    paired_steps, info["per_step"] also pairs the norms step by step (time_paired_steps), in this
+    process or, with paired_processes = P, in P fresh processes one after another (each ratio's
+    median per process, and the interval of their median over processes)."""
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    base = [*base, f"trainer.device={device}"]
+    given, base = list(base), [*base, f"trainer.device={device}"]
     cfgs = {n: compose_run(bench_overrides(base, n, warmup, steps, threads)) for n in norms}
     keys = [(n, loop) for n in norms for loop in LOOPS]
     per_step: dict[tuple[str, str], list[float]] = {k: [] for k in keys}
-    info, each = {}, {}
+    info, each, per_process = {}, {}, []
     with tempfile.TemporaryDirectory(prefix="normbench-step-") as tmp:
         for r in range(repeats):
             order = keys[r % len(keys):] + keys[:r % len(keys)]
@@ -151,7 +184,17 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
                 per_step[(norm, loop)].append(fn(cfgs[norm], run_dir, warmup, steps))
                 print(f"[bench step] repeat {r + 1}/{repeats} {norm} {loop}: "
                       f"{per_step[(norm, loop)][-1] * 1e3:.1f} ms/step", flush=True)
-        if paired_steps and len(norms) > 1:
+        if paired_steps and len(norms) > 1 and paired_processes:
+            spec = {"base": given, "norms": norms, "warmup": warmup, "rounds": paired_steps, "threads": threads,
+                    "device": device}
+            for i in range(paired_processes):
+                print(f"[bench step] paired steps, process {i + 1}/{paired_processes}", flush=True)
+                # the first norm leads in even processes, the second in odd ones: no norm always steps first
+                got = paired_in_fresh_process({**spec, "norms": norms if i % 2 == 0 else norms[::-1]},
+                                              Path(tmp) / f"process-{i}")
+                per_process.append({n: got[n] for n in norms})
+            each = {n: [t for got in per_process for t in got[n]] for n in norms}
+        elif paired_steps and len(norms) > 1:
             # long enough runs that the schedule does not end inside the paired steps
             long = {n: compose_run(bench_overrides(base, n, warmup, paired_steps, threads)) for n in norms}
             each = time_paired_steps(long, norms, Path(tmp), warmup, paired_steps, sync)
@@ -181,6 +224,11 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
         info["per_step"] = {"rounds": paired_steps,
                             "median_ms": {n: statistics.median(xs) * 1e3 for n, xs in each.items()},
                             "ratio": {n: spread([a / b for a, b in zip(each[n], each[norms[0]])]) for n in norms[1:]}}
+    if per_process:  # each process's median ratio; the interval of their median spans processes
+        med = {n: [statistics.median(a / b for a, b in zip(got[n], got[norms[0]])) for got in per_process]
+               for n in norms[1:]}
+        info["per_step"].update(processes=len(per_process), process_medians=med,
+                                ratio_processes={n: spread(xs) for n, xs in med.items()})
     for norm in norms:
         info[f"overhead_{norm}"] = spread([f / b for f, b in zip(per_step[(norm, "normbench")], per_step[(norm, "bare")])])
         if norm != norms[0]:
@@ -204,6 +252,14 @@ def per_step_lines(info: dict, first: str) -> list[str]:
         return []
     p = info["per_step"]
     ms = ", ".join(f"{n} {v:.1f}" for n, v in p["median_ms"].items())
+    if "processes" in p:
+        return ["", f"Each norm / {first}, paired step by step in {p['processes']} fresh processes (bare loop; every "
+                f"norm's model in the process, one step of each a round, the order reversed every round; "
+                f"{p['rounds']} rounds a process; median ms a step: {ms}): median over processes of each process's "
+                "median ratio " + "; ".join(f"{n} {_spread(o)}" for n, o in p["ratio_processes"].items())
+                + "; per process " + "; ".join(f"{n} " + ", ".join(f"{x:.4f}" for x in xs)
+                                               for n, xs in p["process_medians"].items())
+                + "; all rounds pooled " + "; ".join(f"{n} {_spread(o)}" for n, o in p["ratio"].items())]
     return ["", f"Each norm / {first}, paired step by step (bare loop; every norm's model in this process, one "
             f"step of each a round, the order reversed every round; {p['rounds']} rounds; median ms a step: {ms}): "
             + "; ".join(f"{n} {_spread(o)}" for n, o in p["ratio"].items())]

@@ -135,6 +135,9 @@ PLANS: dict[str, Plan] = {
     "python -m normbench.bench step --norms layernorm,dyt --threads 2 --repeats 5 --paired-steps 1000 -- model=vit":
         Plan(("--steps", "1", "--warmup", "1", "--repeats", "1", "--paired-steps", "5", "--out", "perf/step_paired"),
              after=("model.embed_dim=16", "model.depth=1", "model.num_heads=2")),
+    "python -m normbench.bench step --norms layernorm,dyt --threads 2 --repeats 1 --paired-steps 400 --paired-processes 7 -- model=vit":
+        Plan(("--steps", "1", "--warmup", "1", "--paired-steps", "5", "--paired-processes", "5", "--out",
+              "perf/step_processes"), after=("model.embed_dim=16", "model.depth=1", "model.num_heads=2")),
     "python -m normbench.bench llama --embed-dim 512 --depth 8 --context 512 --batch 4 --threads 2":
         Plan(("--embed-dim", "32", "--depth", "1", "--num-heads", "2", "--context", "16", "--batch", "1",
               "--repeats", "1", "--warmup", "1", "--out", "perf/llama")),

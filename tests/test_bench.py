@@ -292,7 +292,7 @@ def test_paired_processes_give_an_interval_over_process_medians(tmp_path, monkey
             "--paired-steps", "5", "--paired-processes", "5", "--out", str(out), "--", *TINY_VIT]
     assert main(argv) == 0
     assert [s["norms"] for s in specs] == [["layernorm", "dyt"], ["dyt", "layernorm"]] * 2 + [["layernorm", "dyt"]]
-    assert all(s["threads"] == 1 and s["rounds"] == 5 and s["base"] == TINY_VIT for s in specs)
+    assert all(s["threads"] == 1 and s["rounds"] == 5 and s["base"] == [*TINY_VIT, "trainer.device=cpu"] for s in specs)
     p = json.loads((out / "meta.json").read_text())["info"]["per_step"]
     assert p["processes"] == 5 and p["process_medians"]["dyt"] == pytest.approx([1.00, 1.01, 1.02, 1.03, 1.04])
     r = p["ratio_processes"]["dyt"]  # five processes: the 90 % interval of the median is their min and max
@@ -306,7 +306,8 @@ def test_paired_processes_give_an_interval_over_process_medians(tmp_path, monkey
 def test_a_paired_steps_process_returns_every_rounds_step_times(tmp_path):
     from normbench.bench.step import paired_in_fresh_process
 
-    spec = {"base": TINY_VIT, "norms": ["layernorm", "dyt"], "warmup": 1, "rounds": 3, "threads": 1, "device": "cpu"}
+    spec = {"base": [*TINY_VIT, "trainer.device=cpu"], "norms": ["layernorm", "dyt"], "warmup": 1, "rounds": 3,
+            "threads": 1, "device": "cpu"}
     got = paired_in_fresh_process(spec, tmp_path / "p")
     assert set(got) == {"layernorm", "dyt"} and all(len(v) == 3 and min(v) > 0 for v in got.values())
 

@@ -123,8 +123,21 @@ def time_paired_steps(cfgs: dict, norms: list[str], root: Path, warmup: int, rou
     return times
 
 
+def device_sync(device: str):
+    """What waits for the device's queued work: cuda's synchronize, nothing on the CPU."""
+    return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+
+def paired_steps_here(base: list[str], norms: list[str], root: Path, warmup: int, rounds: int,
+                      threads: int | None, device: str) -> dict[str, list[float]]:
+    """time_paired_steps on runs long enough that the schedule does not end inside the rounds
+    (base: the train.py overrides, trainer.device included)."""
+    cfgs = {n: compose_run(bench_overrides(base, n, warmup, rounds, threads)) for n in norms}
+    return time_paired_steps(cfgs, norms, root, warmup, rounds, device_sync(device))
+
+
 def paired_in_fresh_process(spec: dict, out: Path) -> dict[str, list[float]]:
-    """time_paired_steps in a new interpreter (spec: base, norms, warmup, rounds, threads, device):
+    """paired_steps_here in a new interpreter (spec: its arguments but root):
     where each model's memory lands is decided per process and moved the step-paired ratio by
     about ±0.3 % from one process to the next (results/perf/README.md), so an interval over
     processes carries that spread, where one process's interval cannot."""
@@ -139,15 +152,11 @@ def paired_in_fresh_process(spec: dict, out: Path) -> dict[str, list[float]]:
 
 def _paired_child(spec_json: str) -> None:
     spec = json.loads(spec_json)
-    out, device, threads = Path(spec["out"]), spec["device"], spec["threads"]
+    out = Path(spec.pop("out"))
     out.mkdir(parents=True, exist_ok=True)
-    if threads:
-        torch.set_num_threads(threads)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    base = [*spec["base"], f"trainer.device={device}"]
-    cfgs = {n: compose_run(bench_overrides(base, n, spec["warmup"], spec["rounds"], threads)) for n in spec["norms"]}
-    times = time_paired_steps(cfgs, spec["norms"], out, spec["warmup"], spec["rounds"], sync)
-    (out / "paired.json").write_text(json.dumps(times))
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])
+    (out / "paired.json").write_text(json.dumps(paired_steps_here(root=out, **spec)))
 
 
 def time_data(cfg, run_dir: Path, n: int) -> float:
@@ -169,8 +178,8 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
     paired_steps, info["per_step"] also pairs the norms step by step (time_paired_steps), in this
     process or, with paired_processes = P, in P fresh processes one after another (each ratio's
     median per process, and the interval of their median over processes)."""
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    given, base = list(base), [*base, f"trainer.device={device}"]
+    sync = device_sync(device)
+    base = [*base, f"trainer.device={device}"]
     cfgs = {n: compose_run(bench_overrides(base, n, warmup, steps, threads)) for n in norms}
     keys = [(n, loop) for n in norms for loop in LOOPS]
     per_step: dict[tuple[str, str], list[float]] = {k: [] for k in keys}
@@ -184,9 +193,9 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
                 per_step[(norm, loop)].append(fn(cfgs[norm], run_dir, warmup, steps))
                 print(f"[bench step] repeat {r + 1}/{repeats} {norm} {loop}: "
                       f"{per_step[(norm, loop)][-1] * 1e3:.1f} ms/step", flush=True)
+        spec = {"base": base, "norms": norms, "warmup": warmup, "rounds": paired_steps, "threads": threads,
+                "device": device}
         if paired_steps and len(norms) > 1 and paired_processes:
-            spec = {"base": given, "norms": norms, "warmup": warmup, "rounds": paired_steps, "threads": threads,
-                    "device": device}
             for i in range(paired_processes):
                 print(f"[bench step] paired steps, process {i + 1}/{paired_processes}", flush=True)
                 # the first norm leads in even processes, the second in odd ones: no norm always steps first
@@ -195,9 +204,7 @@ def bench_steps(base: list[str], norms: list[str], *, warmup: int, steps: int, r
                 per_process.append({n: got[n] for n in norms})
             each = {n: [t for got in per_process for t in got[n]] for n in norms}
         elif paired_steps and len(norms) > 1:
-            # long enough runs that the schedule does not end inside the paired steps
-            long = {n: compose_run(bench_overrides(base, n, warmup, paired_steps, threads)) for n in norms}
-            each = time_paired_steps(long, norms, Path(tmp), warmup, paired_steps, sync)
+            each = paired_steps_here(root=Path(tmp), **spec)
         info["data_ms_per_batch"] = time_data(cfgs[norms[0]], Path(tmp) / "data", max(steps, 10)) * 1e3
         c = cfgs[norms[0]]
         info.update(model=c.model.name, data=c.data.name, batch_size=int(c.data.batch_size), task=c.task.name)

@@ -13,6 +13,21 @@ from hydra import compose, initialize_config_dir
 import normbench.config  # noqa: F401  registers the schema nodes that configs/*.yaml extend
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _heap_left_unfrozen():
+    """A test that leaves Python's heap frozen (gc.freeze without its unfreeze: a leak in a sweep
+    process) fails here, named, and is undone so it cannot pass its freeze on: a later test's
+    Trainer.fit would take it for an outer freeze (tests/test_loop.py failed once that way or
+    another, not reproduced in 15 runs of every test before it)."""
+    import gc
+
+    yield
+    leaked = gc.get_freeze_count()
+    if leaked:
+        gc.unfreeze()
+        pytest.fail(f"this test left {leaked} objects frozen (gc.freeze without gc.unfreeze)")
 CONFIGS = ROOT / "configs"
 
 # A few steps on the cpu, logged, evaluated and checkpointed often, nothing sent anywhere.

@@ -542,6 +542,20 @@ def test_length_finds_where_the_gap_closes(tmp_path):
     assert verdict == HOLDS and "gap at 300 - gap at 1200 steps: +5.80 points" in why
 
 
+def test_length_judges_c3_where_a_variant_has_a_frozen_twin(tmp_path):
+    for length, frozen_gap in ((300, 3.0), (1200, 0.0)):  # learnable ahead by 3 at 300 steps, level at 1200
+        for variant, acc in (("layernorm", 80.0), ("dyt", 78.0), ("dyt_frozen", 78.0 - frozen_gap)):
+            for seed in range(3):
+                make_run(tmp_path, f"{variant}-{length}-{seed}", variant=variant, seed=seed,
+                         steps=(length // 3, 2 * length // 3, length), acc=acc + 0.1 * seed * (variant != "dyt_frozen"))
+    result = report([tmp_path], tmp_path / "report", spec={"group_by": ["variant", "trainer.max_steps"], "figures": []})
+    found = {c: (v, why) for c, v, why in verdicts("length", result)}
+    verdict, why = found["C3 at 300 steps: dyt's learnable alpha beats it frozen"]
+    assert verdict == HOLDS and "learnable - frozen: +3.10 points" in why, why  # paired: 3.0 + 0.1 x seed, mean of 0, 1, 2
+    assert found["C3 at 1200 steps: dyt's learnable alpha beats it frozen"][0] == FAILS  # +0.1 [..]: not above 0
+    assert "C3 at 300 steps: dyt_frozen's learnable alpha beats it frozen" not in found  # a frozen variant has no twin
+
+
 def test_length_a_gap_that_stays_does_not_close(tmp_path):
     found = {c: v for c, v, _ in verdicts("length", length_runs(tmp_path, {300: 6.0, 1200: 5.0}))}
     assert found["The LN - DyT (alpha0 0.5) gap closes with training"] == FAILS

@@ -487,7 +487,9 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
     or identity fails) at each length; then whether the LN - DyT gap narrows (the per-seed gap at
     the shortest length beats the one at the longest by its interval) and whether it closes:
     holds when DyT (alpha0 0.5) does not match LN at the shortest length and matches it at the
-    longest; does not hold when it still does not match at the longest; inconclusive otherwise."""
+    longest; does not hold when it still does not match at the longest; inconclusive otherwise.
+    C3 at each length where a DyT variant has a frozen twin (`<variant>_frozen`: alpha fixed at the
+    same alpha0): the learnable alpha beats the frozen one, as alpha_learn judges it at one length."""
     cells = collect(result, keys=("variant", "trainer.max_steps"), metric=cmp.metric)
     by: dict[int, dict[str, Cell]] = {}
     for (v, steps), c in cells.items():
@@ -499,7 +501,8 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
     out, c1 = [], {}
     for steps in lengths:
         c = by[steps]
-        for v in sorted(k for k in c if k.startswith("dyt")):
+        dyts = sorted(k for k in c if k.startswith("dyt"))
+        for v in dyts:
             o, d = cmp.matches(c[v], c["layernorm"])
             flag = setup_failure(v, c[v], cmp, c.get("identity"))
             o = UNSURE if flag and o == HOLDS else o
@@ -508,6 +511,11 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
             out.append((f"C1 at {steps} steps: {v} matches LN", o,
                         f"LN {cmp.show(c['layernorm'])}, {v} {cmp.show(c[v])}; " + cmp.show_diff(f"{v} - LN", d)
                         + (f"; {flag}" if flag else "")))
+        for v in (k for k in dyts if f"{k}_frozen" in c):
+            o, d = cmp.beats(c[v], c[f"{v}_frozen"])
+            out.append((f"C3 at {steps} steps: {v}'s learnable alpha beats it frozen", o,
+                        f"learnable {cmp.show(c[v])}, frozen {cmp.show(c[f'{v}_frozen'])}; "
+                        + cmp.show_diff("learnable - frozen", d)))
         if "identity" in c and "dyt" in c:
             o, d = cmp.beats(c["dyt"], c["identity"])
             o = HOLDS if collapsed(c["identity"], cmp.metric) else o

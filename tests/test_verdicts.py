@@ -556,6 +556,23 @@ def test_length_judges_c3_where_a_variant_has_a_frozen_twin(tmp_path):
     assert "C3 at 300 steps: dyt_frozen's learnable alpha beats it frozen" not in found  # a frozen variant has no twin
 
 
+def test_length_judges_c4_at_each_length_from_the_probes(tmp_path):
+    # alpha follows 1/std at 300 steps (scale +0.5) and moves against it at 1200 (-0.5)
+    for length, scale in ((300, 0.5), (1200, -0.5)):
+        for variant in ("layernorm", "dyt", "dyt_frozen"):
+            for seed in range(3):
+                make_run(tmp_path, f"{variant}-{length}-{seed}", variant=variant, seed=seed, acc=80.0 + 0.1 * seed,
+                         steps=(length // 3, 2 * length // 3, length), probes=variant != "layernorm",
+                         norm="layernorm" if variant == "layernorm" else "dyt", alpha_scale=scale)
+    spec = {"group_by": ["variant", "trainer.max_steps"],
+            "figures": [{"kind": "alpha_vs_inv_std", "by": ["variant", "trainer.max_steps"]}]}
+    found = {c: (v, why) for c, v, why in verdicts("length", report([tmp_path], tmp_path / "report", spec=spec))}
+    verdict, why = found["C4 at 300 steps: dyt's alpha tracks 1/std across layers"]
+    assert verdict == HOLDS and "layer-runs (3 runs)" in why, why
+    assert found["C4 at 1200 steps: dyt's alpha tracks 1/std across layers"][0] == FAILS
+    assert not any(c.startswith("C4") and "dyt_frozen" in c for c in found)  # a frozen alpha tracks nothing
+
+
 def test_length_a_gap_that_stays_does_not_close(tmp_path):
     found = {c: v for c, v, _ in verdicts("length", length_runs(tmp_path, {300: 6.0, 1200: 5.0}))}
     assert found["The LN - DyT (alpha0 0.5) gap closes with training"] == FAILS

@@ -489,7 +489,10 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
     holds when DyT (alpha0 0.5) does not match LN at the shortest length and matches it at the
     longest; does not hold when it still does not match at the longest; inconclusive otherwise.
     C3 at each length where a DyT variant has a frozen twin (`<variant>_frozen`: alpha fixed at the
-    same alpha0): the learnable alpha beats the frozen one, as alpha_learn judges it at one length."""
+    same alpha0): the learnable alpha beats the frozen one, as alpha_learn judges it at one length.
+    C4 at each length for each DyT variant with a learnable alpha, by alpha_std's rule on the
+    correlation across layers at the last probe (r >= 0.7 holds, r < 0.3 does not; the report's
+    alpha_vs_inv_std figure by variant and length computes it)."""
     cells = collect(result, keys=("variant", "trainer.max_steps"), metric=cmp.metric)
     by: dict[int, dict[str, Cell]] = {}
     for (v, steps), c in cells.items():
@@ -498,6 +501,9 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
     lengths = sorted(s for s, c in by.items() if "layernorm" in c and "dyt" in c)
     if not lengths:
         return [("C1 by run length", UNSURE, "no length with both layernorm and dyt runs")]
+    corr = {(str(r.get("variant")), int(r["trainer.max_steps"])): r
+            for r in _table(result, "alpha_vs_inv_std_correlation")
+            if r.get("variant") != "all" and isinstance(r.get("trainer.max_steps"), (int, float))}
     out, c1 = [], {}
     for steps in lengths:
         c = by[steps]
@@ -516,6 +522,15 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
             out.append((f"C3 at {steps} steps: {v}'s learnable alpha beats it frozen", o,
                         f"learnable {cmp.show(c[v])}, frozen {cmp.show(c[f'{v}_frozen'])}; "
                         + cmp.show_diff("learnable - frozen", d)))
+        for v in (k for k in dyts if not k.endswith("_frozen") and (k, steps) in corr):
+            r = corr[v, steps]
+            if r.get("pearson_r") is not None:
+                rs = [r["pearson_r"]] + ([r["pearson_r_token"]] if r.get("pearson_r_token") is not None else [])
+                out.append((f"C4 at {steps} steps: {v}'s alpha tracks 1/std across layers",
+                            HOLDS if min(rs) >= 0.7 else FAILS if min(rs) < 0.3 else UNSURE,
+                            f"Pearson r over {r['points']} layer-runs ({r['runs']} runs) at the last probe: "
+                            f"{r['pearson_r']:.2f} with 1/std"
+                            + (f", {r['pearson_r_token']:.2f} with 1/token std" if r.get("pearson_r_token") is not None else "")))
         if "identity" in c and "dyt" in c:
             o, d = cmp.beats(c["dyt"], c["identity"])
             o = HOLDS if collapsed(c["identity"], cmp.metric) else o

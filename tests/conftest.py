@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 import normbench.config  # noqa: F401  registers the schema nodes that configs/*.yaml extend
 
 ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +29,7 @@ def _heap_left_unfrozen():
     if leaked:
         gc.unfreeze()
         pytest.fail(f"this test left {leaked} objects frozen (gc.freeze without gc.unfreeze)")
-CONFIGS = ROOT / "configs"
+
 
 # A few steps on the cpu, logged, evaluated and checkpointed often, nothing sent anywhere.
 TINY_RUN = [

@@ -554,6 +554,11 @@ def test_length_judges_c3_where_a_variant_has_a_frozen_twin(tmp_path):
     assert verdict == HOLDS and "learnable - frozen: +3.10 points" in why, why  # paired: 3.0 + 0.1 x seed, mean of 0, 1, 2
     assert found["C3 at 1200 steps: dyt's learnable alpha beats it frozen"][0] == FAILS  # +0.1 [..]: not above 0
     assert "C3 at 300 steps: dyt_frozen's learnable alpha beats it frozen" not in found  # a frozen variant has no twin
+    for seed in range(3):  # no squash at all, 5 points above both at 300 steps: the same gap is a setup failure
+        make_run(tmp_path, f"identity-300-{seed}", variant="identity", seed=seed, steps=(100, 200, 300), acc=83.0 + 0.2 * seed)
+    result = report([tmp_path], tmp_path / "report2", spec={"group_by": ["variant", "trainer.max_steps"], "figures": []})
+    verdict, why = {c: (v, why) for c, v, why in verdicts("length", result)}["C3 at 300 steps: dyt's learnable alpha beats it frozen"]
+    assert verdict == UNSURE and "setup failure: dyt is below no normalization" in why, why
 
 
 def test_length_judges_c4_at_each_length_from_the_probes(tmp_path):

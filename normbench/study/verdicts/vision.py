@@ -49,6 +49,23 @@ def setup_failure(name: str, c: Cell, cmp: Compare, floor: Cell | None = None) -
     return None
 
 
+def learnable_beats_frozen(names: tuple[str, str], learn: Cell, frozen: Cell, cmp: Compare,
+                           floor: Cell | None = None) -> tuple[str, str]:
+    """C3 in one cell: the learnable alpha beats the one frozen at the same alpha0; a side that is a
+    setup failure (at chance, or below no normalization when `floor` is given) cannot make it hold."""
+    o, d = cmp.beats(learn, frozen)
+    flag = setup_failure(names[0], learn, cmp, floor) or setup_failure(names[1], frozen, cmp, floor)
+    return (UNSURE if flag and o == HOLDS else o), (f"learnable {cmp.show(learn)}, frozen {cmp.show(frozen)}; "
+                                                    + cmp.show_diff("learnable - frozen", d) + (f"; {flag}" if flag else ""))
+
+
+def tracks_inv_std(rs: list[float]) -> str:
+    """C4's rule on Pearson r of alpha against 1/std: holds when every r >= 0.7, does not hold when
+    any r < 0.3, inconclusive between."""
+    low = min(rs)
+    return HOLDS if low >= 0.7 else FAILS if low < 0.3 else UNSURE
+
+
 def _at(cells: dict[tuple, Cell], lr: float, steps: int) -> dict[str, Cell]:
     return {k[0]: v for k, v in cells.items() if k[1:] == (lr, steps)}
 
@@ -160,8 +177,7 @@ def alpha_std(result, cmp: Compare = ACC) -> list[Verdict]:
                                                        for r in across if r.get(key) is not None)
                + "; over training: " + ", ".join(f"{r['variant']} {r['layer_name']} r = {r[over_key]:.2f}"
                                                  for r in over if r.get(over_key) is not None))
-        low = min(rs + rs_t)
-        out.append((f"C4 (alpha tracks {label})", HOLDS if low >= 0.7 else FAILS if low < 0.3 else UNSURE, why))
+        out.append((f"C4 (alpha tracks {label})", tracks_inv_std(rs + rs_t), why))
     return out
 
 
@@ -489,7 +505,8 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
     holds when DyT (alpha0 0.5) does not match LN at the shortest length and matches it at the
     longest; does not hold when it still does not match at the longest; inconclusive otherwise.
     C3 at each length where a DyT variant has a frozen twin (`<variant>_frozen`: alpha fixed at the
-    same alpha0): the learnable alpha beats the frozen one, as alpha_learn judges it at one length.
+    same alpha0): the learnable alpha beats the frozen one, as alpha_learn judges it at one length,
+    with identity (when run) as the floor below which either side is a setup failure.
     C4 at each length for each DyT variant with a learnable alpha, by alpha_std's rule on the
     correlation across layers at the last probe (r >= 0.7 holds, r < 0.3 does not; the report's
     alpha_vs_inv_std figure by variant and length computes it)."""
@@ -518,16 +535,13 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
                         f"LN {cmp.show(c['layernorm'])}, {v} {cmp.show(c[v])}; " + cmp.show_diff(f"{v} - LN", d)
                         + (f"; {flag}" if flag else "")))
         for v in (k for k in dyts if f"{k}_frozen" in c):
-            o, d = cmp.beats(c[v], c[f"{v}_frozen"])
-            out.append((f"C3 at {steps} steps: {v}'s learnable alpha beats it frozen", o,
-                        f"learnable {cmp.show(c[v])}, frozen {cmp.show(c[f'{v}_frozen'])}; "
-                        + cmp.show_diff("learnable - frozen", d)))
+            out.append((f"C3 at {steps} steps: {v}'s learnable alpha beats it frozen",
+                        *learnable_beats_frozen((v, f"{v}_frozen"), c[v], c[f"{v}_frozen"], cmp, c.get("identity"))))
         for v in (k for k in dyts if not k.endswith("_frozen") and (k, steps) in corr):
             r = corr[v, steps]
             if r.get("pearson_r") is not None:
                 rs = [r["pearson_r"]] + ([r["pearson_r_token"]] if r.get("pearson_r_token") is not None else [])
-                out.append((f"C4 at {steps} steps: {v}'s alpha tracks 1/std across layers",
-                            HOLDS if min(rs) >= 0.7 else FAILS if min(rs) < 0.3 else UNSURE,
+                out.append((f"C4 at {steps} steps: {v}'s alpha tracks 1/std across layers", tracks_inv_std(rs),
                             f"Pearson r over {r['points']} layer-runs ({r['runs']} runs) at the last probe: "
                             f"{r['pearson_r']:.2f} with 1/std"
                             + (f", {r['pearson_r_token']:.2f} with 1/token std" if r.get("pearson_r_token") is not None else "")))
@@ -581,13 +595,9 @@ def alpha_learn(result, cmp: Compare = ACC) -> list[Verdict]:
         learn, frozen = at.get(f"learn_{a}"), at.get(f"frozen_{a}")
         if learn is None or frozen is None:
             continue
-        o, d = cmp.beats(learn, frozen)
-        flag = setup_failure(f"learn_{a}", learn, cmp) or setup_failure(f"frozen_{a}", frozen, cmp)
-        o = UNSURE if flag and o == HOLDS else o
+        o, why = learnable_beats_frozen((f"learn_{a}", f"frozen_{a}"), learn, frozen, cmp)
         outcomes.append(o)
-        out.append((f"C3 at alpha0 {a}: a learnable alpha beats a frozen one", o,
-                    f"learnable {cmp.show(learn)}, frozen {cmp.show(frozen)}; "
-                    + cmp.show_diff("learnable - frozen", d) + (f"; {flag}" if flag else "")))
+        out.append((f"C3 at alpha0 {a}: a learnable alpha beats a frozen one", o, why))
     if not outcomes:
         return [("C3: a learnable alpha beats a frozen one", UNSURE, "no alpha0 with both learnable and frozen runs")]
     out.insert(0, ("C3: a learnable alpha beats a frozen one at the same alpha0", all_of(outcomes),

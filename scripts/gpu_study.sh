@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # A study at its gpu scale on one borrowed GPU machine (no internet, files carried in, about ten
-# minutes a command): every variant at once on the one GPU (small runs leave most of it idle),
-# seeds in turn inside each, then the report, into results/<study>-gpu/. Re-running resumes.
+# minutes a command): many runs at once on the one GPU (small runs leave most of it idle; one
+# job per variant and seed), then the report, into results/<study>-gpu/. Re-running resumes.
 #
 #   bash scripts/gpu_study.sh alpha_lr [DATA]        # DATA: the four Fashion-MNIST idx files
 #                                                    # (.gz or raw; default data/fashion-mnist,
 #                                                    # git-ignored, carried to the machine)
 #   SCALE=smoke bash scripts/gpu_study.sh alpha_lr   # seconds on a CPU: the same path, tiny
 #
-# Arguments after DATA reach sweep.py (study.* keys, train.py overrides). PROCS (default 8): variants at once; PYTHON: the interpreter; THREADS (default 2): torch
+# Arguments after DATA reach sweep.py (study.* keys, train.py overrides). PROCS (default 8): runs at once; PYTHON: the interpreter; THREADS (default 2): torch
 # threads per run (16 cores shared by 8 runs).
 set -euo pipefail
 study=${1:?usage: bash scripts/gpu_study.sh <study> [data folder]}

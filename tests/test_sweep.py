@@ -59,6 +59,52 @@ def test_a_scale_runs_a_subset_of_variants_in_its_order():
         load_study("squash", ["study.scales.cpu.variants=[nope]"]).jobs()
 
 
+def test_a_variants_seeds_split_into_jobs_that_make_the_same_run_folders():
+    """--procs > 1 runs a variant's seeds side by side: one job per seed, each naming its folder by
+    the seed as the whole multirun would (so a split run resumes an unsplit one and back)."""
+    job = load_study("length").jobs()[0]
+    assert "trainer.seed=0,1,2" in job.overrides
+    split = job.per_seed()
+    assert [next(o for o in j.overrides if o.startswith("trainer.seed=")) for j in split] == \
+        ["trainer.seed=0", "trainer.seed=1", "trainer.seed=2"]
+    for one in split:
+        assert one.variant == job.variant and one.swept == job.swept
+        assert [o for o in one.overrides if not o.startswith("trainer.seed=")] == \
+            [o for o in job.overrides if not o.startswith("trainer.seed=")]
+        assert one.argv(ROOT / "runs", [], "g")[-3:] == job.argv(ROOT / "runs", [], "g")[-3:]  # the folder keys
+
+
+def test_only_runs_a_scales_grid_or_its_search_and_a_null_search_is_none():
+    study = load_study("length")
+    every, grid, search = study.jobs(), study.jobs("grid"), study.jobs("search")
+    assert len(grid) == 7 and len(grid) + len(search) == len(every)
+    assert all("trainer.max_steps=1000,4000" in j.overrides for j in grid)
+    assert all("trainer.max_steps=16000" in j.overrides for j in search)
+    assert load_study("length", ["study.scales.cpu.search=null"]).jobs() == grid
+    with pytest.raises(StudyError, match="--only = 'all' is not allowed; allowed: grid, search"):
+        study.jobs("all")
+
+
+def test_dry_run_with_procs_checks_each_seeds_job(capsys):
+    from normbench.study.runner import launch
+
+    study = load_study("squash", ["study.scale=smoke", "study.scales.smoke.seeds=[0,1]"])
+    assert launch(study, [], dry_run=True, procs=2) == {v: 0 for v in ("layernorm", "tanh", "identity", "tanh_noalpha")}
+    commands = capsys.readouterr().out.splitlines()
+    assert len(commands) == 8 and sum("trainer.seed=1 " in c for c in commands) == 4  # 4 variants x 2 seeds
+
+
+@pytest.mark.slow  # spawns processes
+def test_sweep_py_takes_procs_and_only_and_names_a_bad_only():
+    proc = run_sweep("study=squash", "study.scale=smoke", "study.scales.smoke.seeds=[0,1]", "--dry-run", "--procs=2",
+                     "--only=grid")
+    commands = [line for line in proc.stdout.splitlines() if line.endswith("train.py") or "train.py -m" in line]
+    assert proc.returncode == 0 and len(commands) == 8, proc.stderr[-2000:]  # 4 variants x 2 seeds
+    assert sum("trainer.seed=1 " in c for c in commands) == 4
+    proc = run_sweep("study=squash", "--only=everything")
+    assert proc.returncode == 2 and "error: --only = 'everything' is not allowed; allowed: grid, search" in proc.stderr
+
+
 @pytest.mark.slow  # spawns a process
 def test_bad_study_names_and_scales_are_named_errors():
     with pytest.raises(StudyError, match="study = 'nope' is unknown; allowed: .*squash"):

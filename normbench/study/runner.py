@@ -154,19 +154,23 @@ def check_data_format(study: Study, passthrough: list[str]) -> None:
 
 
 def launch(study: Study, passthrough: list[str], dry_run: bool = False, train_py: Path | None = None,
-           procs: int = 1) -> dict[str, int]:
+           procs: int = 1, part: str | None = None) -> dict[str, int]:
     """Run every job of the study; returns {variant: exit code}. Raises StudyInterrupted when
     SIGTERM or Ctrl-C stopped it. train_py: the script each job runs; by default the train.py of
-    the checkout the study's configs/ belong to. procs: jobs (one variant's multirun each) run at
-    once, e.g. many small runs filling one borrowed GPU (scripts/gpu_study.sh)."""
+    the checkout the study's configs/ belong to. procs: jobs run at once, each one seed of a
+    variant's multirun (a variant's long seeds side by side on 2 cores, or many small runs filling
+    one borrowed GPU: scripts/gpu_study.sh). part: "grid" or "search" (Study.jobs)."""
     train_py = Path(train_py) if train_py is not None else study.checkout / "train.py"
     if not train_py.is_file():
         raise CheckoutError(f"train.py = {str(train_py)!r} is missing: a study runs the train.py beside its "
                             f"configs/ ({study.configs}); allowed: the configs/ of a normbench checkout")
     codes: dict[str, int] = {}
     running: list[tuple[str, subprocess.Popen]] = []
+    units = study.jobs(part)
+    if procs > 1:  # a variant's seeds side by side too, not only its variants
+        units = [one for job in units for one in job.per_seed()]
     with _PassOn() as jobs:
-        for job in study.jobs():
+        for job in units:
             argv = [sys.executable, str(train_py), *job.argv(study.runs_dir.resolve(), passthrough, study.name)]
             log.info("study %s, variant %s: %s", study.name, job.variant, " ".join(argv[2:]))
             if dry_run:
@@ -224,7 +228,7 @@ def save_dashboard(study: Study, result) -> None:
 
 
 def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool = False,
-              report_only: bool = False, procs: int = 1) -> Path | None:
+              report_only: bool = False, procs: int = 1, part: str | None = None) -> Path | None:
     """Run (unless report_only), then write results/<name>/{study.yaml, table, figures, README.md}
     and, unless wandb is disabled, one wandb report run in the study's group. A user's
     hydra.sweep.dir among `passthrough` is where the runs go and are reported from. Before the
@@ -235,14 +239,14 @@ def run_study(study: Study, passthrough: list[str], command: str, dry_run: bool 
 
     study, passthrough = study.with_sweep_dir(passthrough)
     if dry_run:  # print the commands, write nothing
-        launch(study, passthrough, dry_run=True)
+        launch(study, passthrough, dry_run=True, procs=procs, part=part)
         return None
     if not report_only:
         check_data_format(study, passthrough)
     study.out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(study.cfg), study.out / "study.yaml")  # the report spec travels with the runs
     t0 = time.perf_counter()
-    codes = {} if report_only else launch(study, passthrough, procs=procs)
+    codes = {} if report_only else launch(study, passthrough, procs=procs, part=part)
     # the commands that made the runs, one line per invocation (two sweeps may share a study),
     # kept across --report rebuilds
     made_by = study.out / "command.txt"

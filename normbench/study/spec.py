@@ -22,6 +22,7 @@ from normbench.errors import StudyError
 
 SCALES = ("smoke", "cpu", "gpu")
 # `name` must be the file's; `margin`: the verdicts' equivalence margin (normbench/study/verdicts)
+PARTS = (None, "grid", "search")  # sweep.py --only: which of a scale's jobs run
 _KEYS = {"name", "claim", "paper", "scale", "out", "common", "scales", "variants", "report", "margin"}
 
 
@@ -36,6 +37,14 @@ class Job:
     variant: str
     overrides: list[str]
     swept: list[str] = field(default_factory=list)  # keys that vary inside this multirun
+
+    def per_seed(self) -> list["Job"]:
+        """This multirun cut into one per seed: the same run folders (the seed names them either
+        way), so seeds can run at once (sweep.py --procs) as well as variants."""
+        i = next(i for i, o in enumerate(self.overrides) if _key(o) == "trainer.seed")
+        seeds = _top_level_items(self.overrides[i].split("=", 1)[1])
+        return [replace(self, overrides=[*self.overrides[:i], f"trainer.seed={seed}", *self.overrides[i + 1:]])
+                for seed in seeds]
 
     def argv(self, runs_dir: Path, passthrough: list[str], group: str) -> list[str]:
         """train.py's arguments. `runs_dir` is the study's (a user's hydra.sweep.dir, taken out of
@@ -90,9 +99,12 @@ class Study:
         except ValueError:
             return Path(path).as_posix()
 
-    def jobs(self) -> list[Job]:
+    def jobs(self, part: str | None = None) -> list[Job]:
         """One Job per variant, plus one per `search` entry of the scale: an extra grid for one
-        variant (e.g. the baselines' lr search) with its own seeds, under the same variant label."""
+        variant (e.g. the baselines' lr search) with its own seeds, under the same variant label.
+        part: "grid" (the variants' own jobs alone) or "search" (the search entries alone); None: both
+        (sweep.py --only)."""
+        check_part(part)
         scale = self.cfg["scales"][self.scale]
         base = list(self.cfg.get("common", [])) + list(scale.get("overrides", [])) + list(scale.get("grid", []))
         only = scale.get("variants")  # a scale may run a subset of the variants, in its own order
@@ -104,12 +116,20 @@ class Study:
         grid = [_key(g) for g in scale.get("grid", [])]
         for variant in only if only is not None else list(self.cfg["variants"]):
             overrides = self.cfg["variants"][variant]
-            jobs.append(_job(variant, base, scale.get("seeds", [0]), list(overrides), grid=grid))
-            searches = scale.get("search", {}).get(variant) or []
-            for search in [searches] if isinstance(searches, dict) else searches:
+            if part != "search":
+                jobs.append(_job(variant, base, scale.get("seeds", [0]), list(overrides), grid=grid))
+            # `study.scales.<scale>.search=null` clears it (an empty {} on the command line merges into it)
+            searches = (scale.get("search") or {}).get(variant) or []
+            for search in ([searches] if isinstance(searches, dict) else searches) if part != "grid" else []:
                 jobs.append(_job(variant, base, search.get("seeds", [0]), list(overrides),
                                  named=list(search["overrides"]), grid=grid))
         return jobs
+
+
+def check_part(part: str | None) -> None:
+    if part not in PARTS:
+        raise StudyError(f"--only = {part!r} is not allowed; allowed: {', '.join(p for p in PARTS if p)} "
+                         "(or no --only: both)")
 
 
 def _job(variant: str, base: list[str], seeds: list[int], extra: list[str], named: list[str] = (),

@@ -558,7 +558,7 @@ def test_length_judges_c3_where_a_variant_has_a_frozen_twin(tmp_path):
         make_run(tmp_path, f"identity-300-{seed}", variant="identity", seed=seed, steps=(100, 200, 300), acc=83.0 + 0.2 * seed)
     result = report([tmp_path], tmp_path / "report2", spec={"group_by": ["variant", "trainer.max_steps"], "figures": []})
     verdict, why = {c: (v, why) for c, v, why in verdicts("length", result)}["C3 at 300 steps: dyt's learnable alpha beats it frozen"]
-    assert verdict == UNSURE and "setup failure: dyt is below no normalization" in why, why
+    assert verdict == UNSURE and "setup failure: dyt is below no squashing" in why, why  # the floor is identity, DyT-shaped
 
 
 def test_length_judges_c4_at_each_length_from_the_probes(tmp_path):

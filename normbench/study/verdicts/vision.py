@@ -40,21 +40,26 @@ def failure_state(c: Cell, metric: str = "val/acc1") -> str:
     return "fails" if bad == c.n else "trains" if bad == 0 else "mixed"
 
 
-def setup_failure(name: str, c: Cell, cmp: Compare, floor: Cell | None = None) -> str | None:
-    """Why `c` is a setup failure (at chance, or demonstrably below no normalization), else None."""
+NO_NORM, NO_SQUASH = "no normalization", "no squashing"  # what a floor cell is: norm=identity, or DyT's identity squash
+
+
+def setup_failure(name: str, c: Cell, cmp: Compare, floor: Cell | None = None, floor_is: str = NO_NORM) -> str | None:
+    """Why `c` is a setup failure (at chance, or demonstrably below the floor: no normalization, or
+    DyT with no squashing where the study's floor is that), else None."""
     if at_chance(c):
         return f"setup failure: {name} is at chance ({cmp.show(c)}; chance {chance(c):g} %)"
     if floor is not None and floor is not c and cmp.beats(floor, c)[0] == HOLDS:
-        return f"setup failure: {name} is below no normalization ({cmp.show(c)} vs {cmp.show(floor)})"
+        return f"setup failure: {name} is below {floor_is} ({cmp.show(c)} vs {cmp.show(floor)})"
     return None
 
 
 def learnable_beats_frozen(names: tuple[str, str], learn: Cell, frozen: Cell, cmp: Compare,
-                           floor: Cell | None = None) -> tuple[str, str]:
+                           floor: Cell | None = None, floor_is: str = NO_NORM) -> tuple[str, str]:
     """C3 in one cell: the learnable alpha beats the one frozen at the same alpha0; a side that is a
-    setup failure (at chance, or below no normalization when `floor` is given) cannot make it hold."""
+    setup failure (at chance, or below the floor when `floor` is given) cannot make it hold."""
     o, d = cmp.beats(learn, frozen)
-    flag = setup_failure(names[0], learn, cmp, floor) or setup_failure(names[1], frozen, cmp, floor)
+    flag = (setup_failure(names[0], learn, cmp, floor, floor_is)
+            or setup_failure(names[1], frozen, cmp, floor, floor_is))
     return (UNSURE if flag and o == HOLDS else o), (f"learnable {cmp.show(learn)}, frozen {cmp.show(frozen)}; "
                                                     + cmp.show_diff("learnable - frozen", d) + (f"; {flag}" if flag else ""))
 
@@ -527,7 +532,7 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
         dyts = sorted(k for k in c if k.startswith("dyt"))
         for v in dyts:
             o, d = cmp.matches(c[v], c["layernorm"])
-            flag = setup_failure(v, c[v], cmp, c.get("identity"))
+            flag = setup_failure(v, c[v], cmp, c.get("identity"), NO_SQUASH)
             o = UNSURE if flag and o == HOLDS else o
             if v == "dyt":
                 c1[steps] = o
@@ -536,7 +541,8 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
                         + (f"; {flag}" if flag else "")))
         for v in (k for k in dyts if f"{k}_frozen" in c):
             out.append((f"C3 at {steps} steps: {v}'s learnable alpha beats it frozen",
-                        *learnable_beats_frozen((v, f"{v}_frozen"), c[v], c[f"{v}_frozen"], cmp, c.get("identity"))))
+                        *learnable_beats_frozen((v, f"{v}_frozen"), c[v], c[f"{v}_frozen"], cmp,
+                                                c.get("identity"), NO_SQUASH)))
         for v in (k for k in dyts if not k.endswith("_frozen") and (k, steps) in corr):
             r = corr[v, steps]
             if r.get("pearson_r") is not None:
@@ -768,7 +774,7 @@ def scale_map(result, cmp: Compare = ACC) -> list[Verdict]:
         tanh = dyts.get(0.5)
         if tanh is not None:
             o, d = cmp.matches(tanh, ln)
-            flag = setup_failure("dyt_0.5", tanh, cmp, at.get("identity"))
+            flag = setup_failure("dyt_0.5", tanh, cmp, at.get("identity"), NO_SQUASH)
             found[SCALE_MAP_CLAIMS[0]][key] = (UNSURE if flag and o == HOLDS else o,
                                                cmp.show_diff("dyt_0.5 - LN", d) + (f"; {flag}" if flag else ""))
             found[SCALE_MAP_CLAIMS[4]][key] = (_stable_as(tanh, ln, cmp),

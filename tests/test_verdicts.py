@@ -392,6 +392,24 @@ def test_llm_alpha0_depth_moving_the_optimum_and_the_wrong_trend_do_not_hold(tmp
     assert found["C6: attention wants a larger alpha0"] == UNSURE  # smaller in 1 of 4 models, larger in none
 
 
+def test_llm_alpha0_depth_is_undecided_where_a_best_cell_was_not_run_at_the_other_depth(tmp_path):
+    """w128 shares its best cell across depths; w64's depths have different bests, neither run at
+    the other depth: the claim is inconclusive and says where (it was dropped, or read as holding
+    from w128 alone)."""
+    import shutil
+
+    llm_alpha0_runs(tmp_path, {64: (2.0, 0.5)}, depth_moves=True)  # d4's best: (0.5, 0.5)
+    for seed in range(3):
+        shutil.rmtree(tmp_path / f"w64_d2-0.5-0.5-{seed}")
+        shutil.rmtree(tmp_path / f"w64_d4-2.0-0.5-{seed}")
+    result = llm_alpha0_runs(tmp_path, {128: (0.5, 0.5)})
+    found = {claim: (verdict, why) for claim, verdict, why in verdicts("llm_alpha0", result)}
+    verdict, why = found["C6: depth does not set the best alpha0"]
+    assert verdict == UNSURE, why
+    assert why == ("a shared good setting at w128: d2 vs d4; undecided at w64: d2 vs d4 (d2's best not run at d4, "
+                   "d4's best not run at d2)")
+
+
 def test_llm_alpha0_a_best_cell_at_the_grid_edge_makes_every_claim_inconclusive(tmp_path):
     result = llm_alpha0_runs(tmp_path, {32: (2.0, 2.0), 128: (0.5, 0.5)}, grid_values=(0.5, 2.0))
     found = {claim: (verdict, why) for claim, verdict, why in verdicts("llm_alpha0", result)}

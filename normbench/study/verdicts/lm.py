@@ -139,7 +139,9 @@ def llm_alpha0(result, cmp: Compare = BPB) -> list[Verdict]:
     and is left out (named).
     - Depth does not set alpha0: holds when, at every width, one depth's best setting is not
       worse (within the margin) than the other depth's best at that depth; does not hold when at
-      some width neither setting carries over (both comparisons do not hold).
+      some width neither setting carries over (both comparisons do not hold); inconclusive
+      otherwise (at some width an interval across the margin, or neither best cell run at the
+      other depth), and said so.
     - Wider wants smaller: holds when the best attn x other product falls from the narrowest
       width to the widest at every depth and never rises between neighbours; does not hold when it
       rises from the narrowest to the widest at some depth; inconclusive otherwise.
@@ -177,21 +179,29 @@ def llm_alpha0(result, cmp: Compare = BPB) -> list[Verdict]:
     out = []
     widths = sorted({w for w, _ in grids})
     depths = sorted({d for _, d in grids})
-    carried, broken = [], []
+    carried, broken, open_ = [], [], []
     for w in widths:
         ds = [d for d in depths if (w, d) in grids]
         for a, b in zip(ds, ds[1:]):
             ga, gb = grids[(w, a)], grids[(w, b)]
-            ok_ab = best[(w, a)] in gb and cmp.not_worse(gb[best[(w, a)]], gb[best[(w, b)]])[0]
-            ok_ba = best[(w, b)] in ga and cmp.not_worse(ga[best[(w, b)]], ga[best[(w, a)]])[0]
+            # a depth's best cell carried to the other depth: not worse there than that depth's best
+            # (None: that cell was not run at the other depth)
+            ok_ab = cmp.not_worse(gb[best[(w, a)]], gb[best[(w, b)]])[0] if best[(w, a)] in gb else None
+            ok_ba = cmp.not_worse(ga[best[(w, b)]], ga[best[(w, a)]])[0] if best[(w, b)] in ga else None
+            pair = f"w{w}: d{a} vs d{b}"
             if HOLDS in (ok_ab, ok_ba):
-                carried.append(f"w{w}: d{a} vs d{b}")
+                carried.append(pair)
             elif ok_ab == FAILS and ok_ba == FAILS:
-                broken.append(f"w{w}: d{a} vs d{b}")
-    if carried or broken:
-        out.append(judged("C6: depth does not set the best alpha0", FAILS if broken else HOLDS,
-                          (f"a shared good setting at {', '.join(carried)}" if carried else "")
-                          + ("; " if carried and broken else "") + (f"none at {', '.join(broken)}" if broken else "")))
+                broken.append(pair)
+            else:  # an interval across the margin, or a best cell not run at the other depth
+                missing = [f"d{x}'s best not run at d{y}" for x, y, ok in ((a, b, ok_ab), (b, a, ok_ba)) if ok is None]
+                open_.append(pair + (f" ({', '.join(missing)})" if missing else ""))
+    if carried or broken or open_:  # holds at every width, fails at one, else inconclusive
+        parts = [f"a shared good setting at {', '.join(carried)}" if carried else "",
+                 f"none at {', '.join(broken)}" if broken else "",
+                 f"undecided at {', '.join(open_)}" if open_ else ""]
+        out.append(judged("C6: depth does not set the best alpha0",
+                          FAILS if broken else UNSURE if open_ else HOLDS, "; ".join(p for p in parts if p)))
     trends = []
     for d in depths:
         prods = [best[(w, d)][0] * best[(w, d)][1] for w in widths if (w, d) in grids]

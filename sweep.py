@@ -6,7 +6,7 @@
     python sweep.py study=squash --report              # rebuild table/figures/README from run folders
     python sweep.py study=alpha_lr study.scale=gpu --procs=8   # 8 runs at once (one GPU, many small runs)
     python sweep.py study=length --procs=2 trainer.threads=1   # 2 cores: two runs (seeds or variants) at once
-    python sweep.py study=length --only=search                 # the scale's search entries alone (or =grid)
+    python sweep.py study=length --only=grid                   # the scale's grid alone (or =search)
 
 `study=` and `study.<key>=` configure the study (configs/study/<name>.yaml); every other
 argument is a train.py override and reaches every run (launchers, trainer.device=cuda, ...).

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import ROOT
 
@@ -108,6 +109,9 @@ PLANS: dict[str, Plan] = {
     "python sweep.py study=squash --dry-run": Plan(expect="train.py -m"),
     "python -m normbench.report results/squash": Plan(),
     "python -m normbench.study.index": Plan(expect="wrote"),
+    "python -m normbench.study.recipe dyt_alpha2": Plan(expect="wrote"),
+    "python sweep.py study=length --procs=2 trainer.threads=1": Plan(SMOKE),
+    "python sweep.py study=length --only=grid": Plan(SMOKE),
     # Launchers
     "python train.py -m norm=layernorm,dyt trainer.seed=0,1,2 hydra/launcher=joblib hydra.launcher.n_jobs=2 "
     "trainer.threads=1": Plan(SHORT),
@@ -185,6 +189,11 @@ def workdir(tmp_path_factory):
     for name in ("train.py", "sweep.py"):
         shutil.copy2(ROOT / name, work / name)
     shutil.copytree(ROOT / "results" / "squash", work / "results" / "squash")
+    light = shutil.ignore_patterns("wandb", "*.pt", "multirun.yaml", ".hydra")
+    for recipe in (ROOT / "configs" / "recipe").glob("*.yaml"):  # a recipe page reads these studies' runs
+        for study in {p["study"] for p in yaml.safe_load(recipe.read_text())["places"]}:
+            if not (work / "results" / study).exists():
+                shutil.copytree(ROOT / "results" / study, work / "results" / study, ignore=light)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "HYDRA_", "NORMBENCH_"))}
     env.update(HOME=str(home), WANDB_SILENT="true", PYTHONPATH=str(work), MPLBACKEND="Agg")
     return {"cwd": work, "env": env, "done": set()}

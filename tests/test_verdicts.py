@@ -577,6 +577,14 @@ def test_length_judges_c3_where_a_variant_has_a_frozen_twin(tmp_path):
     result = report([tmp_path], tmp_path / "report2", spec={"group_by": ["variant", "trainer.max_steps"], "figures": []})
     verdict, why = {c: (v, why) for c, v, why in verdicts("length", result)}["C3 at 300 steps: dyt's learnable alpha beats it frozen"]
     assert verdict == UNSURE and "setup failure: dyt is below no squashing" in why, why  # the floor is identity, DyT-shaped
+    for seed in range(3):  # the frozen twin alone below the floor: freezing is what failed, so C3 holds
+        make_run(tmp_path, f"dyt2-300-{seed}", variant="dyt2", seed=seed, steps=(100, 200, 300), acc=84.0 + 0.1 * seed)
+        make_run(tmp_path, f"dyt2_frozen-300-{seed}", variant="dyt2_frozen", seed=seed, steps=(100, 200, 300),
+                 acc=70.0 + 0.3 * seed)
+    result = report([tmp_path], tmp_path / "report3", spec={"group_by": ["variant", "trainer.max_steps"], "figures": []})
+    verdict, why = {c: (v, why) for c, v, why in verdicts("length", result)}["C3 at 300 steps: dyt2's learnable alpha beats it frozen"]
+    assert verdict == HOLDS, why
+    assert "dyt2_frozen is below no squashing" in why and "freezing did it" in why and "setup failure" not in why
 
 
 def test_length_judges_c4_at_each_length_from_the_probes(tmp_path):

@@ -40,7 +40,7 @@ _SAME_RESULT = {"impl"}
 class Row:
     study: str
     model: str
-    cell: str       # the study table's cell, e.g. "trainer.max_steps=16000"; "" for a one-cell place
+    cell: str       # the study table's cell, e.g. "max_steps=16000" (keys cut to their last part); "" for one cell
     baseline: str   # the baseline's norm, as its runs name it
     recipe: Cell
     base: Cell

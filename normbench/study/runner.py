@@ -1,8 +1,9 @@
 """Launch a study's multiruns, then report it.
 
 Each variant is one `train.py -m` process (Hydra's basic launcher by default; any
-`hydra/launcher=...` override given to sweep.py reaches every one). A job that fails or
-diverges is recorded in its run folder and the others go on; the report and README are
+`hydra/launcher=...` override given to sweep.py reaches every one); with `--procs N` each seed of
+a variant is one, N at a time. A job that fails or diverges is recorded in its run folder and
+the others go on; the report and README are
 written from whatever run folders exist, so an interrupted study reports what it has and a
 re-run finishes the rest (train.py skips ok/diverged runs and resumes unfinished ones:
 failed, interrupted, or "running" with no live process).

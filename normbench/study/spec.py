@@ -21,8 +21,8 @@ from normbench.checkout import configs_dir
 from normbench.errors import StudyError
 
 SCALES = ("smoke", "cpu", "gpu")
-# `name` must be the file's; `margin`: the verdicts' equivalence margin (normbench/study/verdicts)
 PARTS = (None, "grid", "search")  # sweep.py --only: which of a scale's jobs run
+# `name` must be the file's; `margin`: the verdicts' equivalence margin (normbench/study/verdicts)
 _KEYS = {"name", "claim", "paper", "scale", "out", "common", "scales", "variants", "report", "margin"}
 
 

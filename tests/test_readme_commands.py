@@ -190,7 +190,7 @@ def workdir(tmp_path_factory):
         shutil.copy2(ROOT / name, work / name)
     shutil.copytree(ROOT / "results" / "squash", work / "results" / "squash")
     light = shutil.ignore_patterns("wandb", "*.pt", "multirun.yaml", ".hydra")
-    for recipe in (ROOT / "configs" / "recipe").glob("*.yaml"):  # a recipe page reads these studies' runs
+    for recipe in (ROOT / "configs" / "study" / "recipe").glob("*.yaml"):  # a recipe page reads these studies' runs
         for study in {p["study"] for p in yaml.safe_load(recipe.read_text())["places"]}:
             if not (work / "results" / study).exists():
                 shutil.copytree(ROOT / "results" / study, work / "results" / study, ignore=light)

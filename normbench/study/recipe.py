@@ -1,7 +1,7 @@
 """One recipe across the studies: a norm preset chosen by one rule, set against each study's
 baseline in the committed run folders, cell by cell. Where does it match the model's own norm?
 
-    python -m normbench.study.recipe dyt_alpha2   # configs/recipe/dyt_alpha2.yaml -> results/recipe_dyt_alpha2/
+    python -m normbench.study.recipe dyt_alpha2   # configs/study/recipe/dyt_alpha2.yaml -> results/recipe_dyt_alpha2/
 
 No runs of its own. A place is a study's committed runs (results/<study>/runs/<variant>): the
 recipe's variant against the study's baseline variant, in every cell of the study's table where
@@ -58,10 +58,10 @@ class Row:
 
 def load_recipe(name: str, configs: Path | None = None) -> dict:
     configs = Path(configs) if configs is not None else configs_dir()
-    path = configs / "recipe" / f"{name}.yaml"
+    path = configs / "study" / "recipe" / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in (configs / "recipe").glob("*.yaml"))
-        raise StudyError(f"recipe = {name!r} is unknown; allowed: {', '.join(known) or 'none'} (configs/recipe/)")
+        known = sorted(p.stem for p in (configs / "study" / "recipe").glob("*.yaml"))
+        raise StudyError(f"recipe = {name!r} is unknown; allowed: {', '.join(known) or 'none'} (configs/study/recipe/)")
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     unknown = sorted(set(cfg) - _KEYS)
     if unknown:
@@ -202,8 +202,8 @@ def write(name: str, results: Path | None = None, configs: Path | None = None, o
              f"**Rule.** {cfg['rule'].strip()}", "",
              f"**Preset.** `norm={cfg['norm']}` (configs/norm/{cfg['norm']}.yaml); every recipe run below was "
              "checked against it key by key.", "",
-             f"**Command.** `python -m normbench.study.recipe {name}` (configs/recipe/{name}.yaml): no runs of its "
-             "own; each row is a study's committed run folders, the recipe's variant against the study's "
+             f"**Command.** `python -m normbench.study.recipe {name}` (configs/study/recipe/{name}.yaml): no runs "
+             "of its own; each row is a study's committed run folders, the recipe's variant against the study's "
              "baseline in every cell of the study's table where both ran, judged by that study's metric and "
              "margin (its README states them).", "",
              "## Where it matches the model's own norm", "", *table(rows), "",
@@ -230,7 +230,7 @@ def write(name: str, results: Path | None = None, configs: Path | None = None, o
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m normbench.study.recipe <name>   (configs/recipe/<name>.yaml)", file=sys.stderr)
+        print("usage: python -m normbench.study.recipe <name>   (configs/study/recipe/<name>.yaml)", file=sys.stderr)
         return 2
     try:
         path = write(argv[0])

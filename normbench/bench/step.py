@@ -27,22 +27,12 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
+
+from normbench.config.compose import compose_run
 
 from .timing import median_ci
 
 LOOPS = ("normbench", "bare")
-
-
-def compose_run(overrides: list[str]):
-    """A run config composed from the checkout's configs/ (normbench.checkout: $NORMBENCH_CONFIGS,
-    ./configs, or the one beside the package), so a non-editable install benchmarks from a checkout."""
-    from normbench.checkout import configs_dir
-    from normbench.config import register
-
-    register()  # the schema nodes the configs extend (idempotent; importing the package did it too)
-    with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
 
 
 def bench_overrides(base: list[str], norm: str, warmup: int, steps: int, threads: int | None) -> list[str]:

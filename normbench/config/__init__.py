@@ -7,7 +7,8 @@ schema.py holds one dataclass per fixed config group (norm, model, task: the com
 dataclasses, groups.py); store.py registers them in Hydra's
 ConfigStore (as the `schema` group) so configs/*.yaml are presets that hold only what
 differs; validate.py checks a config against them. Importing this package registers the
-nodes, so anything that imports normbench (train.py does) can compose configs/.
+nodes, so anything that imports normbench (train.py does) can compose configs/; compose.py
+composes one outside a Hydra app (benchmarks, a study's pre-flight, a recipe's preset).
 """
 
 from .groups import groups, model_configs, task_configs

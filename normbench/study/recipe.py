@@ -80,14 +80,11 @@ def preset(norm: str, configs: Path) -> dict:
     study may set another norm's, e.g. bn_replace's norm.num_groups for GroupNorm)."""
     import dataclasses
 
-    from hydra import compose, initialize_config_dir
-
-    import normbench.config  # noqa: F401  registers the schema nodes the configs extend
+    from normbench.config.compose import compose_run
     from normbench.norms.options import SharedOptions
     from normbench.norms.registry import norm_class
 
-    with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
-        cfg = OmegaConf.to_container(compose(config_name="train", overrides=[f"norm={norm}"]).norm, resolve=True)
+    cfg = OmegaConf.to_container(compose_run([f"norm={norm}"], configs).norm, resolve=True)
     layer = norm_class(cfg["name"])
     read = {f.name for c in (layer.Options, SharedOptions) for f in dataclasses.fields(c)} | {"name"}
     return {k: v for k, v in cfg.items() if k in read}
@@ -123,20 +120,19 @@ def compare_place(place: dict, results: Path, configs: Path, want: dict) -> list
     check_is_recipe([r for r in runs if r.variant == place["recipe"]], want,
                     f"recipe place study={study.name}, variant {place['recipe']}")
     keys = [k for k in [*report.get("group_by", []), *report.get("columns", [])] if k != "variant"]
-    cells = {c.row: c for c in build_cells(runs, parse_spec({"metric": metric, "group_by": ["variant", *keys],
-                                                             "figures": []}))}
     at = place.get("at") or {}
     unknown = sorted(set(at) - set(keys))
     if unknown:
         raise StudyError(f"recipe place study={study.name}: at.{unknown[0]} is not a key of the study's table; "
                          f"allowed: {', '.join(keys) or 'none (a one-cell table)'}")
+    runs = [r for r in runs if all(r.key(k) == v for k, v in at.items())]  # as a figure's `where` picks runs
+    cells = {c.row: c for c in build_cells(runs, parse_spec({"metric": metric, "group_by": ["variant", *keys],
+                                                             "figures": []}))}
     rows = []
     for key, rec in cells.items():  # in the table's order
         if key[0] != place["recipe"] or (place["baseline"], *key[1:]) not in cells:
             continue
         values = dict(zip(keys, key[1:]))
-        if any(not _same(values[k], v) for k, v in at.items()):
-            continue
         base = cells[(place["baseline"], *key[1:])]
         outcome, diff = cmp.matches(rec, base)
         cell = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in values.items() if k not in at)
@@ -146,13 +142,6 @@ def compare_place(place: dict, results: Path, configs: Path, want: dict) -> list
         raise StudyError(f"recipe place study={study.name}: no cell where both {place['recipe']} and "
                          f"{place['baseline']} ran")
     return rows
-
-
-def _same(a, b) -> bool:
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return str(a) == str(b)
 
 
 def overall(rows: list[Row]) -> str:

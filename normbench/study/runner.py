@@ -96,14 +96,10 @@ class _PassOn:
 
 def compose_first_point(study: Study, job, passthrough: list[str]):
     """The run config of the job's first grid point, composed from the study's configs/."""
-    from hydra import compose, initialize_config_dir
-
-    import normbench.config  # noqa: F401  registers the schema nodes the configs extend
+    from normbench.config.compose import compose_run
     from normbench.study.spec import first_point
 
-    overrides = first_point([o for o in job.overrides + passthrough if not o.startswith("-")])
-    with initialize_config_dir(config_dir=str(study.configs), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+    return compose_run(first_point([o for o in job.overrides + passthrough if not o.startswith("-")]), study.configs)
 
 
 def check_job(study: Study, job, passthrough: list[str]) -> None:

@@ -43,14 +43,20 @@ def failure_state(c: Cell, metric: str = "val/acc1") -> str:
 NO_NORM, NO_SQUASH = "no normalization", "no squashing"  # what a floor cell is: norm=identity, or DyT's identity squash
 
 
-def setup_failure(name: str, c: Cell, cmp: Compare, floor: Cell | None = None, floor_is: str = NO_NORM) -> str | None:
-    """Why `c` is a setup failure (at chance, or demonstrably below the floor: no normalization, or
-    DyT with no squashing where the study's floor is that), else None."""
+def failed(name: str, c: Cell, cmp: Compare, floor: Cell | None = None, floor_is: str = NO_NORM) -> str | None:
+    """How `c` failed: at chance, or demonstrably below the floor (no normalization, or DyT with no
+    squashing where the study's floor is that); None when it did not."""
     if at_chance(c):
-        return f"setup failure: {name} is at chance ({cmp.show(c)}; chance {chance(c):g} %)"
+        return f"{name} is at chance ({cmp.show(c)}; chance {chance(c):g} %)"
     if floor is not None and floor is not c and cmp.beats(floor, c)[0] == HOLDS:
-        return f"setup failure: {name} is below {floor_is} ({cmp.show(c)} vs {cmp.show(floor)})"
+        return f"{name} is below {floor_is} ({cmp.show(c)} vs {cmp.show(floor)})"
     return None
+
+
+def setup_failure(name: str, c: Cell, cmp: Compare, floor: Cell | None = None, floor_is: str = NO_NORM) -> str | None:
+    """Why `c` is a setup failure (`failed`), else None: a verdict on it cannot hold."""
+    why = failed(name, c, cmp, floor, floor_is)
+    return why and f"setup failure: {why}"
 
 
 def learnable_beats_frozen(names: tuple[str, str], learn: Cell, frozen: Cell, cmp: Compare,
@@ -62,8 +68,8 @@ def learnable_beats_frozen(names: tuple[str, str], learn: Cell, frozen: Cell, cm
     named as context."""
     o, d = cmp.beats(learn, frozen)
     flag = setup_failure(names[0], learn, cmp, floor, floor_is)
-    context = None if flag else setup_failure(names[1], frozen, cmp, floor, floor_is)
-    context = context and context.replace("setup failure: ", "") + " (both start from the same init: freezing did it)"
+    context = None if flag else failed(names[1], frozen, cmp, floor, floor_is)
+    context = context and context + " (both start from the same init: freezing did it)"
     return (UNSURE if flag and o == HOLDS else o), (f"learnable {cmp.show(learn)}, frozen {cmp.show(frozen)}; "
                                                     + cmp.show_diff("learnable - frozen", d)
                                                     + "".join(f"; {t}" for t in (flag, context) if t))
@@ -516,7 +522,7 @@ def length(result, cmp: Compare = ACC) -> list[Verdict]:
     longest; does not hold when it still does not match at the longest; inconclusive otherwise.
     C3 at each length where a DyT variant has a frozen twin (`<variant>_frozen`: alpha fixed at the
     same alpha0): the learnable alpha beats the frozen one, as alpha_learn judges it at one length,
-    with identity (when run) as the floor below which either side is a setup failure.
+    with identity (when run) as the floor below which the learnable side is a setup failure.
     C4 at each length for each DyT variant with a learnable alpha, by alpha_std's rule on the
     correlation across layers at the last probe (r >= 0.7 holds, r < 0.3 does not; the report's
     alpha_vs_inv_std figure by variant and length computes it)."""
